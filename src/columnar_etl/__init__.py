@@ -1,0 +1,1 @@
+"""columnar-etl: columnar, bounded-memory legacy database migration."""

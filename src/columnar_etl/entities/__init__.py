@@ -1,0 +1,40 @@
+"""The entity registry: name -> :class:`Entity`. Adding an entity is one module plus its DDL."""
+
+from __future__ import annotations
+
+from columnar_etl.entities.base import Entity, SourceSpec
+from columnar_etl.errors import ConfigError
+
+__all__ = ["Entity", "SourceSpec", "get", "names", "register"]
+
+_REGISTRY: dict[str, Entity] = {}
+
+
+def register(entity: Entity) -> Entity:
+    """Make ``entity`` known to the engine and the CLI by its name."""
+    _REGISTRY[entity.name] = entity
+    return entity
+
+
+def get(name: str) -> Entity:
+    """The entity called ``name``; a ConfigError listing the valid names otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        valid = ", ".join(names())
+        raise ConfigError(f"unknown entity {name!r}; valid entities: {valid}") from None
+
+
+def names() -> tuple[str, ...]:
+    """Registered entity names, in migration order."""
+    return tuple(_REGISTRY)
+
+
+def _register_builtins() -> None:
+    from columnar_etl.entities import customers, orders, products
+
+    for module in (customers, products, orders):
+        register(module.ENTITY)
+
+
+_register_builtins()

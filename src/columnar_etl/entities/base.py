@@ -1,0 +1,78 @@
+"""What an entity is: its legacy source, its pure transform, and its target contract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandera.polars as pa
+import polars as pl
+import polars.selectors as cs
+
+__all__ = [
+    "FILTERED",
+    "ROW_ID",
+    "TRANSFORM_ERRORS",
+    "Entity",
+    "SourceSpec",
+    "carry_row_id",
+    "rule",
+]
+
+#: Row position added by :func:`columnar_etl.contracts.split`; transforms carry it through.
+ROW_ID = "_row_id"
+#: Boolean column: the row is out of scope (counted as filtered, never rejected).
+FILTERED = "_filtered"
+#: Text column: parse failures joined with "; ", null when the row transformed cleanly.
+TRANSFORM_ERRORS = "_transform_errors"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """The legacy table an entity reads."""
+
+    table: str
+    """Table name in the legacy database."""
+    id_column: str
+    """Integer primary key; batches are ranges of it."""
+    schema: Mapping[str, pl.DataType]
+    """Every legacy column with the dtype it is read as (ids integer, the rest mostly text)."""
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.schema)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One migratable entity; an instance is all the engine needs to know about it."""
+
+    name: str
+    source: SourceSpec
+    transform: Callable[[pl.LazyFrame], pl.LazyFrame]
+    """Pure legacy -> target transform; adds FILTERED and TRANSFORM_ERRORS columns."""
+    contract: Callable[[datetime], pa.DataFrameSchema]
+    """The pandera contract of valid target rows, for a run whose clock reads ``as_of``."""
+    target_table: str
+    unique_keys: tuple[str, ...] = ("legacy_id",)
+    """Target columns with a unique index; the lower legacy id wins a collision."""
+    json_columns: tuple[str, ...] = ()
+    """Target columns holding JSON text (jsonb on PostgreSQL)."""
+    required_messages: Mapping[str, str] = field(default_factory=dict)
+    """Message for a null in a non-nullable contract column (default ``"<col> is required"``)."""
+
+    @property
+    def target_columns(self) -> tuple[str, ...]:
+        columns = self.contract(datetime(2000, 1, 1)).columns
+        return tuple(name for name in columns if not name.startswith("_"))
+
+
+def rule(error: str, expr: pl.Expr) -> pa.Check:
+    """A pandera check from a boolean Polars expression; ``error`` is the reject message."""
+    return pa.Check(lambda data: data.lazyframe.select(expr), name=error, error=error)
+
+
+def carry_row_id() -> pl.Expr:
+    """Select ROW_ID when the frame has one, so transforms also run on plain legacy frames."""
+    return cs.by_name(ROW_ID, require_all=False)

@@ -1,0 +1,251 @@
+"""Reusable Polars expression builders for cleaning legacy text.
+
+Every function here is pure: it takes and returns Polars expressions (or a LazyFrame for the
+join-based code mapping) and imports no database driver, so notebooks can use it directly.
+The exact semantics are those of ``docs/rules.md``; each mirrors a Python idiom of the
+reference (``str.strip``, ``re.sub(r"[^\\w...]")``, ``datetime.strptime``) closely enough
+that the row-wise oracle in ``tests/oracle.py`` agrees row for row.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping, Sequence
+
+import polars as pl
+
+__all__ = [
+    "DATE_FORMATS",
+    "NUMBER_PATTERN",
+    "PY_WHITESPACE",
+    "clean_email",
+    "clean_name",
+    "coalesce_dates",
+    "format_phone",
+    "is_empty",
+    "join_messages",
+    "json_string",
+    "keep_word_chars",
+    "map_codes",
+    "message_if",
+    "parse_float",
+    "parse_int",
+    "strip",
+    "valid_json",
+]
+
+#: Characters for which Python's ``str.isspace()`` is true: what ``str.strip()`` removes.
+PY_WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+_WS_CLASS = "".join(f"\\x{{{ord(c):x}}}" for c in PY_WHITESPACE)
+# Python's ``\w`` is "alphanumeric or underscore"; in Rust's regex that is letters, numbers, _.
+_WORD_CLASS = r"\p{L}\p{N}_"
+
+#: The reference's date formats, tried in this order; the first that parses wins.
+DATE_FORMATS: tuple[str, ...] = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%Y%m%d",
+)
+
+#: A decimal number as the rules accept it (ASCII digits, optional sign and exponent).
+NUMBER_PATTERN = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_INT_PATTERN = r"^[+-]?[0-9]+$"
+
+
+def is_empty(expr: pl.Expr) -> pl.Expr:
+    """True where the value is null or the empty string (Python falsiness)."""
+    return expr.is_null() | (expr == "")
+
+
+def strip(expr: pl.Expr) -> pl.Expr:
+    """Python's ``str.strip()``: trim every Unicode whitespace character Python knows."""
+    return expr.str.strip_chars(PY_WHITESPACE)
+
+
+def keep_word_chars(expr: pl.Expr, extra: str = "") -> pl.Expr:
+    """Delete every character that is not a word character or one of ``extra`` (regex-escaped)."""
+    return expr.str.replace_all(f"[^{_WORD_CLASS}{extra}]", "")
+
+
+def clean_name(expr: pl.Expr, default: str) -> pl.Expr:
+    """The reference's ``_clean_name``: drop junk, collapse whitespace, title-case."""
+    cleaned = (
+        keep_word_chars(strip(expr), _WS_CLASS + r"\-.")
+        .str.replace_all(f"[{_WS_CLASS}]+", " ")
+        .str.strip_chars(" ")
+        .str.to_titlecase()
+    )
+    return pl.when(is_empty(expr)).then(pl.lit(default)).otherwise(cleaned)
+
+
+def clean_email(expr: pl.Expr) -> pl.Expr:
+    """Strip and lowercase; empty becomes null (validity is the contract's job)."""
+    cleaned = strip(expr).str.to_lowercase()
+    return pl.when(is_empty(cleaned)).then(None).otherwise(cleaned)
+
+
+def format_phone(expr: pl.Expr) -> pl.Expr:
+    """Digits only; 10 digits as ``(555) 123-4567``, 11 starting with 1 as ``+1 (...)``."""
+    digits = expr.str.replace_all(r"[^\d]", "")
+    n = digits.str.len_chars()
+
+    def local(offset: int) -> pl.Expr:
+        return pl.concat_str(
+            pl.lit("("),
+            digits.str.slice(offset, 3),
+            pl.lit(") "),
+            digits.str.slice(offset + 3, 3),
+            pl.lit("-"),
+            digits.str.slice(offset + 6, 4),
+        )
+
+    formatted = (
+        pl.when(n == 10)
+        .then(local(0))
+        .when((n == 11) & digits.str.starts_with("1"))
+        .then(pl.concat_str(pl.lit("+1 "), local(1)))
+        .otherwise(digits)
+    )
+    return pl.when(is_empty(expr)).then(None).otherwise(formatted)
+
+
+def parse_float(expr: pl.Expr) -> pl.Expr:
+    """A finite float64 where the stripped text is a decimal number, else null."""
+    text = strip(expr)
+    value = text.cast(pl.Float64, strict=False)
+    ok = text.str.contains(NUMBER_PATTERN) & value.is_finite()
+    return pl.when(ok).then(value).otherwise(None)
+
+
+def parse_int(expr: pl.Expr) -> pl.Expr:
+    """An int64 where the stripped text is an optionally signed integer, else null."""
+    text = strip(expr)
+    return pl.when(text.str.contains(_INT_PATTERN)).then(text.cast(pl.Int64, strict=False))
+
+
+# strptime directives -> the regexes Python's _strptime uses, with ASCII digits only.
+_DIRECTIVES = {
+    "Y": r"([0-9]{4})",
+    "m": r"(1[0-2]|0[1-9]|[1-9])",
+    "d": r"(3[0-1]|[1-2][0-9]|0[1-9]|[1-9]| [1-9])",
+    "H": r"(2[0-3]|[0-1][0-9]|[0-9])",
+    "M": r"([0-5][0-9]|[0-9])",
+    "S": r"(6[0-1]|[0-5][0-9]|[0-9])",
+}
+# Whitespace in a format matches one or more whitespace characters (ASCII text only).
+_ASCII_WS = r"[\t\n\x0b\x0c\r\x1c-\x1f ]+"
+
+
+def _format_regex(fmt: str) -> tuple[str, list[str]]:
+    """Translate a strptime format into an anchored regex and the order of its fields."""
+    parts, fields, i = ["^"], [], 0
+    while i < len(fmt):
+        ch = fmt[i]
+        if ch == "%":
+            directive = fmt[i + 1]
+            parts.append(_DIRECTIVES[directive])
+            fields.append(directive)
+            i += 2
+            continue
+        parts.append(_ASCII_WS if ch.isspace() else re.escape(ch))
+        i += 1
+    parts.append("$")
+    return "".join(parts), fields
+
+
+def _days_in_month(year: pl.Expr, month: pl.Expr) -> pl.Expr:
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    return (
+        pl.when(month == 2)
+        .then(pl.when(leap).then(29).otherwise(28))
+        .when(month.is_in([4, 6, 9, 11]))
+        .then(30)
+        .otherwise(31)
+    )
+
+
+def _parse_with(expr: pl.Expr, fmt: str) -> pl.Expr:
+    pattern, fields = _format_regex(fmt)
+    groups = expr.str.extract_groups(pattern)
+    parts = {
+        name: groups.struct.field(str(i + 1)).str.strip_chars(" ").cast(pl.Int32)
+        for i, name in enumerate(fields)
+    }
+    zero = pl.lit(0, pl.Int32)
+    year, month, day = parts["Y"], parts["m"], parts["d"]
+    hour, minute, second = (parts.get(k, zero) for k in "HMS")
+    exists = (year >= 1) & (day <= _days_in_month(year, month)) & (second <= 59)
+    return pl.when(exists).then(pl.datetime(year, month, day, hour, minute, second))
+
+
+def coalesce_dates(expr: pl.Expr, formats: Sequence[str] = DATE_FORMATS) -> pl.Expr:
+    """Parse text with the first of ``formats`` that matches (strptime semantics), else null."""
+    ascii_text = pl.when(expr.str.contains(r"^[\x00-\x7f]*$")).then(expr)
+    return pl.coalesce([_parse_with(ascii_text, fmt) for fmt in formats]).cast(
+        pl.Datetime("us")
+    )
+
+
+def valid_json(expr: pl.Expr) -> pl.Expr:
+    """True where the text is one complete JSON value (RFC 8259, finite numbers)."""
+    return expr.str.json_path_match("$").is_not_null() | (
+        expr.str.strip_chars(" \t\n\r") == "null"
+    )
+
+
+def json_string(expr: pl.Expr) -> pl.Expr:
+    """Encode text as a JSON string literal (quotes and escapes included)."""
+    encoded = pl.struct(expr.alias("v")).struct.json_encode()
+    return encoded.str.strip_prefix('{"v":').str.strip_suffix("}")
+
+
+def map_codes(
+    lf: pl.LazyFrame,
+    column: str,
+    mapping: Mapping[str, str] | pl.DataFrame,
+    *,
+    output: str,
+    default: str,
+) -> pl.LazyFrame:
+    """Map codes in ``column`` through a left join against a code table into ``output``.
+
+    ``mapping`` is a ``{code: value}`` dict or a two-column frame (code, value), so a mapping
+    kept in a CSV or a database table can be joined the same way. Codes are stripped first;
+    unknown or null codes get ``default``.
+    """
+    if isinstance(mapping, Mapping):
+        table = pl.DataFrame(
+            {"code": list(mapping), "value": list(mapping.values())},
+            schema={"code": pl.String, "value": pl.String},
+        )
+    else:
+        table = mapping.rename(dict(zip(mapping.columns, ("code", "value"), strict=True)))
+    key = f"__{output}_code"
+    return (
+        lf.with_columns(strip(pl.col(column).cast(pl.String)).alias(key))
+        .drop(output, strict=False)
+        .join(
+            table.lazy().rename({"code": key, "value": output}),
+            on=key,
+            how="left",
+            maintain_order="left",
+        )
+        .with_columns(pl.col(output).fill_null(default))
+        .drop(key)
+    )
+
+
+def message_if(condition: pl.Expr, message: str | pl.Expr) -> pl.Expr:
+    """The message where ``condition`` holds, else null."""
+    text = pl.lit(message) if isinstance(message, str) else message
+    return pl.when(condition).then(text)
+
+
+def join_messages(*messages: pl.Expr) -> pl.Expr:
+    """Join the non-null messages with ``"; "``; null when there are none."""
+    joined = pl.concat_str(list(messages), separator="; ", ignore_nulls=True)
+    return pl.when(joined != "").then(joined)
