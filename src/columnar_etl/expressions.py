@@ -32,6 +32,7 @@ __all__ = [
     "parse_float",
     "parse_int",
     "strip",
+    "title_case",
     "valid_json",
 ]
 
@@ -71,14 +72,25 @@ def keep_word_chars(expr: pl.Expr, extra: str = "") -> pl.Expr:
     return expr.str.replace_all(f"[^{_WORD_CLASS}{extra}]", "")
 
 
+# Letters without case (CJK, N'Ko tone marks, ...): Python's str.title() starts a new word after
+# them, Polars' to_titlecase does not; a NUL after each makes Polars see the boundary too.
+_UNCASED_LETTER = r"[\p{Alphabetic}--\p{Cased}]"
+
+
+def title_case(expr: pl.Expr) -> pl.Expr:
+    """Python's ``str.title()``: upper after an uncased character, lower after a cased one."""
+    marked = expr.str.replace_all(f"({_UNCASED_LETTER})", "${1}\x00")
+    return marked.str.to_titlecase().str.replace_all(f"({_UNCASED_LETTER})\x00", "${1}")
+
+
 def clean_name(expr: pl.Expr, default: str) -> pl.Expr:
     """The reference's ``_clean_name``: drop junk, collapse whitespace, title-case."""
     cleaned = (
         keep_word_chars(strip(expr), _WS_CLASS + r"\-.")
         .str.replace_all(f"[{_WS_CLASS}]+", " ")
         .str.strip_chars(" ")
-        .str.to_titlecase()
     )
+    cleaned = title_case(cleaned)
     return pl.when(is_empty(expr)).then(pl.lit(default)).otherwise(cleaned)
 
 
@@ -185,16 +197,12 @@ def _parse_with(expr: pl.Expr, fmt: str) -> pl.Expr:
 def coalesce_dates(expr: pl.Expr, formats: Sequence[str] = DATE_FORMATS) -> pl.Expr:
     """Parse text with the first of ``formats`` that matches (strptime semantics), else null."""
     ascii_text = pl.when(expr.str.contains(r"^[\x00-\x7f]*$")).then(expr)
-    return pl.coalesce([_parse_with(ascii_text, fmt) for fmt in formats]).cast(
-        pl.Datetime("us")
-    )
+    return pl.coalesce([_parse_with(ascii_text, fmt) for fmt in formats]).cast(pl.Datetime("us"))
 
 
 def valid_json(expr: pl.Expr) -> pl.Expr:
     """True where the text is one complete JSON value (RFC 8259, finite numbers)."""
-    return expr.str.json_path_match("$").is_not_null() | (
-        expr.str.strip_chars(" \t\n\r") == "null"
-    )
+    return expr.str.json_path_match("$").is_not_null() | (expr.str.strip_chars(" \t\n\r") == "null")
 
 
 def json_string(expr: pl.Expr) -> pl.Expr:

@@ -125,7 +125,9 @@ def contract(as_of: datetime) -> pa.DataFrameSchema:
                 ),
             ),
             "address": pa.Column(pl.String),
-            "status": pa.Column(pl.String, checks=pa.Check.isin(sorted(set(STATUS_CODES.values())))),
+            "status": pa.Column(
+                pl.String, checks=pa.Check.isin(sorted(set(STATUS_CODES.values())))
+            ),
             "created_at": pa.Column(
                 pl.Datetime("us"),
                 checks=pa.Check.le(as_of, error="created_at cannot be in the future"),

@@ -23,6 +23,7 @@ from columnar_etl.expressions import (
     message_if,
     parse_float,
     strip,
+    title_case,
     valid_json,
 )
 
@@ -64,9 +65,7 @@ def _sku(code: pl.Expr, product_id: pl.Expr) -> pl.Expr:
 
 def _category(raw: pl.Expr) -> pl.Expr:
     lowered = strip(raw).str.to_lowercase()
-    mapped = lowered.replace_strict(
-        CATEGORIES, default=lowered.str.to_titlecase(), return_dtype=pl.String
-    )
+    mapped = lowered.replace_strict(CATEGORIES, default=title_case(lowered), return_dtype=pl.String)
     return pl.when(is_empty(raw)).then(pl.lit("Uncategorized")).otherwise(mapped)
 
 

@@ -1,0 +1,54 @@
+"""Shared fixtures: a throwaway PostgreSQL server, per-test databases, SQLite paths."""
+
+from __future__ import annotations
+
+import atexit
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from pgserver import SUPERUSER, PostgresServer
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster for the whole session (stopped at exit even if interrupted)."""
+    server = PostgresServer()
+    atexit.register(server.stop)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        atexit.unregister(server.stop)
+
+
+@pytest.fixture
+def pg_database(pg_server: PostgresServer) -> Iterator[str]:
+    """A fresh, uniquely named database owned by the ``etl`` role; dropped afterwards."""
+    name = pg_server.create_database(f"t_{uuid.uuid4().hex[:16]}")
+    yield name
+    pg_server.drop_database(name)
+
+
+@pytest.fixture
+def pg_url(pg_server: PostgresServer, pg_database: str) -> str:
+    """URL of the per-test database for the password role ``etl`` (scram-sha-256)."""
+    return pg_server.url(pg_database)
+
+
+@pytest.fixture
+def pg_admin_url(pg_server: PostgresServer, pg_database: str) -> str:
+    """URL of the per-test database for the superuser (trust auth, no password)."""
+    return pg_server.url(pg_database, user=SUPERUSER)
+
+
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> Path:
+    """A fresh (not yet existing) SQLite database file path."""
+    return tmp_path / "legacy.sqlite"
