@@ -1,0 +1,118 @@
+-- Target schema, SQLite flavour: JSON as text, timestamps as ISO text, booleans as 0/1.
+-- Applied idempotently at the start of every run.
+-- The ledger mirrors the reference's MigrationJob / MigrationBatch / MigrationError models.
+
+CREATE TABLE IF NOT EXISTS migration_jobs (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    name              text NOT NULL,
+    entity            text NOT NULL,
+    source_system     text NOT NULL,
+    target_table      text NOT NULL,
+    total_records     bigint NOT NULL DEFAULT 0,
+    processed_records bigint NOT NULL DEFAULT 0,
+    failed_records    bigint NOT NULL DEFAULT 0,
+    extracted         bigint NOT NULL DEFAULT 0,
+    loaded            bigint NOT NULL DEFAULT 0,
+    rejected          bigint NOT NULL DEFAULT 0,
+    filtered          bigint NOT NULL DEFAULT 0,
+    skipped_existing  bigint NOT NULL DEFAULT 0,
+    status            text NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'in_progress', 'completed', 'failed', 'rolled_back')),
+    started_at        text,
+    completed_at      text,
+    error_message     text,
+    configuration     text NOT NULL DEFAULT '{}',
+    created_at        text NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    updated_at        text NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    deleted_at        text
+);
+CREATE INDEX IF NOT EXISTS idx_migration_jobs_status ON migration_jobs (status);
+CREATE INDEX IF NOT EXISTS idx_migration_jobs_source_system ON migration_jobs (source_system);
+
+CREATE TABLE IF NOT EXISTS migration_batches (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    migration_job_id  bigint NOT NULL REFERENCES migration_jobs (id),
+    batch_number      integer NOT NULL,
+    start_id          bigint NOT NULL,
+    end_id            bigint NOT NULL,
+    records_count     bigint NOT NULL,
+    status            text NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'in_progress', 'completed', 'failed', 'rolled_back')),
+    extracted         bigint NOT NULL DEFAULT 0,
+    loaded            bigint NOT NULL DEFAULT 0,
+    rejected          bigint NOT NULL DEFAULT 0,
+    filtered          bigint NOT NULL DEFAULT 0,
+    skipped_existing  bigint NOT NULL DEFAULT 0,
+    started_at        text,
+    completed_at      text,
+    error_details     text,
+    retry_count       integer NOT NULL DEFAULT 0,
+    created_at        text NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    updated_at        text NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    UNIQUE (migration_job_id, batch_number)
+);
+CREATE INDEX IF NOT EXISTS idx_migration_batches_status ON migration_batches (status);
+
+CREATE TABLE IF NOT EXISTS migration_errors (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    migration_job_id  bigint NOT NULL REFERENCES migration_jobs (id),
+    batch_id          bigint REFERENCES migration_batches (id),
+    record_id         text NOT NULL,
+    error_type        text NOT NULL,
+    error_message     text NOT NULL,
+    source_data       text NOT NULL DEFAULT '{}',
+    attempted_at      text NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    retry_count       integer NOT NULL DEFAULT 0,
+    resolved          integer NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS idx_migration_errors_job ON migration_errors (migration_job_id, error_type);
+
+CREATE TABLE IF NOT EXISTS customers (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    legacy_id   text NOT NULL,
+    name        text NOT NULL,
+    email       text NOT NULL,
+    phone       text,
+    address     text NOT NULL DEFAULT '{}',
+    status      text NOT NULL DEFAULT 'active',
+    created_at  text NOT NULL,
+    updated_at  text,
+    etl_job_id  bigint NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_customers_legacy_id ON customers (legacy_id);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_customers_email ON customers (email);
+CREATE INDEX IF NOT EXISTS idx_customers_etl_job_id ON customers (etl_job_id);
+
+CREATE TABLE IF NOT EXISTS products (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    legacy_id   text NOT NULL,
+    sku         text NOT NULL,
+    name        text NOT NULL,
+    description text NOT NULL DEFAULT '',
+    price       real NOT NULL,
+    category    text NOT NULL,
+    attributes  text NOT NULL DEFAULT '{}',
+    active      integer NOT NULL DEFAULT 1,
+    etl_job_id  bigint NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_products_legacy_id ON products (legacy_id);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_products_sku ON products (sku);
+CREATE INDEX IF NOT EXISTS idx_products_category ON products (category);
+CREATE INDEX IF NOT EXISTS idx_products_etl_job_id ON products (etl_job_id);
+
+CREATE TABLE IF NOT EXISTS orders (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    legacy_id          text NOT NULL,
+    customer_legacy_id text NOT NULL,
+    customer_id        bigint,
+    order_number       text NOT NULL,
+    total              real NOT NULL,
+    status             text NOT NULL,
+    order_date         text NOT NULL,
+    items              text NOT NULL DEFAULT '[]',
+    etl_job_id         bigint NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_orders_legacy_id ON orders (legacy_id);
+CREATE INDEX IF NOT EXISTS idx_orders_customer_id ON orders (customer_id);
+CREATE INDEX IF NOT EXISTS idx_orders_order_date ON orders (order_date);
+CREATE INDEX IF NOT EXISTS idx_orders_etl_job_id ON orders (etl_job_id);

@@ -1,0 +1,109 @@
+"""Run configuration: frozen dataclasses built once at the CLI edge, and URL handling."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from columnar_etl.errors import ConfigError
+
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_WORKERS", "DatabaseUrl", "RunConfig", "redact"]
+
+#: From the tuning sweep (benchmarks/tune.py); see README "Benchmarks".
+DEFAULT_BATCH_SIZE = 100_000
+DEFAULT_WORKERS = 2
+DEFAULT_TARGET_FILE = "columnar_etl_target.db"
+
+_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@\s]*)@")
+
+
+def redact(text: str) -> str:
+    """Replace the password of every URL in ``text`` with ``***``."""
+    return _PASSWORD.sub(lambda m: f"{m.group('head')}***@", text)
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """A checked ``postgresql://`` or ``sqlite:///PATH`` URL; ``str()`` never shows a password."""
+
+    url: str = field(repr=False)
+    dialect: Literal["postgresql", "sqlite"]
+
+    @classmethod
+    def parse(cls, url: str, *, what: str) -> DatabaseUrl:
+        """Check ``url`` and tell the user, by ``what`` it is for, when it is malformed."""
+        text = (url or "").strip()
+        if text.startswith(("postgresql://", "postgres://")):
+            parts = urlsplit(text)
+            try:
+                _ = parts.port
+            except ValueError:
+                raise ConfigError(f"{what} URL has an invalid port: {redact(text)}") from None
+            if not parts.hostname or not parts.path.strip("/"):
+                raise ConfigError(
+                    f"{what} URL must look like postgresql://user:password@host:port/dbname, "
+                    f"got {redact(text)}"
+                )
+            return cls(text.replace("postgres://", "postgresql://", 1), "postgresql")
+        if text.startswith("sqlite://") and len(text) > len("sqlite:///"):
+            # connectorx reads sqlite://PATH; we always hand it an absolute path.
+            path = Path(text[len("sqlite://") :]).expanduser().absolute()
+            return cls(f"sqlite://{path}", "sqlite")
+        raise ConfigError(
+            f"{what} URL must start with postgresql:// or sqlite:///, got {redact(text)!r}"
+        )
+
+    @property
+    def path(self) -> Path:
+        """The file of an SQLite URL."""
+        return Path(self.url[len("sqlite://") :])
+
+    def __str__(self) -> str:
+        return redact(self.url)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one ``etl run`` needs; library code never reads the environment."""
+
+    source: DatabaseUrl
+    target: DatabaseUrl
+    batch_size: int = DEFAULT_BATCH_SIZE
+    """Source rows per batch (and per target transaction)."""
+    workers: int = DEFAULT_WORKERS
+    """Batches being extracted and transformed at once."""
+    max_retries: int = 3
+    """Retries of a failed batch before it is marked failed."""
+    retry_backoff: float = 0.5
+    """Seconds before the first retry; doubles each time."""
+    on_conflict: Literal["skip", "update"] = "skip"
+    """What to do with a row whose key an earlier job already loaded."""
+    fresh: bool = False
+    """Start a new job even when the last one can be resumed."""
+    dry_run: bool = False
+    """Extract, transform and validate only; write nothing."""
+    as_of: datetime = field(default_factory=datetime.now)
+    """The run's clock, for rules such as "created_at cannot be in the future"."""
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "workers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(
+                    f"{name.replace('_', '-')} must be a positive integer, got {value!r}"
+                )
+        if not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ConfigError(f"max-retries must be 0 or more, got {self.max_retries!r}")
+        if self.on_conflict not in ("skip", "update"):
+            raise ConfigError(f"on-conflict must be skip or update, got {self.on_conflict!r}")
+
+    def describe(self) -> dict[str, Any]:
+        """The configuration as stored in the ledger: URLs redacted."""
+        data = asdict(self)
+        data["source"], data["target"] = str(self.source), str(self.target)
+        data["as_of"] = self.as_of.isoformat()
+        return data

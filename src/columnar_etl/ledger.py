@@ -1,0 +1,184 @@
+"""The migration ledger in the target: migration_jobs, migration_batches, migration_errors."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from columnar_etl.extract import BatchRange
+from columnar_etl.target import Target
+
+__all__ = [
+    "COUNTS",
+    "Batch",
+    "add_batches",
+    "complete_batch",
+    "create_job",
+    "fail_batch",
+    "finish_job",
+    "job_counts",
+    "jobs_overview",
+    "open_batches",
+    "resumable_job",
+    "start_job",
+]
+
+#: Where every extracted row ends: extracted = loaded + rejected + filtered + skipped_existing.
+COUNTS = ("extracted", "loaded", "rejected", "filtered", "skipped_existing")
+_NOW = "CURRENT_TIMESTAMP"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A planned batch of a job, as the ledger holds it."""
+
+    id: int
+    batch_number: int
+    start_id: int
+    end_id: int
+    records_count: int
+    retry_count: int
+
+    @property
+    def range(self) -> BatchRange:
+        return BatchRange(self.batch_number, self.start_id, self.end_id, self.records_count)
+
+
+def create_job(target: Target, entity: str, table: str, configuration: dict[str, Any]) -> int:
+    """A new pending job; ``configuration`` must already be redacted."""
+    job_id = target.scalar(
+        "INSERT INTO migration_jobs (name, entity, source_system, target_table, configuration) "
+        f"VALUES (?, ?, ?, ?, {target.json('?')}) RETURNING id",
+        (f"Migrate {entity}", entity, "legacy_database", table, json.dumps(configuration)),
+    )
+    target.commit()
+    return int(job_id)
+
+
+def resumable_job(target: Target, entity: str) -> int | None:
+    """The entity's latest job when it did not finish (failed, interrupted, or never started)."""
+    row = target.query(
+        "SELECT id, status FROM migration_jobs WHERE entity = ? AND deleted_at IS NULL "
+        "ORDER BY id DESC LIMIT 1",
+        (entity,),
+    )
+    if row.height and row["status"][0] in ("pending", "in_progress", "failed"):
+        return int(row["id"][0])
+    return None
+
+
+def add_batches(target: Target, job_id: int, ranges: list[BatchRange]) -> None:
+    """Record the job's plan and total; one transaction."""
+    for r in ranges:
+        target.execute(
+            "INSERT INTO migration_batches (migration_job_id, batch_number, start_id, end_id, "
+            "records_count) VALUES (?, ?, ?, ?, ?)",
+            (job_id, r.batch_number, r.start_id, r.end_id, r.records_count),
+        )
+    target.execute(
+        "UPDATE migration_jobs SET total_records = ?, updated_at = CURRENT_TIMESTAMP WHERE id = ?",
+        (sum(r.records_count for r in ranges), job_id),
+    )
+    target.commit()
+
+
+def start_job(target: Target, job_id: int) -> None:
+    target.execute(
+        f"UPDATE migration_jobs SET status = 'in_progress', started_at = COALESCE(started_at, "
+        f"{_NOW}), completed_at = NULL, error_message = NULL, updated_at = {_NOW} WHERE id = ?",
+        (job_id,),
+    )
+    target.commit()
+
+
+def open_batches(target: Target, job_id: int) -> list[Batch]:
+    """The job's batches that have not completed, in id order."""
+    rows = target.query(
+        "SELECT id, batch_number, start_id, end_id, records_count, retry_count "
+        "FROM migration_batches WHERE migration_job_id = ? AND status <> 'completed' "
+        "ORDER BY batch_number",
+        (job_id,),
+    )
+    return [Batch(**{k: int(v) for k, v in row.items()}) for row in rows.to_dicts()]
+
+
+def complete_batch(target: Target, batch: Batch, counts: dict[str, int], retries: int) -> None:
+    """Mark a batch completed with its counts, inside the caller's batch transaction."""
+    target.execute(
+        f"UPDATE migration_batches SET status = 'completed', completed_at = {_NOW}, "
+        f"updated_at = {_NOW}, error_details = NULL, retry_count = ?, "
+        + ", ".join(f"{name} = ?" for name in COUNTS)
+        + " WHERE id = ?",
+        (retries, *(counts[name] for name in COUNTS), batch.id),
+    )
+
+
+def fail_batch(target: Target, batch: Batch, error: str, retries: int) -> None:
+    """Record a batch's failure in its own transaction (the batch's own work was rolled back)."""
+    target.execute(
+        f"UPDATE migration_batches SET status = 'failed', error_details = ?, retry_count = ?, "
+        f"updated_at = {_NOW} WHERE id = ?",
+        (error, retries, batch.id),
+    )
+    target.commit()
+
+
+def job_counts(target: Target, job_id: int) -> dict[str, int]:
+    """Counts summed over the job's completed batches."""
+    sums = ", ".join(f"COALESCE(SUM({name}), 0) AS {name}" for name in COUNTS)
+    row = target.query(
+        f"SELECT {sums} FROM migration_batches WHERE migration_job_id = ? AND status = 'completed'",
+        (job_id,),
+    )
+    return {name: int(row[name][0]) for name in COUNTS}
+
+
+def finish_job(target: Target, job_id: int, error: str | None = None) -> tuple[str, dict[str, int]]:
+    """Close a job: completed when every batch completed, failed otherwise."""
+    counts = job_counts(target, job_id)
+    open_count = target.scalar(
+        "SELECT COUNT(*) FROM migration_batches WHERE migration_job_id = ? "
+        "AND status <> 'completed'",
+        (job_id,),
+    )
+    status = "completed" if int(open_count) == 0 and error is None else "failed"
+    target.execute(
+        f"UPDATE migration_jobs SET status = ?, completed_at = {_NOW}, updated_at = {_NOW}, "
+        "error_message = ?, processed_records = ?, failed_records = ?, "
+        + ", ".join(f"{name} = ?" for name in COUNTS)
+        + " WHERE id = ?",
+        (
+            status,
+            error,
+            counts["loaded"],
+            counts["rejected"],
+            *(counts[name] for name in COUNTS),
+            job_id,
+        ),
+    )
+    target.commit()
+    return status, counts
+
+
+def jobs_overview(target: Target) -> pl.DataFrame:
+    """Every live job with percent complete and its batches by status (``etl status``)."""
+    jobs = target.query(
+        "SELECT j.id, j.entity, j.status, j.total_records, j.extracted, j.loaded, j.rejected, "
+        "j.filtered, j.skipped_existing, j.error_message, "
+        "SUM(CASE WHEN b.status = 'completed' THEN b.records_count ELSE 0 END) AS done, "
+        "SUM(CASE WHEN b.status = 'completed' THEN 1 ELSE 0 END) AS batches_completed, "
+        "SUM(CASE WHEN b.status = 'failed' THEN 1 ELSE 0 END) AS batches_failed, "
+        "SUM(CASE WHEN b.status IN ('pending', 'in_progress') THEN 1 ELSE 0 END) "
+        "AS batches_pending "
+        "FROM migration_jobs j LEFT JOIN migration_batches b ON b.migration_job_id = j.id "
+        "WHERE j.deleted_at IS NULL GROUP BY j.id, j.entity, j.status, j.total_records, "
+        "j.extracted, j.loaded, j.rejected, j.filtered, j.skipped_existing, j.error_message "
+        "ORDER BY j.id"
+    )
+    done = pl.col("done").fill_null(0).cast(pl.Float64)
+    total = pl.col("total_records").cast(pl.Float64)
+    percent = pl.when(total > 0).then(done / total * 100).otherwise(0.0)
+    return jobs.with_columns(percent=percent.round(1))

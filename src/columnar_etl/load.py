@@ -1,0 +1,180 @@
+"""Loading one batch into the target in ONE transaction: rows, rejects and the ledger row.
+
+Unique keys are resolved here. Batches commit in id order (see pipeline), and within a batch
+rows are sorted by legacy id, so "the lower legacy id wins" holds whatever order the batches
+were extracted in: a later row colliding with a row of the same job is a ``duplicate`` reject
+naming the winner; a row colliding with an earlier job's row is ``skipped_existing`` (or
+updates it with ``on_conflict="update"`` when the legacy id matches).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from columnar_etl.contracts import ERROR_MESSAGE, ERROR_TYPE, Split
+from columnar_etl.entities import Entity
+from columnar_etl.ledger import Batch, complete_batch
+from columnar_etl.target import Target
+
+__all__ = ["commit_batch", "within_batch_duplicates"]
+
+_STAGE, _DROP, _ERRORS = "etl_stage", "etl_stage_drop", "etl_stage_errors"
+
+
+def _legacy_order(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.sort(pl.col("legacy_id").cast(pl.Int64, strict=False), "legacy_id")
+
+
+def _duplicate_message(key: pl.Expr, value: pl.Expr, winner: pl.Expr) -> pl.Expr:
+    """``duplicate email 'a@b.c' (kept legacy_id 17)``."""
+    parts = [pl.lit("duplicate "), key, pl.lit(" '"), value.cast(pl.String)]
+    return pl.concat_str(*parts, pl.lit("' (kept legacy_id "), winner, pl.lit(")"))
+
+
+def within_batch_duplicates(
+    valid: pl.DataFrame, keys: tuple[str, ...]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Keep the lowest legacy id per unique key value; the others become (legacy_id, message)."""
+    kept = _legacy_order(valid)
+    losers = []
+    for key in keys:
+        winner = pl.col("legacy_id").first().over(key)
+        is_dup = pl.col(key).is_not_null() & ~pl.col(key).is_first_distinct()
+        marked = kept.with_columns(
+            _duplicate_message(pl.lit(key), pl.col(key), winner).alias(ERROR_MESSAGE), dup=is_dup
+        )
+        losers.append(marked.filter("dup").select("legacy_id", ERROR_MESSAGE))
+        kept = marked.filter(~pl.col("dup")).drop("dup", ERROR_MESSAGE)
+    return kept, pl.concat(losers)
+
+
+def _collisions(target: Target, entity: Entity, job_id: int) -> pl.DataFrame:
+    """Staged rows whose unique key already exists in the target: who holds it, from which job."""
+    parts = []
+    for key in entity.unique_keys:
+        found = target.query(
+            f"SELECT s.legacy_id AS legacy_id, t.legacy_id AS holder, t.etl_job_id AS holder_job, "
+            f"s.{key} AS value FROM {_STAGE} s JOIN {entity.target_table} t ON t.{key} = s.{key}"
+        )
+        parts.append(
+            found.with_columns(
+                pl.lit(key).alias("key"),
+                pl.col("value").cast(pl.String),
+                pl.col("holder_job").cast(pl.Int64),
+            )
+        )
+    hits = pl.concat(parts)
+    same_job = pl.col("holder_job") == job_id
+    # Per staged row, the first collision by (same job first, then key order) decides.
+    return hits.with_columns(same_job=same_job).unique(
+        "legacy_id", keep="first", maintain_order=True
+    )
+
+
+def _insert_staged(target: Target, entity: Entity, job_id: int) -> None:
+    columns = entity.target_columns
+    select = ", ".join(target.json(c) if c in entity.json_columns else c for c in columns)
+    target.execute(
+        f"INSERT INTO {entity.target_table} ({', '.join(columns)}, etl_job_id) "
+        f"SELECT {select}, ? FROM {_STAGE}",
+        (job_id,),
+    )
+
+
+def _update_staged(target: Target, entity: Entity) -> None:
+    columns = [c for c in entity.target_columns if c != "legacy_id"]
+    assignments = ", ".join(
+        f"{c} = {target.json('s.' + c) if c in entity.json_columns else 's.' + c}" for c in columns
+    )
+    target.execute(
+        f"UPDATE {entity.target_table} SET {assignments} FROM {_STAGE} s "
+        f"WHERE {entity.target_table}.legacy_id = s.legacy_id "
+        f"AND s.legacy_id IN (SELECT legacy_id FROM {_DROP} WHERE action = 'update')"
+    )
+
+
+def _record_rejects(target: Target, job_id: int, batch: Batch, rejects: pl.DataFrame) -> None:
+    if rejects.is_empty():
+        return
+    target.ingest(_ERRORS, rejects)
+    target.execute(
+        "INSERT INTO migration_errors (migration_job_id, batch_id, record_id, error_type, "
+        f"error_message, source_data) SELECT ?, ?, record_id, {ERROR_TYPE}, {ERROR_MESSAGE}, "
+        f"{target.json('source_data')} FROM {_ERRORS}",
+        (job_id, batch.id),
+    )
+
+
+def commit_batch(
+    target: Target,
+    entity: Entity,
+    job_id: int,
+    batch: Batch,
+    source: pl.DataFrame,
+    split: Split,
+    *,
+    on_conflict: str = "skip",
+    retries: int = 0,
+) -> dict[str, int]:
+    """Load one batch and mark it completed, atomically; returns its counts."""
+    id_column = entity.source.id_column
+    kept, duplicates = within_batch_duplicates(split.valid, entity.unique_keys)
+    skipped = 0
+    if kept.height:
+        target.ingest(_STAGE, kept)
+        hits = _collisions(target, entity, job_id)
+        if hits.height:
+            action = (
+                pl.when(pl.col("same_job"))
+                .then(pl.lit("duplicate"))
+                .when((on_conflict == "update") & (pl.col("key") == "legacy_id"))
+                .then(pl.lit("update"))
+                .otherwise(pl.lit("skip"))
+            )
+            hits = hits.with_columns(action=action)
+            drop = hits.select("legacy_id", "action")
+            target.ingest(_DROP, drop)
+            if on_conflict == "update":
+                _update_staged(target, entity)
+            target.execute(
+                f"DELETE FROM {_STAGE} WHERE legacy_id IN (SELECT legacy_id FROM {_DROP})"
+            )
+            dup_hits = hits.filter(pl.col("action") == "duplicate").select(
+                "legacy_id",
+                _duplicate_message(pl.col("key"), pl.col("value"), pl.col("holder")).alias(
+                    ERROR_MESSAGE
+                ),
+            )
+            duplicates = pl.concat([duplicates, dup_hits])
+            skipped = int((hits["action"] == "skip").sum())
+        _insert_staged(target, entity, job_id)
+
+    source_json = source.select(
+        pl.col(id_column).cast(pl.String).alias("record_id"),
+        pl.struct(entity.source.columns).struct.json_encode().alias("source_data"),
+    )
+    dup_rejects = duplicates.join(source_json, left_on="legacy_id", right_on="record_id").select(
+        pl.col("legacy_id").alias("record_id"),
+        pl.lit("duplicate").alias(ERROR_TYPE),
+        ERROR_MESSAGE,
+        "source_data",
+    )
+    rule_rejects = split.rejects.select(
+        pl.col(id_column).cast(pl.String).alias("record_id"),
+        ERROR_TYPE,
+        ERROR_MESSAGE,
+        pl.struct(entity.source.columns).struct.json_encode().alias("source_data"),
+    )
+    rejects = pl.concat([rule_rejects, dup_rejects])
+    _record_rejects(target, job_id, batch, rejects)
+    counts = {
+        "extracted": source.height,
+        # Updated rows count as loaded: the target holds this batch's version of them.
+        "loaded": split.valid.height - duplicates.height - skipped,
+        "rejected": rejects.height,
+        "filtered": split.filtered,
+        "skipped_existing": skipped,
+    }
+    complete_batch(target, batch, counts, retries)
+    target.commit()
+    return counts

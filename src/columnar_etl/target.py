@@ -1,0 +1,130 @@
+"""The target database through ADBC: one connection, explicit transactions, Arrow in and out.
+
+PostgreSQL and SQLite differ only in the few places this module names (placeholders, JSON and
+timestamp casts, DDL file); everything above it is dialect-free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.resources
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from columnar_etl.config import DatabaseUrl, redact
+from columnar_etl.errors import TargetError
+
+__all__ = ["Target"]
+
+
+class Target:
+    """An open connection to the target database (ADBC, autocommit off)."""
+
+    def __init__(self, url: DatabaseUrl) -> None:
+        self.url = url
+        self.dialect = url.dialect
+        try:
+            if self.dialect == "postgresql":
+                import adbc_driver_postgresql.dbapi as driver
+
+                self.conn = driver.connect(url.url)
+            else:
+                import adbc_driver_sqlite.dbapi as driver
+
+                url.path.parent.mkdir(parents=True, exist_ok=True)
+                self.conn = driver.connect(str(url.path))
+        except Exception as exc:  # the drivers raise their own error classes
+            raise TargetError(f"cannot connect to target {url}: {_first_line(exc)}") from None
+        if self.dialect == "sqlite":
+            self.execute("PRAGMA busy_timeout = 30000")
+            self.commit()
+
+    # -- statements -----------------------------------------------------------------------
+    def _sql(self, sql: str) -> str:
+        if self.dialect != "postgresql":
+            return sql
+        counter = iter(range(1, 10_000))
+        return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement inside the current transaction."""
+        with self.conn.cursor() as cur:
+            cur.execute(self._sql(sql), list(params) if params else None)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
+        """Run a query and return its rows as a Polars frame."""
+        with self.conn.cursor() as cur:
+            cur.execute(self._sql(sql), list(params) if params else None)
+            return pl.from_arrow(cur.fetch_arrow_table())  # type: ignore[return-value]
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The single value a query returns."""
+        with self.conn.cursor() as cur:
+            cur.execute(self._sql(sql), list(params) if params else None)
+            row = cur.fetchone()
+            return None if row is None else row[0]
+
+    def ingest(
+        self, table: str, frame: pl.DataFrame, *, temporary: bool = True, append: bool = False
+    ) -> None:
+        """Bulk-load ``frame`` (binary COPY on PG): replace a temporary table, or append."""
+        if self.dialect == "sqlite":
+            frame = frame.with_columns(
+                pl.col(pl.Datetime).dt.strftime("%Y-%m-%d %H:%M:%S"),
+                pl.col(pl.Boolean).cast(pl.Int64),
+            )
+        with self.conn.cursor() as cur:
+            if append:
+                cur.adbc_ingest(table, frame.to_arrow(), mode="append")
+            else:
+                cur.adbc_ingest(table, frame.to_arrow(), mode="replace", temporary=temporary)
+
+    def json(self, column: str) -> str:
+        """SQL turning a text column into the dialect's JSON type."""
+        return f"{column}::jsonb" if self.dialect == "postgresql" else column
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def rollback(self) -> None:
+        # A broken connection cannot roll back; it is discarded anyway.
+        with contextlib.suppress(Exception):
+            self.conn.rollback()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema ---------------------------------------------------------------------------
+    def apply_schema(self, name: str = "target") -> None:
+        """Apply ``schemas/<dialect>/<name>.sql`` (idempotent ``IF NOT EXISTS`` DDL)."""
+        folder = "postgres" if self.dialect == "postgresql" else "sqlite"
+        ddl = importlib.resources.files("columnar_etl.schemas").joinpath(folder, f"{name}.sql")
+        script = ddl.read_text(encoding="utf-8")
+        statements = [s.strip() for s in script.split(";")]
+        try:
+            for statement in statements:
+                if statement and not all(
+                    line.startswith("--") for line in statement.splitlines() if line.strip()
+                ):
+                    self.execute(statement)
+            self.commit()
+        except Exception as exc:
+            self.rollback()
+            raise TargetError(
+                f"cannot create the {name} schema in {self.url}: {_first_line(exc)}"
+            ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return redact(lines[0] if lines else type(exc).__name__)
