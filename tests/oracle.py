@@ -183,14 +183,17 @@ _NOT_JSON = object()
 def load_json(text: str) -> Any:
     """``json.loads`` restricted to finite numbers; returns ``_NOT_JSON`` for invalid text."""
     try:
-        return json.loads(
+        value = json.loads(
             text,
             parse_float=_finite_float,
             parse_int=_finite_int,
             parse_constant=_reject_constant,
         )
-    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
+        # Decision: a lone surrogate escape (\ud800) makes the text invalid JSON.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeEncodeError included
         return _NOT_JSON
+    return value
 
 
 def is_json(text: str) -> bool:

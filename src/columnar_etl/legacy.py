@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import polars as pl
+
 from columnar_etl.config import DatabaseUrl
 from columnar_etl.errors import ConfigError
 from columnar_etl.generate import _customers, _products, iter_orders, sizes_for
@@ -21,7 +23,9 @@ def write_legacy(url: DatabaseUrl, rows: int, seed: int = 42) -> dict[str, int]:
         for table in ("customers", "products", "orders"):
             if int(target.scalar(f"SELECT COUNT(*) FROM {table}")):
                 raise ConfigError(f"{url} already holds legacy rows in {table}; use a new database")
-        target.ingest("customers", _customers(seed, sizes.customers), append=True)
+        # The legacy DDL declares active as integer (int4): binary COPY needs the same width.
+        customers = _customers(seed, sizes.customers).with_columns(pl.col("active").cast(pl.Int32))
+        target.ingest("customers", customers, append=True)
         target.ingest("products", _products(seed, sizes.products), append=True)
         for chunk in iter_orders(rows, seed):
             target.ingest("orders", chunk, append=True)

@@ -56,11 +56,12 @@ def _collisions(target: Target, entity: Entity, job_id: int) -> pl.DataFrame:
             f"SELECT s.legacy_id AS legacy_id, t.legacy_id AS holder, t.etl_job_id AS holder_job, "
             f"s.{key} AS value FROM {_STAGE} s JOIN {entity.target_table} t ON t.{key} = s.{key}"
         )
+        # SQLite types an empty result as it likes: cast every column explicitly.
         parts.append(
-            found.with_columns(
-                pl.lit(key).alias("key"),
-                pl.col("value").cast(pl.String),
+            found.select(
+                pl.col("legacy_id", "holder", "value").cast(pl.String),
                 pl.col("holder_job").cast(pl.Int64),
+                pl.lit(key).alias("key"),
             )
         )
     hits = pl.concat(parts)

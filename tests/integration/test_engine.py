@@ -1,0 +1,238 @@
+"""End-to-end migrations against real databases: SQLite files and the suite's PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from columnar_etl import entities, pipeline
+from columnar_etl.config import DatabaseUrl, RunConfig
+from columnar_etl.extract import Source
+from columnar_etl.legacy import write_legacy
+from columnar_etl.target import Target
+from tests import oracle
+
+AS_OF = datetime(2026, 1, 1)
+ROWS = 3_000
+JUDGE = {"customers": oracle.customer, "products": oracle.product, "orders": oracle.order}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def urls(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[DatabaseUrl, DatabaseUrl]]:
+    """A generated legacy database and an empty target, both SQLite or both PostgreSQL."""
+    if request.param == "sqlite":
+        source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
+        target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
+        write_legacy(source, ROWS, seed=7)
+        yield source, target
+        return
+    server = request.getfixturevalue("pg_server")
+    names = [server.create_database(f"t_{uuid.uuid4().hex[:12]}") for _ in range(2)]
+    source = DatabaseUrl.parse(server.url(names[0]), what="source")
+    target = DatabaseUrl.parse(server.url(names[1]), what="target")
+    write_legacy(source, ROWS, seed=7)
+    yield source, target
+    for name in names:
+        server.drop_database(name)
+
+
+def _config(urls: tuple[DatabaseUrl, DatabaseUrl], **kw: object) -> RunConfig:
+    source, target = urls
+    base = {"batch_size": 700, "workers": 2, "max_retries": 1, "retry_backoff": 0.01}
+    return RunConfig(source=source, target=target, as_of=AS_OF, **{**base, **kw})  # type: ignore[arg-type]
+
+
+def _target_rows(target: DatabaseUrl, table: str) -> pl.DataFrame:
+    with Target(target) as t:
+        return t.query(f"SELECT legacy_id, etl_job_id FROM {table} ORDER BY legacy_id")
+
+
+def _expected_loaded(source: DatabaseUrl, name: str) -> set[str]:
+    """Legacy ids the oracle says load: valid rows, lowest legacy id first per unique key."""
+    entity = entities.get(name)
+    frame = Source(source).read(f"SELECT * FROM {entity.source.table}")
+    frame = frame.cast(dict(entity.source.schema), strict=False).sort(entity.source.id_column)  # type: ignore[arg-type]
+    seen: dict[str, set[object]] = {key: set() for key in entity.unique_keys}
+    loaded = set()
+    for record in frame.to_dicts():
+        outcome = JUDGE[name](record, AS_OF)
+        if outcome.kind != "valid":
+            continue
+        row = outcome.row
+        if any(row[key] in seen[key] for key in entity.unique_keys):
+            continue
+        for key in entity.unique_keys:
+            seen[key].add(row[key])
+        loaded.add(row["legacy_id"])
+    return loaded
+
+
+def test_all_entities_match_oracle_and_counts_add_up(urls: tuple[DatabaseUrl, DatabaseUrl]) -> None:
+    results = pipeline.run(_config(urls), "all")
+    assert [r.status for r in results] == ["completed"] * 3
+    for result in results:
+        assert result.conserved, result.counts
+        assert result.counts["extracted"] > 0
+        rows = _target_rows(urls[1], result.entity)
+        assert set(rows["legacy_id"]) == _expected_loaded(urls[0], result.entity)
+        assert rows.height == result.counts["loaded"]
+    customers = results[0]
+    assert customers.counts["filtered"] > 0 and customers.rejected_by_type["duplicate"] > 0
+
+    # Rejects carry the untouched source row and a reason.
+    with Target(urls[1]) as t:
+        errors = t.query(
+            "SELECT record_id, error_type, error_message, source_data FROM migration_errors "
+            "WHERE migration_job_id = ?",
+            (results[2].job_id,),
+        )
+    assert errors.height == results[2].counts["rejected"]
+    sample = errors.row(0, named=True)
+    source_row = json.loads(sample["source_data"])
+    assert str(source_row["order_id"]) == sample["record_id"] and sample["error_message"]
+
+    # A second run changes nothing and reports the rows as skipped_existing.
+    again = pipeline.run(_config(urls), "all")
+    for first, second in zip(results, again, strict=True):
+        assert second.counts["loaded"] == 0
+        assert second.counts["skipped_existing"] == first.counts["loaded"]
+        assert _target_rows(urls[1], first.entity)["etl_job_id"].unique().to_list() == [
+            first.job_id
+        ]
+
+
+def test_duplicate_winner_does_not_depend_on_workers(tmp_path: Path) -> None:
+    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
+    write_legacy(source, ROWS, seed=11)
+    outcomes = []
+    for workers in (1, 3):
+        target = DatabaseUrl.parse(f"sqlite://{tmp_path / f't{workers}.db'}", what="target")
+        config = RunConfig(
+            source=source, target=target, batch_size=97, workers=workers, as_of=AS_OF
+        )
+        [result] = pipeline.run(config, "customers")
+        assert result.rejected_by_type["duplicate"] > 0
+        with Target(target) as t:
+            outcomes.append(t.query("SELECT legacy_id, email FROM customers ORDER BY legacy_id"))
+    assert outcomes[0].equals(outcomes[1])
+    assert set(outcomes[0]["legacy_id"]) == _expected_loaded(source, "customers")
+
+
+def test_resume_after_failed_batch_gives_uninterrupted_result(tmp_path: Path) -> None:
+    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
+    write_legacy(source, ROWS, seed=5)
+    clean = DatabaseUrl.parse(f"sqlite://{tmp_path / 'clean.db'}", what="target")
+    broken = DatabaseUrl.parse(f"sqlite://{tmp_path / 'broken.db'}", what="target")
+    kw = {"batch_size": 400, "max_retries": 1, "retry_backoff": 0.01, "as_of": AS_OF}
+    [reference] = pipeline.run(RunConfig(source=source, target=clean, **kw), "orders")  # type: ignore[arg-type]
+
+    # Make one batch in the middle fail for real, inside the target, on every attempt.
+    with Target(broken) as t:
+        t.apply_schema()
+        victim = _target_rows(clean, "orders")["legacy_id"].cast(pl.Int64).sort()[1500]
+        t.execute(
+            "CREATE TRIGGER boom BEFORE INSERT ON orders WHEN NEW.legacy_id = '"
+            + str(int(victim))
+            + "' BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        )
+        t.commit()
+    [failed] = pipeline.run(RunConfig(source=source, target=broken, **kw), "orders")  # type: ignore[arg-type]
+    assert failed.status == "failed" and "failed after" in (failed.error or "")
+    partial = _target_rows(broken, "orders").height
+    assert 0 < partial < reference.counts["loaded"]
+
+    with Target(broken) as t:
+        t.execute("DROP TRIGGER boom")
+        t.commit()
+    [resumed] = pipeline.run(RunConfig(source=source, target=broken, **kw), "orders")  # type: ignore[arg-type]
+    assert resumed.job_id == failed.job_id and resumed.status == "completed"
+    assert resumed.counts == reference.counts
+    assert (
+        _target_rows(broken, "orders")["legacy_id"].to_list()
+        == _target_rows(clean, "orders")["legacy_id"].to_list()
+    )
+    with Target(broken) as t:
+        dupes = t.scalar(
+            "SELECT COUNT(*) FROM (SELECT record_id FROM migration_errors "
+            "GROUP BY migration_job_id, record_id HAVING COUNT(*) > 1) d"
+        )
+    assert int(dupes) == 0
+
+
+def test_sparse_skewed_ids_give_full_batches(tmp_path: Path) -> None:
+    url = DatabaseUrl.parse(f"sqlite://{tmp_path / 'sparse.db'}", what="source")
+    ids = (
+        list(range(1, 50))
+        + [10_000_000 + i for i in range(0, 30, 3)]
+        + [9_000_000_000, 9_000_000_001]
+    )
+    frame = pl.DataFrame({"order_id": ids}).with_columns(
+        customer_id=pl.lit(1, pl.Int64),
+        order_number=pl.lit(None, pl.String),
+        order_total=pl.lit("1.00"),
+        status=pl.lit("1"),
+        order_date=pl.lit("2023-01-01"),
+        order_items=pl.lit("P1:1:1.00"),
+    )
+    with Target(url) as t:
+        t.apply_schema("legacy")
+        t.ingest("orders", frame, append=True)
+        t.commit()
+    source = Source(url)
+    plan = source.plan(entities.get("orders").source, 7)
+    assert [b.records_count for b in plan[:-1]] == [7] * (len(plan) - 1)
+    read = [source.read_batch(entities.get("orders").source, b).height for b in plan]
+    assert read == [b.records_count for b in plan] and sum(read) == len(ids)
+
+
+def _etl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "columnar_etl", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_cli_bad_input_is_one_line_and_never_shows_passwords(tmp_path: Path, pg_server) -> None:
+    unknown = _etl("run", "--entity", "invoices", "--source", "sqlite:///x.db")
+    assert unknown.returncode != 0 and "Traceback" not in unknown.stderr
+    assert "valid entities: customers, products, orders" in unknown.stderr
+    malformed = _etl("run", "--entity", "orders", "--source", "mysql://u:hunter2@h/db")
+    assert malformed.returncode == 2 and "hunter2" not in malformed.stderr + malformed.stdout
+    missing = _etl(
+        "run",
+        "--entity",
+        "orders",
+        "--source",
+        f"sqlite://{tmp_path / 'nope.db'}",
+        "--target",
+        f"sqlite://{tmp_path / 't.db'}",
+    )
+    assert missing.returncode != 0 and "not found" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    wrong = pg_server.url("postgres", password="wrong-Secret-9")
+    denied = _etl(
+        "run",
+        "--entity",
+        "orders",
+        "--source",
+        f"sqlite://{tmp_path / 'nope.db'}",
+        env={"DATABASE_URL": wrong},
+    )
+    assert denied.returncode != 0 and "wrong-Secret-9" not in denied.stderr + denied.stdout
+    assert "Traceback" not in denied.stderr
+    zero = _etl("run", "--entity", "orders", "--source", "sqlite:///x.db", "--batch-size", "0")
+    assert zero.returncode == 2 and "batch-size must be a positive integer" in zero.stderr
