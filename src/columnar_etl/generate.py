@@ -500,8 +500,8 @@ def _customers(seed: int, n: int) -> pl.DataFrame:
     c = pl.col
 
     def cased(plain: str, mixed: str) -> pl.Expr:
-        return _dirty("case", c(plain), c(plain).str.to_uppercase(), c(plain).str.to_lowercase(),
-                      c(mixed))  # fmt: skip
+        text = c(plain)
+        return _dirty("case", text, text.str.to_uppercase(), text.str.to_lowercase(), c(mixed))
 
     first_part = (
         pl.when(c("junk") & ~c("junk_at_end"))
@@ -703,10 +703,7 @@ def _products(seed: int, n: int) -> pl.DataFrame:
         [_cat(copied.str.to_lowercase(), "!"), _cat(" ", copied), _cat("#", copied, "*")],
     )
     name = _cat(c("adjective"), " ", c("noun"))
-    description = _cat(
-        "The ", c("adjective").str.to_lowercase(), " ", c("noun").str.to_lowercase(),
-        " for everyday use.",
-    )  # fmt: skip
+    description = _cat("The ", name.str.to_lowercase(), " for everyday use.")
     price = _money(c("cents"))
     weight = (
         pl.when(c("with_weight"))
