@@ -21,6 +21,7 @@ from columnar_etl.config import (
     redact,
 )
 from columnar_etl.errors import EtlError
+from columnar_etl.legacy import write_legacy
 from columnar_etl.target import Target
 
 app = typer.Typer(
@@ -116,15 +117,7 @@ def run(
     if output_json:
         typer.echo(json.dumps([r.__dict__ for r in results], indent=2, default=str))
     else:
-        for r in results:
-            rejects = ", ".join(f"{k} {v}" for k, v in r.rejected_by_type.items()) or "none"
-            typer.echo(
-                f"{r.entity}: {r.status} (job {r.job_id}) extracted {r.counts['extracted']}, "
-                f"loaded {r.counts['loaded']}, rejected {r.counts['rejected']} ({rejects}), "
-                f"filtered {r.counts['filtered']}, skipped {r.counts['skipped_existing']}"
-            )
-            if not r.conserved:
-                typer.echo(f"{r.entity}: COUNTS DO NOT ADD UP: {r.counts}", err=True)
+        _print_results(results)
     if any(r.status == "failed" or not r.conserved for r in results):
         failed = [r for r in results if r.status == "failed"]
         _fail("; ".join(f"{r.entity}: {r.error}" for r in failed) or "counts do not add up")
@@ -169,6 +162,38 @@ def rejects(
     else:
         frame.write_csv(out)
     typer.echo(f"wrote {frame.height} rejects to {out}")
+
+
+def _print_results(results: list[pipeline.JobResult]) -> None:
+    for r in results:
+        rejects = ", ".join(f"{k} {v}" for k, v in r.rejected_by_type.items()) or "none"
+        typer.echo(
+            f"{r.entity}: {r.status} (job {r.job_id}) extracted {r.counts['extracted']}, "
+            f"loaded {r.counts['loaded']}, rejected {r.counts['rejected']} ({rejects}), "
+            f"filtered {r.counts['filtered']}, skipped {r.counts['skipped_existing']}"
+        )
+        if not r.conserved:
+            typer.echo(f"{r.entity}: COUNTS DO NOT ADD UP: {r.counts}", err=True)
+
+
+@app.command()
+def demo(
+    rows: Annotated[int, typer.Option("--rows", help="Legacy orders to generate.")] = 20_000,
+    directory: Annotated[Path, typer.Option("--dir", help="Where the demo databases go.")] = Path(
+        "columnar_etl_demo"
+    ),
+) -> None:
+    """Generate a messy legacy SQLite database and migrate it into an embedded SQLite target."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("legacy.db", "target.db"):
+        (directory / name).unlink(missing_ok=True)
+    source = DatabaseUrl.parse(f"sqlite://{directory.absolute() / 'legacy.db'}", what="source")
+    target = DatabaseUrl.parse(f"sqlite://{directory.absolute() / 'target.db'}", what="target")
+    sizes = write_legacy(source, rows)
+    typer.echo(f"generated legacy database {source}: {sizes}")
+    results = pipeline.run(RunConfig(source=source, target=target), "all", _progress_printer())
+    _print_results(results)
+    typer.echo(f"target: {target}")
 
 
 def main() -> None:
