@@ -19,10 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from columnar_etl import entities  # noqa: E402
-from columnar_etl.contracts import split  # noqa: E402
-from columnar_etl.generate import generate  # noqa: E402
-from tests import oracle  # noqa: E402
+from tests import oracle
+
+from columnar_etl import entities
+from columnar_etl.contracts import split
+from columnar_etl.generate import generate
 
 AS_OF = datetime(2026, 1, 1)
 
