@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -22,6 +21,7 @@ from columnar_etl.config import (
 )
 from columnar_etl.errors import EtlError
 from columnar_etl.legacy import write_legacy
+from columnar_etl.progress import progress_reporter
 from columnar_etl.target import Target
 
 app = typer.Typer(
@@ -57,24 +57,6 @@ TargetOpt = Annotated[
         show_default=False,
     ),
 ]
-
-
-def _progress_printer() -> pipeline.Progress:
-    interactive = sys.stderr.isatty()
-
-    started = time.monotonic()
-
-    def report(entity: str, done: int, total: int) -> None:
-        pct = 100.0 * done / total if total else 100.0
-        rate = done / max(time.monotonic() - started, 1e-9)
-        line = f"{entity}: {done:,}/{total:,} rows ({pct:.1f}%, {rate:,.0f} rows/s)"
-        # On a terminal one line updates in place; in logs every batch is its own line.
-        if interactive:
-            typer.echo("\r" + line, err=True, nl=done >= total)
-        else:
-            typer.echo(line, err=True)
-
-    return report
 
 
 @app.command()
@@ -113,7 +95,11 @@ def run(
         fresh=fresh,
         dry_run=dry_run,
     )
-    results = pipeline.run(config, entity, None if output_json else _progress_printer())
+    if output_json:
+        results = pipeline.run(config, entity)
+    else:
+        with progress_reporter() as report:
+            results = pipeline.run(config, entity, report)
     if output_json:
         typer.echo(json.dumps([r.__dict__ for r in results], indent=2, default=str))
     else:
@@ -191,7 +177,8 @@ def demo(
     target = DatabaseUrl.parse(f"sqlite://{directory.absolute() / 'target.db'}", what="target")
     sizes = write_legacy(source, rows)
     typer.echo(f"generated legacy database {source}: {sizes}")
-    results = pipeline.run(RunConfig(source=source, target=target), "all", _progress_printer())
+    with progress_reporter() as report:
+        results = pipeline.run(RunConfig(source=source, target=target), "all", report)
     _print_results(results)
     typer.echo(f"target: {target}")
 

@@ -179,6 +179,8 @@ def run_entity(config: RunConfig, name: str, progress: Progress | None = None) -
         done = ledger.job_counts(target, job_id)["extracted"]
         total = done + sum(b.records_count for b in batches)
         error = None
+        if progress:
+            progress(entity.name, done, total)
         with ThreadPoolExecutor(max_workers=config.workers) as pool:
             for batch, future in _prepared(pool, source, entity, batches, config):
                 counts = _load_with_retries(target, source, entity, job_id, batch, future, config)
