@@ -16,6 +16,7 @@ CREATE TABLE IF NOT EXISTS migration_jobs (
     rejected          bigint NOT NULL DEFAULT 0,
     filtered          bigint NOT NULL DEFAULT 0,
     skipped_existing  bigint NOT NULL DEFAULT 0,
+    updated           bigint NOT NULL DEFAULT 0,
     status            text NOT NULL DEFAULT 'pending'
         CHECK (status IN ('pending', 'in_progress', 'completed', 'failed', 'rolled_back')),
     started_at        text,
@@ -43,6 +44,7 @@ CREATE TABLE IF NOT EXISTS migration_batches (
     rejected          bigint NOT NULL DEFAULT 0,
     filtered          bigint NOT NULL DEFAULT 0,
     skipped_existing  bigint NOT NULL DEFAULT 0,
+    updated           bigint NOT NULL DEFAULT 0,
     started_at        text,
     completed_at      text,
     error_details     text,

@@ -27,7 +27,9 @@ __all__ = [
 ]
 
 #: Where every extracted row ends: extracted = loaded + rejected + filtered + skipped_existing.
-COUNTS = ("extracted", "loaded", "rejected", "filtered", "skipped_existing")
+#: ``updated`` is the part of ``loaded`` that overwrote an earlier job's row (--on-conflict
+#: update): those rows keep the etl_job_id of the job that inserted them.
+COUNTS = ("extracted", "loaded", "rejected", "filtered", "skipped_existing", "updated")
 _NOW = "CURRENT_TIMESTAMP"
 
 
@@ -167,7 +169,7 @@ def jobs_overview(target: Target) -> pl.DataFrame:
     """Every live job with percent complete and its batches by status (``etl status``)."""
     jobs = target.query(
         "SELECT j.id, j.entity, j.status, j.total_records, j.extracted, j.loaded, j.rejected, "
-        "j.filtered, j.skipped_existing, j.error_message, "
+        "j.filtered, j.skipped_existing, j.updated, j.error_message, "
         "SUM(CASE WHEN b.status = 'completed' THEN b.records_count ELSE 0 END) AS done, "
         "SUM(CASE WHEN b.status = 'completed' THEN 1 ELSE 0 END) AS batches_completed, "
         "SUM(CASE WHEN b.status = 'failed' THEN 1 ELSE 0 END) AS batches_failed, "
@@ -175,7 +177,8 @@ def jobs_overview(target: Target) -> pl.DataFrame:
         "AS batches_pending "
         "FROM migration_jobs j LEFT JOIN migration_batches b ON b.migration_job_id = j.id "
         "WHERE j.deleted_at IS NULL GROUP BY j.id, j.entity, j.status, j.total_records, "
-        "j.extracted, j.loaded, j.rejected, j.filtered, j.skipped_existing, j.error_message "
+        "j.extracted, j.loaded, j.rejected, j.filtered, j.skipped_existing, j.updated, "
+        "j.error_message "
         "ORDER BY j.id"
     )
     done = pl.col("done").fill_null(0).cast(pl.Float64)

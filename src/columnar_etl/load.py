@@ -120,7 +120,7 @@ def commit_batch(
     """Load one batch and mark it completed, atomically; returns its counts."""
     id_column = entity.source.id_column
     kept, duplicates = within_batch_duplicates(split.valid, entity.unique_keys)
-    skipped = 0
+    skipped = updated = 0
     if kept.height:
         target.ingest(_STAGE, kept)
         hits = _collisions(target, entity, job_id)
@@ -148,6 +148,7 @@ def commit_batch(
             )
             duplicates = pl.concat([duplicates, dup_hits])
             skipped = int((hits["action"] == "skip").sum())
+            updated = int((hits["action"] == "update").sum())
         _insert_staged(target, entity, job_id)
 
     source_json = source.select(
@@ -175,6 +176,7 @@ def commit_batch(
         "rejected": rejects.height,
         "filtered": split.filtered,
         "skipped_existing": skipped,
+        "updated": updated,
     }
     complete_batch(target, batch, counts, retries)
     target.commit()

@@ -236,3 +236,30 @@ def test_cli_bad_input_is_one_line_and_never_shows_passwords(tmp_path: Path, pg_
     assert "Traceback" not in denied.stderr
     zero = _etl("run", "--entity", "orders", "--source", "sqlite:///x.db", "--batch-size", "0")
     assert zero.returncode == 2 and "batch-size must be a positive integer" in zero.stderr
+
+
+def test_on_conflict_update_overwrites_earlier_rows(urls: tuple[DatabaseUrl, DatabaseUrl]) -> None:
+    source, target = urls
+    [first] = pipeline.run(_config(urls), "customers")
+    before = _target_rows(target, "customers")
+    victim = before["legacy_id"][0]
+    with Target(source) as legacy:
+        legacy.execute(
+            "UPDATE customers SET customer_name = ? WHERE customer_id = ?",
+            ("Renamed Person", int(victim)),
+        )
+        legacy.commit()
+
+    [skipping] = pipeline.run(_config(urls), "customers")
+    assert skipping.counts["skipped_existing"] == first.counts["loaded"]
+    assert skipping.counts["updated"] == 0
+
+    [updating] = pipeline.run(_config(urls, on_conflict="update"), "customers")
+    assert updating.status == "completed" and updating.conserved
+    assert updating.counts["loaded"] == updating.counts["updated"] == first.counts["loaded"]
+    assert updating.counts["skipped_existing"] == 0
+    with Target(target) as t:
+        names = t.query("SELECT legacy_id, name, etl_job_id FROM customers ORDER BY legacy_id")
+    # Rows keep the job that inserted them; the new value is there; nothing was added.
+    assert names.select("legacy_id", "etl_job_id").equals(before)
+    assert names.filter(pl.col("legacy_id") == victim)["name"].to_list() == ["Renamed Person"]
