@@ -163,6 +163,24 @@ def _print_results(results: list[pipeline.JobResult]) -> None:
 
 
 @app.command()
+def generate(
+    rows: Annotated[int, typer.Option("--rows", help="Legacy orders to generate.")],
+    out: Annotated[
+        str, typer.Option("--out", help="Empty legacy database: sqlite:///PATH or postgresql://")
+    ],
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same tables.")] = 42,
+) -> None:
+    """Write a deterministic, realistically messy legacy database (customers, products, orders)."""
+    url = DatabaseUrl.parse(out, what="output (--out)")
+    with progress_reporter() as report:
+        sizes = write_legacy(url, rows, seed, report)
+    typer.echo(
+        f"generated {url}: {sizes['customers']:,} customers, {sizes['products']:,} products, "
+        f"{sizes['orders']:,} orders (seed {seed})"
+    )
+
+
+@app.command()
 def demo(
     rows: Annotated[int, typer.Option("--rows", help="Legacy orders to generate.")] = 20_000,
     directory: Annotated[Path, typer.Option("--dir", help="Where the demo databases go.")] = Path(

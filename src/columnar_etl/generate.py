@@ -29,7 +29,15 @@ from columnar_etl.entities import orders as order_entity
 from columnar_etl.entities import products as product_entity
 from columnar_etl.expressions import DATE_FORMATS
 
-__all__ = ["DIRT", "Sizes", "generate", "iter_orders", "sizes_for"]
+__all__ = [
+    "DIRT",
+    "Sizes",
+    "customers_table",
+    "generate",
+    "iter_orders",
+    "products_table",
+    "sizes_for",
+]
 
 #: Dirt rates (fraction of rows of the table). Kinds listed together under one field are
 #: mutually exclusive (one uniform draw picks at most one of them); fields are independent.
@@ -231,8 +239,8 @@ def generate(rows: int, seed: int = 42) -> dict[str, pl.DataFrame]:
     chunks = list(_order_blocks(rows, seed))
     orders = pl.concat(chunks) if chunks else _empty(order_entity.SOURCE.schema)
     return {
-        "customers": _customers(seed, sizes.customers),
-        "products": _products(seed, sizes.products),
+        "customers": customers_table(seed, sizes.customers),
+        "products": products_table(seed, sizes.products),
         "orders": orders,
     }
 
@@ -415,7 +423,8 @@ def _names(values: list[str], index: np.ndarray) -> tuple[pl.Series, pl.Series, 
     return plain, mixed, ascii_
 
 
-def _customers(seed: int, n: int) -> pl.DataFrame:
+def customers_table(seed: int, n: int) -> pl.DataFrame:
+    """``n`` legacy customers for ``seed``, sorted by id."""
     ids = _customer_ids(seed, n)
     rng = _rng(seed, _CUSTOMERS, _FIELDS)
     first, first_mixed, first_ascii = _names(_FIRST, rng.integers(0, len(_FIRST), n))
@@ -610,7 +619,8 @@ def _customers(seed: int, n: int) -> pl.DataFrame:
 # --- products ---------------------------------------------------------------------------------
 
 
-def _products(seed: int, n: int) -> pl.DataFrame:
+def products_table(seed: int, n: int) -> pl.DataFrame:
+    """``n`` legacy products for ``seed``, sorted by id."""
     ids = _product_ids(seed, n)
     rng = _rng(seed, _PRODUCTS, _FIELDS)
     code_kind = _kinds(

@@ -6,15 +6,22 @@ import polars as pl
 
 from columnar_etl.config import DatabaseUrl
 from columnar_etl.errors import ConfigError
-from columnar_etl.generate import _customers, _products, iter_orders, sizes_for
+from columnar_etl.generate import customers_table, iter_orders, products_table, sizes_for
+from columnar_etl.pipeline import Progress
 from columnar_etl.target import Target
 
 __all__ = ["write_legacy"]
 
+#: Orders generated and written per step: bounds memory for any ``rows``.
+CHUNK = 250_000
 
-def write_legacy(url: DatabaseUrl, rows: int, seed: int = 42) -> dict[str, int]:
+
+def write_legacy(
+    url: DatabaseUrl, rows: int, seed: int = 42, progress: Progress | None = None
+) -> dict[str, int]:
     """Create the legacy schema at ``url`` and fill it with ``rows`` generated orders (and the
-    customers and products that go with them); refuses a database that already holds rows."""
+    customers and products that go with them), in one transaction; refuses a database that
+    already holds rows."""
     if rows < 1:
         raise ConfigError(f"rows must be a positive integer, got {rows}")
     sizes = sizes_for(rows)
@@ -24,10 +31,18 @@ def write_legacy(url: DatabaseUrl, rows: int, seed: int = 42) -> dict[str, int]:
             if int(target.scalar(f"SELECT COUNT(*) FROM {table}")):
                 raise ConfigError(f"{url} already holds legacy rows in {table}; use a new database")
         # The legacy DDL declares active as integer (int4): binary COPY needs the same width.
-        customers = _customers(seed, sizes.customers).with_columns(pl.col("active").cast(pl.Int32))
-        target.ingest("customers", customers, append=True)
-        target.ingest("products", _products(seed, sizes.products), append=True)
-        for chunk in iter_orders(rows, seed):
+        customers = customers_table(seed, sizes.customers)
+        target.ingest(
+            "customers", customers.with_columns(pl.col("active").cast(pl.Int32)), append=True
+        )
+        target.ingest("products", products_table(seed, sizes.products), append=True)
+        written = 0
+        if progress:
+            progress("orders", written, rows)
+        for chunk in iter_orders(rows, seed, CHUNK):
             target.ingest("orders", chunk, append=True)
+            written += chunk.height
+            if progress:
+                progress("orders", written, rows)
         target.commit()
     return {"customers": sizes.customers, "products": sizes.products, "orders": sizes.orders}
