@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from typer._click.exceptions import ClickException  # typer vendors click since 0.22
 
 from columnar_etl import ledger, pipeline
 from columnar_etl.config import (
@@ -17,7 +18,7 @@ from columnar_etl.config import (
     DEFAULT_WORKERS,
     DatabaseUrl,
     RunConfig,
-    redact,
+    one_line,
 )
 from columnar_etl.errors import EtlError
 from columnar_etl.legacy import write_legacy
@@ -33,7 +34,7 @@ app = typer.Typer(
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"error: {redact(message)}", err=True)
+    typer.echo(f"error: {one_line(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -112,8 +113,8 @@ def run(
 @app.command()
 def status(target: TargetOpt = None) -> None:
     """List migration jobs with percent complete and batches by status."""
-    with Target(_target_url(target)) as t:
-        t.apply_schema()
+    with Target(_target_url(target), create=False) as t:
+        ledger.require_ledger(t)
         jobs = ledger.jobs_overview(t)
     if jobs.is_empty():
         typer.echo("no jobs yet")
@@ -136,7 +137,8 @@ def rejects(
     """Show or export a job's rejected rows with their reasons."""
     if out is not None and out.suffix not in (".parquet", ".csv"):
         _fail("--out must end in .parquet or .csv", 2)
-    with Target(_target_url(target)) as t:
+    with Target(_target_url(target), create=False) as t:
+        ledger.require_ledger(t, job)
         frame = pipeline.rejects_frame(t, job)
     if out is None:
         for row in frame.to_dicts():
@@ -202,12 +204,23 @@ def demo(
 
 
 def main() -> None:
-    """Entry point: every EtlError becomes one line on stderr and a non-zero exit."""
+    """Entry point: any error becomes one line on stderr and a non-zero exit, not a traceback."""
     try:
-        app()
+        code = app(standalone_mode=False, prog_name="etl")
+    except ClickException as exc:  # bad options, unknown command: typer's usage errors
+        message = exc.format_message()
+        if message:  # empty when typer already printed the help
+            typer.echo(f"error: {one_line(message)} (see etl --help)", err=True)
+        sys.exit(exc.exit_code)
     except EtlError as exc:
-        typer.echo(f"error: {redact(str(exc))}", err=True)
+        typer.echo(f"error: {one_line(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted: committed batches are kept; run again to resume", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug or an unforeseen driver error: still one line, no secrets
+        logging.getLogger("columnar_etl").debug("unexpected error", exc_info=True)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        typer.echo(f"error: unexpected {type(exc).__name__}: {one_line(first)}", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

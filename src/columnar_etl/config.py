@@ -11,19 +11,40 @@ from urllib.parse import urlsplit
 
 from columnar_etl.errors import ConfigError
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_WORKERS", "DatabaseUrl", "RunConfig", "redact"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_WORKERS",
+    "MAX_WORKERS",
+    "DatabaseUrl",
+    "RunConfig",
+    "one_line",
+    "redact",
+]
 
 #: From the tuning sweep (benchmarks/tune.py); see README "Benchmarks".
 DEFAULT_BATCH_SIZE = 100_000
 DEFAULT_WORKERS = 2
 DEFAULT_TARGET_FILE = "columnar_etl_target.db"
+#: Memory grows with workers x batch_size; more workers than this only thrash 2-64 cores.
+MAX_WORKERS = 64
 
 _PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@\s]*)@")
+# libpq also takes the password as a query parameter: ...?password=secret
+_PASSWORD_PARAM = re.compile(r"(?P<head>[?&]password=)[^&\s]*", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
     """Replace the password of every URL in ``text`` with ``***``."""
-    return _PASSWORD.sub(lambda m: f"{m.group('head')}***@", text)
+    text = _PASSWORD.sub(lambda m: f"{m.group('head')}***@", text)
+    return _PASSWORD_PARAM.sub(lambda m: f"{m.group('head')}***", text)
+
+
+def one_line(text: str) -> str:
+    """``text`` redacted, with control characters (newlines from a hostile path) escaped."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), redact(text))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,8 @@ class RunConfig:
                 raise ConfigError(
                     f"{name.replace('_', '-')} must be a positive integer, got {value!r}"
                 )
+        if self.workers > MAX_WORKERS:
+            raise ConfigError(f"workers must be at most {MAX_WORKERS}, got {self.workers}")
         if not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ConfigError(f"max-retries must be 0 or more, got {self.max_retries!r}")
         if self.on_conflict not in ("skip", "update"):

@@ -37,6 +37,19 @@ class Source:
     def __init__(self, url: DatabaseUrl) -> None:
         self.url = url
 
+    def probe(self) -> None:
+        """Connect once with libpq: a wrong password or a dead server fails here in well under
+        a second, where connectorx's pool would retry for 30 s before giving up."""
+        if self.url.dialect != "postgresql":
+            return
+        import adbc_driver_postgresql.dbapi as driver
+
+        try:
+            driver.connect(self.url.url).close()
+        except Exception as exc:  # the driver's own error classes
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SourceError(f"cannot connect to source {self.url}: {redact(message)}") from None
+
     def read(self, sql: str) -> pl.DataFrame:
         """Run a query through connectorx into a Polars frame."""
         import connectorx as cx
@@ -51,7 +64,8 @@ class Source:
         return pl.from_arrow(table)  # type: ignore[return-value]
 
     def check(self, spec: SourceSpec) -> None:
-        """Fail clearly when the table or one of the entity's columns is missing."""
+        """Fail clearly when the source is unreachable, or a table or column is missing."""
+        self.probe()
         if self.url.dialect == "sqlite":
             sql = f"SELECT name FROM pragma_table_info('{spec.table}')"
         else:

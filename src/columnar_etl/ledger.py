@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from columnar_etl.errors import TargetError
 from columnar_etl.extract import BatchRange
 from columnar_etl.target import Target
 
@@ -22,6 +23,7 @@ __all__ = [
     "job_counts",
     "jobs_overview",
     "open_batches",
+    "require_ledger",
     "resumable_job",
     "start_job",
 ]
@@ -47,6 +49,16 @@ class Batch:
     @property
     def range(self) -> BatchRange:
         return BatchRange(self.batch_number, self.start_id, self.end_id, self.records_count)
+
+
+def require_ledger(target: Target, job_id: int | None = None) -> None:
+    """Fail clearly when the target has no ledger yet, or not this job."""
+    if not target.has_table("migration_jobs"):
+        raise TargetError(f"{target.url} has no migration ledger: nothing has run there yet")
+    if job_id is not None and not target.scalar(
+        "SELECT COUNT(*) FROM migration_jobs WHERE id = ?", (job_id,)
+    ):
+        raise TargetError(f"no job {job_id} in {target.url} (see etl status)")
 
 
 def create_job(target: Target, entity: str, table: str, configuration: dict[str, Any]) -> int:
@@ -130,7 +142,7 @@ def fail_batch(target: Target, batch: Batch, error: str, retries: int) -> None:
 
 def job_counts(target: Target, job_id: int) -> dict[str, int]:
     """Counts summed over the job's completed batches."""
-    sums = ", ".join(f"COALESCE(SUM({name}), 0) AS {name}" for name in COUNTS)
+    sums = ", ".join(f"CAST(COALESCE(SUM({name}), 0) AS BIGINT) AS {name}" for name in COUNTS)
     row = target.query(
         f"SELECT {sums} FROM migration_batches WHERE migration_job_id = ? AND status = 'completed'",
         (job_id,),
@@ -170,10 +182,13 @@ def jobs_overview(target: Target) -> pl.DataFrame:
     jobs = target.query(
         "SELECT j.id, j.entity, j.status, j.total_records, j.extracted, j.loaded, j.rejected, "
         "j.filtered, j.skipped_existing, j.updated, j.error_message, "
-        "SUM(CASE WHEN b.status = 'completed' THEN b.records_count ELSE 0 END) AS done, "
-        "SUM(CASE WHEN b.status = 'completed' THEN 1 ELSE 0 END) AS batches_completed, "
-        "SUM(CASE WHEN b.status = 'failed' THEN 1 ELSE 0 END) AS batches_failed, "
-        "SUM(CASE WHEN b.status IN ('pending', 'in_progress') THEN 1 ELSE 0 END) "
+        # PostgreSQL sums bigints to numeric, which Arrow cannot type: cast back.
+        "CAST(SUM(CASE WHEN b.status = 'completed' THEN b.records_count ELSE 0 END) AS BIGINT) "
+        "AS done, "
+        "CAST(SUM(CASE WHEN b.status = 'completed' THEN 1 ELSE 0 END) AS BIGINT) "
+        "AS batches_completed, "
+        "CAST(SUM(CASE WHEN b.status = 'failed' THEN 1 ELSE 0 END) AS BIGINT) AS batches_failed, "
+        "CAST(SUM(CASE WHEN b.status IN ('pending', 'in_progress') THEN 1 ELSE 0 END) AS BIGINT) "
         "AS batches_pending "
         "FROM migration_jobs j LEFT JOIN migration_batches b ON b.migration_job_id = j.id "
         "WHERE j.deleted_at IS NULL GROUP BY j.id, j.entity, j.status, j.total_records, "

@@ -214,8 +214,9 @@ def run(config: RunConfig, name: str, progress: Progress | None = None) -> list[
 def rejects_frame(target: Target, job_id: int) -> pl.DataFrame:
     """A job's rejects, for ``etl rejects``."""
     return target.query(
-        "SELECT record_id, error_type, error_message, source_data FROM migration_errors "
-        "WHERE migration_job_id = ? ORDER BY id",
+        # source_data as text: jsonb arrives as an Arrow extension type CSV cannot hold.
+        "SELECT record_id, error_type, error_message, CAST(source_data AS TEXT) AS source_data "
+        "FROM migration_errors WHERE migration_job_id = ? ORDER BY id",
         (job_id,),
     )
 

@@ -23,9 +23,14 @@ __all__ = ["Target"]
 class Target:
     """An open connection to the target database (ADBC, autocommit off)."""
 
-    def __init__(self, url: DatabaseUrl) -> None:
+    def __init__(self, url: DatabaseUrl, *, create: bool = True) -> None:
+        """Connect; with ``create=False`` a missing SQLite file is an error, not a new file."""
         self.url = url
         self.dialect = url.dialect
+        if self.dialect == "sqlite" and url.path.is_dir():
+            raise TargetError(f"target {url} is a directory, not an SQLite file")
+        if self.dialect == "sqlite" and not create and not url.path.exists():
+            raise TargetError(f"target {url} does not exist: nothing has been migrated there")
         try:
             if self.dialect == "postgresql":
                 import adbc_driver_postgresql.dbapi as driver
@@ -81,6 +86,14 @@ class Target:
                 cur.adbc_ingest(table, frame.to_arrow(), mode="append")
             else:
                 cur.adbc_ingest(table, frame.to_arrow(), mode="replace", temporary=temporary)
+
+    def has_table(self, name: str) -> bool:
+        """Whether ``name`` exists (a table of ours, or the ledger before anything ran)."""
+        if self.dialect == "postgresql":
+            sql = "SELECT to_regclass(?) IS NOT NULL"
+        else:
+            sql = "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return bool(self.scalar(sql, (name,)))
 
     def json(self, column: str) -> str:
         """SQL turning a text column into the dialect's JSON type."""
