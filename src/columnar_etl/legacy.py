@@ -14,6 +14,9 @@ __all__ = ["write_legacy"]
 
 #: Orders generated and written per step: bounds memory for any ``rows``.
 CHUNK = 250_000
+#: Customers and products are built whole (a fifth and a twentieth of the orders): beyond this
+#: they no longer fit in a few GiB.
+MAX_ROWS = 100_000_000
 
 
 def write_legacy(
@@ -22,8 +25,10 @@ def write_legacy(
     """Create the legacy schema at ``url`` and fill it with ``rows`` generated orders (and the
     customers and products that go with them), in one transaction; refuses a database that
     already holds rows."""
-    if rows < 1:
-        raise ConfigError(f"rows must be a positive integer, got {rows}")
+    if not 1 <= rows <= MAX_ROWS:
+        raise ConfigError(f"rows must be between 1 and {MAX_ROWS:,}, got {rows:,}")
+    if seed < 0:
+        raise ConfigError(f"seed must be 0 or more, got {seed}")
     sizes = sizes_for(rows)
     with Target(url) as target:
         target.apply_schema("legacy")
