@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS migration_jobs (
     skipped_existing  bigint NOT NULL DEFAULT 0,
     updated           bigint NOT NULL DEFAULT 0,
     status            text NOT NULL DEFAULT 'pending'
-        CHECK (status IN ('pending', 'in_progress', 'completed', 'failed', 'rolled_back')),
+        CHECK (status IN ('pending', 'in_progress', 'completed', 'failed', 'rolled_back',
+                          'interrupted')),
     started_at        timestamptz,
     completed_at      timestamptz,
     error_message     text,

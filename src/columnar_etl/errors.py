@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "ContractError", "EtlError", "SourceError", "TargetError"]
+__all__ = [
+    "ConfigError",
+    "ContractError",
+    "EtlError",
+    "InterruptedRunError",
+    "RollbackRefusedError",
+    "RunLockedError",
+    "SourceError",
+    "TargetError",
+]
 
 
 class EtlError(Exception):
@@ -25,5 +34,24 @@ class TargetError(EtlError):
     """The target database cannot be reached or refused a write."""
 
 
+class RunLockedError(TargetError):
+    """Another ``etl run`` holds the target (same entity on PostgreSQL, any on SQLite)."""
+
+
+class InterruptedRunError(EtlError):
+    """The user stopped the run (Ctrl-C); committed batches stay, the job can be resumed."""
+
+    exit_code = 130
+
+
 class ContractError(EtlError):
     """A transform produced a frame that does not have the contract's columns or types."""
+
+
+class RollbackRefusedError(EtlError):
+    """``etl rollback`` would leave loaded orders pointing at deleted customers (or the job is
+    already rolled back); ``blocking`` maps each orders job to its count of such orders."""
+
+    def __init__(self, message: str, blocking: dict[int, int] | None = None) -> None:
+        super().__init__(message)
+        self.blocking = dict(blocking or {})

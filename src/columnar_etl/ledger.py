@@ -20,6 +20,7 @@ __all__ = [
     "create_job",
     "fail_batch",
     "finish_job",
+    "interrupt_job",
     "job_counts",
     "jobs_overview",
     "open_batches",
@@ -79,7 +80,7 @@ def resumable_job(target: Target, entity: str) -> int | None:
         "ORDER BY id DESC LIMIT 1",
         (entity,),
     )
-    if row.height and row["status"][0] in ("pending", "in_progress", "failed"):
+    if row.height and row["status"][0] in ("pending", "in_progress", "failed", "interrupted"):
         return int(row["id"][0])
     return None
 
@@ -136,6 +137,16 @@ def fail_batch(target: Target, batch: Batch, error: str, retries: int) -> None:
         f"UPDATE migration_batches SET status = 'failed', error_details = ?, retry_count = ?, "
         f"updated_at = {_NOW} WHERE id = ?",
         (error, retries, batch.id),
+    )
+    target.commit()
+
+
+def interrupt_job(target: Target, job_id: int) -> None:
+    """Mark a job stopped by the user; the next run of its entity resumes it."""
+    target.execute(
+        f"UPDATE migration_jobs SET status = 'interrupted', error_message = ?, updated_at = {_NOW} "
+        "WHERE id = ?",
+        ("interrupted by the user", job_id),
     )
     target.commit()
 

@@ -7,15 +7,18 @@ timestamp casts, DDL file); everything above it is dialect-free.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib.resources
+import os
 import re
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
 
 from columnar_etl.config import DatabaseUrl, redact
-from columnar_etl.errors import TargetError
+from columnar_etl.errors import RunLockedError, TargetError
 
 __all__ = ["Target"]
 
@@ -43,9 +46,31 @@ class Target:
                 self.conn = driver.connect(str(url.path))
         except Exception as exc:  # the drivers raise their own error classes
             raise TargetError(f"cannot connect to target {url}: {_first_line(exc)}") from None
+        self._lock_fd: int | None = None
         if self.dialect == "sqlite":
             self.execute("PRAGMA busy_timeout = 30000")
             self.commit()
+
+    def lock_run(self, entity: str) -> None:
+        """Hold the run lock for ``entity`` until this connection closes, or refuse at once.
+
+        PostgreSQL: a session advisory lock per entity. SQLite: ``flock`` on the database file
+        (SQLite's own locks are fcntl locks and do not see it), one run at a time per file. Both
+        die with the process, so a killed run never leaves a stale lock behind.
+        """
+        busy = f"another etl run of {entity} is already running against {self.url}"
+        if self.dialect == "postgresql":
+            key = zlib.crc32(f"columnar_etl:{entity}".encode())
+            if not self.scalar("SELECT pg_try_advisory_lock(?)", (key,)):
+                raise RunLockedError(busy)
+            return
+        fd = os.open(self.url.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunLockedError(f"{busy} (SQLite targets take one run at a time)") from None
+        self._lock_fd = fd
 
     # -- statements -----------------------------------------------------------------------
     def _sql(self, sql: str) -> str:
@@ -110,6 +135,9 @@ class Target:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
 
     def __enter__(self) -> Target:
         return self

@@ -1,0 +1,174 @@
+"""Faults and misuse during a run: kills, Ctrl-C, concurrent runs. Nothing lost, nothing twice."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from columnar_etl import pipeline
+from columnar_etl.config import DatabaseUrl, RunConfig
+from columnar_etl.errors import RunLockedError
+from columnar_etl.legacy import write_legacy
+from columnar_etl.target import Target
+
+ROWS = 4_000
+ORDERS = "SELECT legacy_id, order_number, total, status, order_date, items FROM orders"
+ERRORS = "SELECT record_id, error_type, error_message FROM migration_errors"
+COUNTS = "SELECT extracted, loaded, rejected, filtered, skipped_existing FROM migration_jobs"
+
+
+@pytest.fixture(scope="module")
+def legacy(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("reliability") / "legacy.db"
+    write_legacy(DatabaseUrl.parse(f"sqlite://{path}", what="source"), ROWS, seed=21)
+    return f"sqlite://{path}"
+
+
+@pytest.fixture(scope="module")
+def clean(legacy: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The target of one uninterrupted run: what every faulty run must end up equal to."""
+    path = tmp_path_factory.mktemp("clean") / "clean.db"
+    assert etl(*run_args(legacy, path)).returncode == 0
+    return path
+
+
+def run_args(legacy: str, target: Path) -> tuple[str, ...]:
+    return ("run", "--entity", "orders", "--source", legacy, "--target", f"sqlite://{target}",
+            "--batch-size", "100")  # fmt: skip
+
+
+def etl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "columnar_etl", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def completed_batches(path: Path) -> int:
+    try:
+        with sqlite3.connect(path, timeout=30) as conn:
+            sql = "SELECT COUNT(*) FROM migration_batches WHERE status = 'completed'"
+            return int(conn.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def start_and_stop(args: tuple[str, ...], target: Path, after: int, sig: int) -> int:
+    """Start ``etl``, send ``sig`` once ``after`` more batches completed; its exit code."""
+    before = completed_batches(target) if target.exists() else 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "columnar_etl", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            if target.exists() and completed_batches(target) >= before + after:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run finished before it could be stopped"
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    start_and_stop.stderr = stderr  # type: ignore[attr-defined]
+    return proc.returncode
+
+
+def assert_same_as(clean: Path, target: Path) -> None:
+    for sql in (ORDERS, ERRORS):
+        with sqlite3.connect(clean) as a, sqlite3.connect(target) as b:
+            assert sorted(a.execute(sql).fetchall()) == sorted(b.execute(sql).fetchall()), sql
+    with sqlite3.connect(clean) as a, sqlite3.connect(target) as b:
+        assert a.execute(COUNTS).fetchall() == b.execute(COUNTS).fetchall()
+        dupes = "SELECT COUNT(*) - COUNT(DISTINCT record_id) FROM migration_errors"
+        assert b.execute(dupes).fetchone()[0] == 0
+
+
+def test_sigkill_at_random_points_then_resume(legacy: str, clean: Path, tmp_path: Path) -> None:
+    target = tmp_path / "target.db"
+    args = run_args(legacy, target)
+    points = random.Random(1234).sample(range(1, 8), 3)  # batches to let through before each kill
+    for after in points:
+        # Sometimes the kill lands between batches, sometimes in the middle of one.
+        time.sleep(random.Random(after).random() * 0.05)
+        assert start_and_stop(args, target, after, signal.SIGKILL) == -signal.SIGKILL
+    with sqlite3.connect(target) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM migration_jobs").fetchone()[0] == 1
+    assert etl(*args).returncode == 0
+    assert_same_as(clean, target)
+
+
+def test_ctrl_c_stops_cleanly_marks_the_job_and_resumes(
+    legacy: str, clean: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "target.db"
+    args = run_args(legacy, target)
+    code = start_and_stop(args, target, 2, signal.SIGINT)
+    stderr = start_and_stop.stderr  # type: ignore[attr-defined]
+    assert code == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    with sqlite3.connect(target) as conn:
+        [(status,)] = conn.execute("SELECT status FROM migration_jobs").fetchall()
+        done = conn.execute(
+            "SELECT SUM(loaded) FROM migration_batches WHERE status = 'completed'"
+        ).fetchone()[0]
+        rows = conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+    assert status == "interrupted"
+    assert rows == done  # only whole batches: nothing half-written
+    assert etl(*args).returncode == 0
+    assert_same_as(clean, target)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DatabaseUrl]:
+    if request.param == "sqlite":
+        yield DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
+        return
+    server = request.getfixturevalue("pg_server")
+    name = server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    yield DatabaseUrl.parse(server.url(name), what="target")
+    server.drop_database(name)
+
+
+def test_a_second_run_of_the_same_entity_refuses(legacy: str, target_url: DatabaseUrl) -> None:
+    source = DatabaseUrl.parse(legacy, what="source")
+    config = RunConfig(source=source, target=target_url, batch_size=500)
+    holder = Target(target_url)
+    try:
+        holder.apply_schema()
+        holder.lock_run("orders")  # as a run in progress would
+        with pytest.raises(RunLockedError, match="already running"):
+            pipeline.run(config, "orders")
+        env = {**os.environ, "LEGACY_DATABASE_URL": legacy, "DATABASE_URL": target_url.url}
+        cli = subprocess.run(
+            [sys.executable, "-m", "columnar_etl", "run", "--entity", "orders"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert cli.returncode == 1 and "another etl run of orders" in cli.stderr
+        assert len(cli.stderr.strip().splitlines()) == 1
+        assert holder.scalar("SELECT COUNT(*) FROM orders") == 0
+        assert holder.scalar("SELECT COUNT(*) FROM migration_jobs") == 0
+    finally:
+        holder.close()
+    # The lock dies with its holder: now the run goes through, once.
+    [result] = pipeline.run(config, "orders")
+    assert result.status == "completed" and result.counts["loaded"] > 0
+    with Target(target_url) as t:
+        assert t.scalar("SELECT COUNT(*) FROM orders") == result.counts["loaded"]
