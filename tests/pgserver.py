@@ -298,6 +298,17 @@ class PostgresServer:
             raise
         return self
 
+    def pause(self) -> None:
+        """Stop the server but keep its data and port, as a crash or a restart would."""
+        self._run(["pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "-t", "30", "stop"])
+        self.running = False
+
+    def resume(self) -> None:
+        """Start a paused server again on the same port."""
+        cmd = ["pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60"]
+        self._run([*cmd, "start"])
+        self.running = True
+
     def stop(self) -> None:
         """Stop the server this object started (``pg_ctl -m fast stop``) and remove the
         temp dir.  Safe to call more than once."""

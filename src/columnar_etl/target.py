@@ -34,22 +34,44 @@ class Target:
             raise TargetError(f"target {url} is a directory, not an SQLite file")
         if self.dialect == "sqlite" and not create and not url.path.exists():
             raise TargetError(f"target {url} does not exist: nothing has been migrated there")
+        self._lock_fd: int | None = None
+        self._locked: str | None = None
+        self.conn = self._connect()
+
+    def _connect(self) -> Any:
+        url = self.url
         try:
             if self.dialect == "postgresql":
                 import adbc_driver_postgresql.dbapi as driver
 
-                self.conn = driver.connect(url.url)
+                conn = driver.connect(url.url)
             else:
                 import adbc_driver_sqlite.dbapi as driver
 
                 url.path.parent.mkdir(parents=True, exist_ok=True)
-                self.conn = driver.connect(str(url.path))
+                conn = driver.connect(str(url.path))
         except Exception as exc:  # the drivers raise their own error classes
             raise TargetError(f"cannot connect to target {url}: {_first_line(exc)}") from None
-        self._lock_fd: int | None = None
         if self.dialect == "sqlite":
-            self.execute("PRAGMA busy_timeout = 30000")
-            self.commit()
+            with conn.cursor() as cur:
+                cur.execute("PRAGMA busy_timeout = 30000")
+            conn.commit()
+        return conn
+
+    def revive(self) -> None:
+        """After a failed batch: roll back, and reconnect if the connection died (a restarted
+        server); the run lock is taken again. Raises TargetError while the server is down."""
+        self.rollback()
+        try:
+            self.scalar("SELECT 1")
+            self.rollback()
+            return
+        except Exception:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+        self.conn = self._connect()
+        if self._locked is not None and self.dialect == "postgresql":
+            self.lock_run(self._locked)
 
     def lock_run(self, entity: str) -> None:
         """Hold the run lock for ``entity`` until this connection closes, or refuse at once.
@@ -63,6 +85,7 @@ class Target:
             key = zlib.crc32(f"columnar_etl:{entity}".encode())
             if not self.scalar("SELECT pg_try_advisory_lock(?)", (key,)):
                 raise RunLockedError(busy)
+            self._locked = entity
             return
         fd = os.open(self.url.path, os.O_RDONLY)
         try:

@@ -20,6 +20,7 @@ from columnar_etl.config import DatabaseUrl, RunConfig
 from columnar_etl.errors import RunLockedError
 from columnar_etl.legacy import write_legacy
 from columnar_etl.target import Target
+from pgserver import PostgresServer
 
 ROWS = 4_000
 ORDERS = "SELECT legacy_id, order_number, total, status, order_date, items FROM orders"
@@ -172,3 +173,84 @@ def test_a_second_run_of_the_same_entity_refuses(legacy: str, target_url: Databa
     assert result.status == "completed" and result.counts["loaded"] > 0
     with Target(target_url) as t:
         assert t.scalar("SELECT COUNT(*) FROM orders") == result.counts["loaded"]
+
+
+@pytest.fixture
+def own_server() -> Iterator[PostgresServer]:
+    """A server of this test's own, since the test stops it (the session one stays up)."""
+    with PostgresServer() as server:
+        yield server
+
+
+def _pg_completed(url: str) -> int:
+    try:
+        with Target(DatabaseUrl.parse(url, what="t")) as t:
+            sql = "SELECT COUNT(*) FROM migration_batches WHERE status = 'completed'"
+            return int(t.scalar(sql)) if t.has_table("migration_batches") else 0
+    except Exception:  # the server is restarting
+        return 0
+
+
+def _start_run(legacy: str, url: str, *extra: str) -> subprocess.Popen[str]:
+    args = ("run", "--entity", "orders", "--source", legacy, "--target", url, "--batch-size", "100")
+    return subprocess.Popen(
+        [sys.executable, "-m", "columnar_etl", *args, *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_batches(proc: subprocess.Popen[str], url: str, n: int) -> None:
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline and _pg_completed(url) < n:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before the server could be stopped"
+
+
+def _assert_same_rows(clean: Path, url: str) -> None:
+    with sqlite3.connect(clean) as conn:
+        expected_ids = sorted(r[0] for r in conn.execute("SELECT legacy_id FROM orders"))
+        expected_errors = sorted(conn.execute(ERRORS).fetchall())
+        expected_counts = conn.execute(COUNTS).fetchall()
+    with Target(DatabaseUrl.parse(url, what="t")) as t:
+        ids = sorted(t.query("SELECT legacy_id FROM orders")["legacy_id"].to_list())
+        errors = sorted(t.query(ERRORS).rows())
+        counts = t.query(COUNTS).rows()
+    assert ids == expected_ids and errors == expected_errors and counts == expected_counts
+
+
+def test_target_restart_mid_run_retries_and_completes(
+    legacy: str, clean: Path, own_server: PostgresServer
+) -> None:
+    url = own_server.url(own_server.create_database("restart"))
+    proc = _start_run(legacy, url, "--max-retries", "6")
+    _wait_for_batches(proc, url, 3)
+    own_server.pause()
+    time.sleep(1.0)
+    own_server.resume()
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr[-2000:]
+    assert "failed (attempt 1)" in stderr  # it did hit the outage, and retried
+    _assert_same_rows(clean, url)
+
+
+def test_target_left_down_fails_clearly_and_resumes_later(
+    legacy: str, clean: Path, own_server: PostgresServer
+) -> None:
+    url = own_server.url(own_server.create_database("down"))
+    proc = _start_run(legacy, url, "--max-retries", "2")
+    _wait_for_batches(proc, url, 3)
+    own_server.pause()
+    _, stderr = proc.communicate(timeout=300)
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 1 and len(lines) == 1, stderr[-2000:]
+    assert "run again to resume" in lines[0] and "Traceback" not in stderr
+    assert "s3cret" not in stderr
+    own_server.resume()
+    again = _start_run(legacy, url)
+    _, stderr = again.communicate(timeout=300)
+    assert again.returncode == 0, stderr[-2000:]
+    with Target(DatabaseUrl.parse(url, what="t")) as t:
+        assert t.scalar("SELECT COUNT(*) FROM migration_jobs") == 1  # resumed, not restarted
+    _assert_same_rows(clean, url)
