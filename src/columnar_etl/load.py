@@ -9,12 +9,14 @@ updates it with ``on_conflict="update"`` when the legacy id matches).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import polars as pl
 
 from columnar_etl.contracts import ERROR_MESSAGE, ERROR_TYPE, Split
 from columnar_etl.entities import Entity
 from columnar_etl.ledger import Batch, complete_batch
-from columnar_etl.target import Target
+from columnar_etl.target import Target, first_line
 
 __all__ = ["commit_batch", "within_batch_duplicates"]
 
@@ -106,6 +108,135 @@ def _record_rejects(target: Target, job_id: int, batch: Batch, rejects: pl.DataF
     )
 
 
+class _Outcome(NamedTuple):
+    """What loading a set of validated rows did, besides inserting the rest."""
+
+    duplicates: pl.DataFrame  # (legacy_id, error_message): lost to an earlier row of this job
+    skipped: int
+    updated: int
+
+
+_NO_ROWS = pl.DataFrame(schema={"legacy_id": pl.String, ERROR_MESSAGE: pl.String})
+_EMPTY = _Outcome(_NO_ROWS, 0, 0)
+
+
+def _load_rows(target: Target, entity: Entity, job_id: int, rows: pl.DataFrame, on_conflict: str):
+    """Stage ``rows``, settle key collisions against the target, insert the rest."""
+    target.ingest(_STAGE, rows)
+    hits = _collisions(target, entity, job_id)
+    if not hits.height:
+        _insert_staged(target, entity, job_id)
+        return _EMPTY
+    action = (
+        pl.when(pl.col("same_job"))
+        .then(pl.lit("duplicate"))
+        .when((on_conflict == "update") & (pl.col("key") == "legacy_id"))
+        .then(pl.lit("update"))
+        .otherwise(pl.lit("skip"))
+    )
+    hits = hits.with_columns(action=action)
+    target.ingest(_DROP, hits.select("legacy_id", "action"))
+    if on_conflict == "update":
+        _update_staged(target, entity)
+    target.execute(f"DELETE FROM {_STAGE} WHERE legacy_id IN (SELECT legacy_id FROM {_DROP})")
+    _insert_staged(target, entity, job_id)
+    duplicates = hits.filter(pl.col("action") == "duplicate").select(
+        "legacy_id",
+        _duplicate_message(pl.col("key"), pl.col("value"), pl.col("holder")).alias(ERROR_MESSAGE),
+    )
+    skipped = int((hits["action"] == "skip").sum())
+    updated = int((hits["action"] == "update").sum())
+    return _Outcome(duplicates, skipped, updated)
+
+
+def _refused(
+    target: Target,
+    entity: Entity,
+    job_id: int,
+    rows: pl.DataFrame,
+    on_conflict: str,
+    exc: Exception,
+) -> pl.DataFrame:
+    """The rows of ``rows`` (whose load just failed with ``exc``) that the database refuses.
+
+    Bisects as pgloader does: each half is tried in a transaction that is always rolled back,
+    so the batch still commits once. A lost connection is not a row's fault: it re-raises.
+    """
+    if rows.height == 1:
+        message = f"refused by the target database: {first_line(exc)}"
+        return rows.select("legacy_id", pl.lit(message).alias(ERROR_MESSAGE))
+    found = [_NO_ROWS]
+    half = rows.height // 2
+    for part in (rows.slice(0, half), rows.slice(half)):
+        try:
+            _load_rows(target, entity, job_id, part, on_conflict)
+        except Exception as failure:  # the database's refusal, in its driver's error class
+            target.rollback()
+            if not target.ping():
+                raise
+            found.append(_refused(target, entity, job_id, part, on_conflict, failure))
+        else:
+            target.rollback()
+    return pl.concat(found)
+
+
+def _load_or_bisect(
+    target: Target, entity: Entity, job_id: int, rows: pl.DataFrame, on_conflict: str
+) -> tuple[_Outcome, pl.DataFrame]:
+    """Load ``rows`` in the batch's transaction; rows the database refuses are left out."""
+    try:
+        return _load_rows(target, entity, job_id, rows, on_conflict), _NO_ROWS
+    except Exception as exc:
+        target.rollback()
+        if not target.ping():
+            raise
+        refused = _refused(target, entity, job_id, rows, on_conflict, exc)
+        if refused.is_empty():
+            raise  # the set fails but no row alone does: not a row problem, retry the batch
+    rest = rows.join(refused, on="legacy_id", how="anti")
+    outcome = _load_rows(target, entity, job_id, rest, on_conflict) if rest.height else _EMPTY
+    return outcome, refused
+
+
+#: PostgreSQL text and jsonb cannot hold NUL: in rejects it is stored as the four characters \x00.
+_NUL, _NUL_TEXT = "\x00", "\\x00"
+
+
+def _without_nul(column: pl.Expr) -> pl.Expr:
+    return column.str.replace_all(_NUL, _NUL_TEXT, literal=True)
+
+
+def _with_source_json(frame: pl.DataFrame, entity: Entity) -> pl.DataFrame:
+    """``frame`` keyed by ``record_id``, with its untouched source row as JSON text."""
+    columns = frame.select(entity.source.columns).with_columns(_without_nul(pl.col(pl.String)))
+    return frame.select(
+        pl.col(entity.source.id_column).cast(pl.String).alias("record_id"),
+        columns.select(pl.struct(pl.all()).struct.json_encode().alias("source_data")).to_series(),
+        *(c for c in (ERROR_TYPE, ERROR_MESSAGE) if c in frame.columns),
+    )
+
+
+def _rejects(
+    source: pl.DataFrame, split: Split, entity: Entity, by_loader: dict[str, pl.DataFrame]
+) -> pl.DataFrame:
+    """Rule rejects plus the loader's (duplicates, database refusals), with their source rows."""
+    columns = ["record_id", ERROR_TYPE, ERROR_MESSAGE, "source_data"]
+    parts = [_with_source_json(split.rejects, entity).select(columns)]
+    source_json = _with_source_json(source, entity)
+    for error_type, rows in by_loader.items():
+        found = rows.join(source_json, left_on="legacy_id", right_on="record_id")
+        parts.append(
+            found.select(
+                pl.col("legacy_id").alias("record_id"),
+                pl.lit(error_type).alias(ERROR_TYPE),
+                ERROR_MESSAGE,
+                "source_data",
+            )
+        )
+    # Messages can quote values (duplicate keys, the database's own words).
+    return pl.concat(parts).with_columns(_without_nul(pl.col(ERROR_MESSAGE)))
+
+
 def commit_batch(
     target: Target,
     entity: Entity,
@@ -118,65 +249,21 @@ def commit_batch(
     retries: int = 0,
 ) -> dict[str, int]:
     """Load one batch and mark it completed, atomically; returns its counts."""
-    id_column = entity.source.id_column
     kept, duplicates = within_batch_duplicates(split.valid, entity.unique_keys)
-    skipped = updated = 0
+    outcome, refused = _EMPTY, _NO_ROWS
     if kept.height:
-        target.ingest(_STAGE, kept)
-        hits = _collisions(target, entity, job_id)
-        if hits.height:
-            action = (
-                pl.when(pl.col("same_job"))
-                .then(pl.lit("duplicate"))
-                .when((on_conflict == "update") & (pl.col("key") == "legacy_id"))
-                .then(pl.lit("update"))
-                .otherwise(pl.lit("skip"))
-            )
-            hits = hits.with_columns(action=action)
-            drop = hits.select("legacy_id", "action")
-            target.ingest(_DROP, drop)
-            if on_conflict == "update":
-                _update_staged(target, entity)
-            target.execute(
-                f"DELETE FROM {_STAGE} WHERE legacy_id IN (SELECT legacy_id FROM {_DROP})"
-            )
-            dup_hits = hits.filter(pl.col("action") == "duplicate").select(
-                "legacy_id",
-                _duplicate_message(pl.col("key"), pl.col("value"), pl.col("holder")).alias(
-                    ERROR_MESSAGE
-                ),
-            )
-            duplicates = pl.concat([duplicates, dup_hits])
-            skipped = int((hits["action"] == "skip").sum())
-            updated = int((hits["action"] == "update").sum())
-        _insert_staged(target, entity, job_id)
-
-    source_json = source.select(
-        pl.col(id_column).cast(pl.String).alias("record_id"),
-        pl.struct(entity.source.columns).struct.json_encode().alias("source_data"),
-    )
-    dup_rejects = duplicates.join(source_json, left_on="legacy_id", right_on="record_id").select(
-        pl.col("legacy_id").alias("record_id"),
-        pl.lit("duplicate").alias(ERROR_TYPE),
-        ERROR_MESSAGE,
-        "source_data",
-    )
-    rule_rejects = split.rejects.select(
-        pl.col(id_column).cast(pl.String).alias("record_id"),
-        ERROR_TYPE,
-        ERROR_MESSAGE,
-        pl.struct(entity.source.columns).struct.json_encode().alias("source_data"),
-    )
-    rejects = pl.concat([rule_rejects, dup_rejects])
+        outcome, refused = _load_or_bisect(target, entity, job_id, kept, on_conflict)
+    duplicates = pl.concat([duplicates, outcome.duplicates])
+    rejects = _rejects(source, split, entity, {"duplicate": duplicates, "database_error": refused})
     _record_rejects(target, job_id, batch, rejects)
     counts = {
         "extracted": source.height,
         # Updated rows count as loaded: the target holds this batch's version of them.
-        "loaded": split.valid.height - duplicates.height - skipped,
+        "loaded": split.valid.height - duplicates.height - refused.height - outcome.skipped,
         "rejected": rejects.height,
         "filtered": split.filtered,
-        "skipped_existing": skipped,
-        "updated": updated,
+        "skipped_existing": outcome.skipped,
+        "updated": outcome.updated,
     }
     complete_batch(target, batch, counts, retries)
     target.commit()

@@ -20,7 +20,7 @@ import polars as pl
 from columnar_etl.config import DatabaseUrl, redact
 from columnar_etl.errors import RunLockedError, TargetError
 
-__all__ = ["Target"]
+__all__ = ["Target", "first_line"]
 
 
 class Target:
@@ -51,24 +51,30 @@ class Target:
                 url.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = driver.connect(str(url.path))
         except Exception as exc:  # the drivers raise their own error classes
-            raise TargetError(f"cannot connect to target {url}: {_first_line(exc)}") from None
+            raise TargetError(f"cannot connect to target {url}: {first_line(exc)}") from None
         if self.dialect == "sqlite":
             with conn.cursor() as cur:
                 cur.execute("PRAGMA busy_timeout = 30000")
             conn.commit()
         return conn
 
+    def ping(self) -> bool:
+        """Whether the connection still works (call after a rollback)."""
+        try:
+            self.scalar("SELECT 1")
+            self.rollback()
+            return True
+        except Exception:
+            return False
+
     def revive(self) -> None:
         """After a failed batch: roll back, and reconnect if the connection died (a restarted
         server); the run lock is taken again. Raises TargetError while the server is down."""
         self.rollback()
-        try:
-            self.scalar("SELECT 1")
-            self.rollback()
+        if self.ping():
             return
-        except Exception:
-            with contextlib.suppress(Exception):
-                self.conn.close()
+        with contextlib.suppress(Exception):
+            self.conn.close()
         self.conn = self._connect()
         if self._locked is not None and self.dialect == "postgresql":
             self.lock_run(self._locked)
@@ -185,10 +191,10 @@ class Target:
         except Exception as exc:
             self.rollback()
             raise TargetError(
-                f"cannot create the {name} schema in {self.url}: {_first_line(exc)}"
+                f"cannot create the {name} schema in {self.url}: {first_line(exc)}"
             ) from None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return redact(lines[0] if lines else type(exc).__name__)

@@ -137,14 +137,14 @@ def test_resume_after_failed_batch_gives_uninterrupted_result(tmp_path: Path) ->
     kw = {"batch_size": 400, "max_retries": 1, "retry_backoff": 0.01, "as_of": AS_OF}
     [reference] = pipeline.run(RunConfig(source=source, target=clean, **kw), "orders")  # type: ignore[arg-type]
 
-    # Make one batch in the middle fail for real, inside the target, on every attempt.
+    # Make one batch in the middle fail for real, inside the target, on every attempt: its
+    # ledger row refuses to be marked completed (a failing row would only be bisected out).
     with Target(broken) as t:
         t.apply_schema()
-        victim = _target_rows(clean, "orders")["legacy_id"].cast(pl.Int64).sort()[1500]
         t.execute(
-            "CREATE TRIGGER boom BEFORE INSERT ON orders WHEN NEW.legacy_id = '"
-            + str(int(victim))
-            + "' BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+            "CREATE TRIGGER boom BEFORE UPDATE ON migration_batches "
+            "WHEN NEW.batch_number = 4 AND NEW.status = 'completed' "
+            "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
         )
         t.commit()
     [failed] = pipeline.run(RunConfig(source=source, target=broken, **kw), "orders")  # type: ignore[arg-type]
@@ -263,3 +263,31 @@ def test_on_conflict_update_overwrites_earlier_rows(urls: tuple[DatabaseUrl, Dat
     # Rows keep the job that inserted them; the new value is there; nothing was added.
     assert names.select("legacy_id", "etl_job_id").equals(before)
     assert names.filter(pl.col("legacy_id") == victim)["name"].to_list() == ["Renamed Person"]
+
+
+def test_rows_the_database_refuses_are_bisected_out(urls: tuple[DatabaseUrl, DatabaseUrl]) -> None:
+    source, target = urls
+    with Target(target) as t:
+        t.apply_schema()
+        if t.dialect == "postgresql":
+            t.execute("ALTER TABLE orders ADD CONSTRAINT no_sevens CHECK (legacy_id NOT LIKE '%7')")
+        else:
+            t.execute(
+                "CREATE TRIGGER no_sevens BEFORE INSERT ON orders WHEN NEW.legacy_id LIKE '%7' "
+                "BEGIN SELECT RAISE(ABORT, 'no_sevens'); END"
+            )
+        t.commit()
+    [result] = pipeline.run(_config(urls), "orders")
+    assert result.status == "completed" and result.conserved
+    expected = _expected_loaded(source, "orders")
+    refused = {i for i in expected if i.endswith("7")}
+    assert refused and result.rejected_by_type["database_error"] == len(refused)
+    assert set(_target_rows(target, "orders")["legacy_id"]) == expected - refused
+    assert result.counts["loaded"] == len(expected - refused)
+    with Target(target) as t:
+        errors = t.query(
+            "SELECT record_id, error_message FROM migration_errors "
+            "WHERE error_type = 'database_error'"
+        )
+    assert set(errors["record_id"]) == refused
+    assert errors["error_message"].str.contains("no_sevens").all()
