@@ -6,15 +6,33 @@ columns before any query runs; the only values in the SQL are integers we comput
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
 from columnar_etl.config import DatabaseUrl, redact
 from columnar_etl.entities import SourceSpec
 from columnar_etl.errors import SourceError
+from columnar_etl.expressions import join_messages, message_if
 
-__all__ = ["BatchRange", "Source"]
+__all__ = ["SOURCE_ERRORS", "BatchRange", "Source", "utf8_hex"]
+
+#: Column a batch gains when some of its rows could not be read as they are (invalid UTF-8
+#: in an SQLite text column): why, per row, null for the rows that read fine.
+SOURCE_ERRORS = "_source_errors"
+
+# Well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, nothing past U+10FFFF), as the
+# upper-case hex text SQLite's hex() gives: lets the bad values be found without a Python loop.
+_CONT = "[89AB][0-9A-F]"
+_UTF8_HEX = (
+    "^(?:[0-7][0-9A-F]"
+    f"|C[2-9A-F]{_CONT}|D[0-9A-F]{_CONT}"
+    f"|E0[AB][0-9A-F]{_CONT}|E[1-9A-CEF]{_CONT}{_CONT}|ED[89][0-9A-F]{_CONT}"
+    f"|F0[9AB][0-9A-F]{_CONT}{_CONT}|F[1-3]{_CONT}{_CONT}{_CONT}|F48[0-9A-F]{_CONT}{_CONT}"
+    ")*$"
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +43,20 @@ class BatchRange:
     start_id: int
     end_id: int
     records_count: int
+
+
+def utf8_hex(hex_text: pl.Expr) -> pl.Expr:
+    """Whether upper-case hex text spells well-formed UTF-8 (null stays null)."""
+    return hex_text.str.contains(_UTF8_HEX)
+
+
+def _decoded(column: str) -> pl.Expr:
+    """Hex text back to text; an invalid value becomes ``<invalid UTF-8: 4F52FF>``."""
+    hex_text = pl.col(column)
+    valid = utf8_hex(hex_text)
+    text = pl.when(valid).then(hex_text).str.decode("hex").cast(pl.String)
+    shown = pl.concat_str(pl.lit("<invalid UTF-8: "), hex_text, pl.lit(">"))
+    return pl.when(valid | hex_text.is_null()).then(text).otherwise(shown).alias(column)
 
 
 def _quote(identifier: str) -> str:
@@ -115,11 +147,106 @@ class Source:
 
     def read_batch(self, spec: SourceSpec, batch: BatchRange) -> pl.DataFrame:
         """The rows of one batch, with the legacy dtypes of ``spec``."""
-        columns = ", ".join(_quote(c) for c in spec.columns)
+        try:
+            frame = self.read(self._batch_sql(spec, batch, [_quote(c) for c in spec.columns]))
+        except SourceError as exc:
+            if self.url.dialect != "sqlite" or "utf-8" not in str(exc).lower():
+                raise
+            frame = self._read_batch_as_hex(spec, batch)
+        return frame.cast(dict(spec.schema), strict=False)  # type: ignore[arg-type]
+
+    def _batch_sql(self, spec: SourceSpec, batch: BatchRange, columns: list[str]) -> str:
         key = _quote(spec.id_column)
-        sql = (
-            f"SELECT {columns} FROM {_quote(spec.table)} "
+        return (
+            f"SELECT {', '.join(columns)} FROM {_quote(spec.table)} "
             f"WHERE {key} >= {int(batch.start_id)} AND {key} <= {int(batch.end_id)} ORDER BY {key}"
         )
-        frame = self.read(sql)
-        return frame.cast(dict(spec.schema), strict=False)  # type: ignore[arg-type]
+
+    def _read_batch_as_hex(self, spec: SourceSpec, batch: BatchRange) -> pl.DataFrame:
+        """SQLite stores text it never checked; connectorx refuses invalid UTF-8. Read the
+        batch's text as hex instead, decode what is valid, and say which values were not."""
+        text = [c for c, dtype in spec.schema.items() if dtype == pl.String]
+        columns = [
+            f"CASE WHEN {_quote(c)} IS NULL THEN NULL ELSE hex({_quote(c)}) END AS {_quote(c)}"
+            if c in text
+            else _quote(c)
+            for c in spec.columns
+        ]
+        frame = self.read(self._batch_sql(spec, batch, columns))
+        problems = [
+            message_if(~utf8_hex(pl.col(c)), f"{c}: invalid UTF-8 in the source") for c in text
+        ]
+        return frame.with_columns(
+            *(_decoded(c) for c in text), join_messages(*problems).alias(SOURCE_ERRORS)
+        )
+
+    def stream(
+        self, spec: SourceSpec, batches: Sequence[BatchRange], rows_per_read: int = 20_000
+    ) -> Iterator[tuple[BatchRange, pl.DataFrame]]:
+        """The rows of ``batches`` (sorted by id), batch by batch, as :meth:`read_batch` gives
+        them. One query per run of adjacent batches, streamed (connectorx ``arrow_stream``):
+        the server scans once instead of once per batch, and only the batch being cut (plus
+        one read of ``rows_per_read`` rows) is held here."""
+        run: list[BatchRange] = []
+        for batch in batches:
+            if run and batch.batch_number != run[-1].batch_number + 1:
+                yield from self._stream_run(spec, run, rows_per_read)
+                run = []
+            run.append(batch)
+        if run:
+            yield from self._stream_run(spec, run, rows_per_read)
+
+    def _stream_run(
+        self, spec: SourceSpec, run: list[BatchRange], rows_per_read: int
+    ) -> Iterator[tuple[BatchRange, pl.DataFrame]]:
+        import connectorx as cx
+
+        span = BatchRange(0, run[0].start_id, run[-1].end_id, 0)
+        sql = self._batch_sql(spec, span, [_quote(c) for c in spec.columns])
+        schema, key = dict(spec.schema), spec.id_column
+        try:
+            reader = cx.read_sql(
+                self.url.url, sql, return_type="arrow_stream", batch_size=rows_per_read
+            )
+        except Exception as exc:
+            raise SourceError(f"cannot read source {self.url}: {_first_line(exc)}") from None
+        pending = iter(run)
+        batch: BatchRange | None = next(pending)
+        held: list[pl.DataFrame] = []
+        try:
+            for record_batch in _record_batches(reader, self.url):
+                chunk: pl.DataFrame = pl.from_arrow(record_batch)  # type: ignore[assignment]
+                if chunk.is_empty():
+                    continue
+                held.append(chunk)
+                while batch is not None and chunk[key][-1] > batch.end_id:
+                    rows = pl.concat(held, rechunk=False)
+                    cut = rows[key].search_sorted(batch.end_id, side="right")
+                    yield batch, rows.slice(0, cut).rechunk().cast(schema, strict=False)  # type: ignore[arg-type]
+                    held = [rows.slice(cut)]
+                    batch = next(pending, None)
+            while batch is not None:  # the stream ended: what is held is the current batch's
+                rows = pl.concat(held) if held else pl.DataFrame(schema=schema)
+                yield batch, rows.cast(schema, strict=False)  # type: ignore[arg-type]
+                held = []
+                batch = next(pending, None)
+        finally:
+            reader.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return redact(text.splitlines()[0] if text else type(exc).__name__)
+
+
+def _record_batches(reader: Any, url: DatabaseUrl) -> Iterator[Any]:
+    """The record batches of a connectorx stream; a failure mid-stream is a SourceError."""
+    iterator = iter(reader)
+    while True:
+        try:
+            record_batch = next(iterator)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise SourceError(f"cannot read source {url}: {_first_line(exc)}") from None
+        yield record_batch
