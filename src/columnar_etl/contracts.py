@@ -14,7 +14,7 @@ import pandera.errors
 import pandera.polars as pa
 import polars as pl
 
-from columnar_etl.entities.base import FILTERED, ROW_ID, TRANSFORM_ERRORS, Entity
+from columnar_etl.entities.base import FILTERED, ROW_ID, SOURCE_ERRORS, TRANSFORM_ERRORS, Entity
 from columnar_etl.errors import ContractError
 
 __all__ = [
@@ -90,10 +90,26 @@ def validation_messages(frame: pl.DataFrame, entity: Entity, as_of: datetime) ->
     )
 
 
+def _unreadable(source: pl.DataFrame) -> pl.DataFrame:
+    """Rows the source could not give faithfully (see SOURCE_ERRORS): rejected as they are."""
+    if SOURCE_ERRORS not in source.columns:
+        return pl.DataFrame(
+            schema={ROW_ID: pl.UInt32, ERROR_TYPE: pl.String, ERROR_MESSAGE: pl.String}
+        )
+    return source.filter(pl.col(SOURCE_ERRORS).is_not_null()).select(
+        ROW_ID,
+        pl.lit("transformation_error").alias(ERROR_TYPE),
+        pl.col(SOURCE_ERRORS).alias(ERROR_MESSAGE),
+    )
+
+
 def split(source: pl.DataFrame, entity: Entity, as_of: datetime) -> Split:
     """Transform and validate a frame of legacy rows; every row lands in exactly one place."""
     source = source.with_row_index(ROW_ID)
+    unreadable = _unreadable(source)
     out = entity.transform(source.lazy()).collect()
+    if unreadable.height:
+        out = out.filter(~pl.col(ROW_ID).is_in(unreadable[ROW_ID].implode()))
     in_scope = out.filter(~pl.col(FILTERED))
     broken = in_scope.filter(pl.col(TRANSFORM_ERRORS).is_not_null()).select(
         ROW_ID,
@@ -107,9 +123,14 @@ def split(source: pl.DataFrame, entity: Entity, as_of: datetime) -> Split:
         pl.lit("validation_error").alias(ERROR_TYPE),
         pl.col(ERROR_MESSAGE),
     )
-    bad = pl.concat([broken, invalid]).sort(ROW_ID)
+    bad = pl.concat([unreadable, broken, invalid]).sort(ROW_ID)
     valid = candidates.filter(~pl.col(ROW_ID).is_in(bad[ROW_ID].implode())).select(
         entity.target_columns
     )
-    rejects = source.join(bad, on=ROW_ID, how="inner").sort(ROW_ID).drop(ROW_ID)
+    rejects = (
+        source.drop(SOURCE_ERRORS, strict=False)
+        .join(bad, on=ROW_ID, how="inner")
+        .sort(ROW_ID)
+        .drop(ROW_ID)
+    )
     return Split(valid=valid, rejects=rejects, filtered=out.height - in_scope.height)

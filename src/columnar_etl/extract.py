@@ -14,14 +14,12 @@ import polars as pl
 
 from columnar_etl.config import DatabaseUrl, redact
 from columnar_etl.entities import SourceSpec
+from columnar_etl.entities.base import SOURCE_ERRORS
 from columnar_etl.errors import SourceError
 from columnar_etl.expressions import join_messages, message_if
 
-__all__ = ["SOURCE_ERRORS", "BatchRange", "Source", "utf8_hex"]
+__all__ = ["BatchRange", "Source", "utf8_hex"]
 
-#: Column a batch gains when some of its rows could not be read as they are (invalid UTF-8
-#: in an SQLite text column): why, per row, null for the rows that read fine.
-SOURCE_ERRORS = "_source_errors"
 
 # Well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, nothing past U+10FFFF), as the
 # upper-case hex text SQLite's hex() gives: lets the bad values be found without a Python loop.

@@ -12,11 +12,14 @@ import polars.selectors as cs
 
 __all__ = [
     "FILTERED",
+    "POSITION",
     "ROW_ID",
+    "SOURCE_ERRORS",
     "TRANSFORM_ERRORS",
     "Entity",
     "SourceSpec",
     "carry_row_id",
+    "on_rows",
     "rule",
 ]
 
@@ -26,6 +29,11 @@ ROW_ID = "_row_id"
 FILTERED = "_filtered"
 #: Text column: parse failures joined with "; ", null when the row transformed cleanly.
 TRANSFORM_ERRORS = "_transform_errors"
+#: Text column a source batch may carry: why a row could not be read faithfully (invalid
+#: UTF-8 in an SQLite source), null for rows that read fine. Such rows are rejected.
+SOURCE_ERRORS = "_source_errors"
+#: Row position within a transform's input, the key :func:`on_rows` joins on.
+POSITION = "_position"
 
 
 @dataclass(frozen=True)
@@ -76,3 +84,25 @@ def rule(error: str, expr: pl.Expr) -> pa.Check:
 def carry_row_id() -> pl.Expr:
     """Select ROW_ID when the frame has one, so transforms also run on plain legacy frames."""
     return cs.by_name(ROW_ID, require_all=False)
+
+
+def on_rows(
+    lf: pl.LazyFrame, *parts: tuple[pl.Expr, Callable[[pl.LazyFrame], pl.LazyFrame]]
+) -> pl.LazyFrame:
+    """``lf`` plus the columns each ``(where, compute)`` part derives from the rows ``where`` selects.
+
+    For rules whose exact implementation is slow but which only a few rows need: ``compute``
+    gets just those rows, with a POSITION column it must keep, and returns at most one row per
+    POSITION; its other columns are null on the remaining rows. Row order is kept. The parts
+    share one pass over ``lf`` (nesting calls would compute ``lf`` once per call).
+    """
+    indexed = lf.with_row_index(POSITION)
+    positions = indexed.select(POSITION)
+    # Joining onto the position column alone, then pasting the result beside the frame, copies
+    # only the new columns; a join onto the whole frame would gather every column.
+    spread = [
+        positions.join(compute(indexed.filter(where)), on=POSITION, how="left", maintain_order="left")
+        .drop(POSITION)
+        for where, compute in parts
+    ]
+    return pl.concat([indexed.drop(POSITION), *spread], how="horizontal")
