@@ -1,0 +1,100 @@
+"""Undoing one job: its target rows go, the job is marked rolled_back, its rejects stay.
+
+Everything happens in one target transaction. Rolling back customers that loaded orders point
+at is refused (naming those orders) unless forced, which unlinks the orders: they become
+orphans, as if their customer had never been loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from columnar_etl import entities, ledger
+from columnar_etl.config import redact
+from columnar_etl.errors import EtlError, RollbackRefusedError, TargetError
+from columnar_etl.target import Target
+
+__all__ = ["RollbackResult", "rollback_job"]
+
+_POINTING = (
+    "SELECT o.etl_job_id AS job_id, COUNT(*) AS n FROM orders o JOIN customers c "
+    "ON c.id = o.customer_id WHERE c.etl_job_id = ? GROUP BY o.etl_job_id ORDER BY o.etl_job_id"
+)
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    """What ``rollback_job`` changed."""
+
+    job_id: int
+    entity: str
+    target_table: str
+    deleted: int
+    """Target rows of the job deleted."""
+    unlinked_orders: int
+    """Orders whose customer_id was cleared (only with force)."""
+    rejects_kept: int
+    """The job's rows in migration_errors, left for the record."""
+
+    def to_dict(self) -> dict[str, int | str]:
+        return asdict(self)
+
+
+def _refusal(job_id: int, entity: str, blocking: dict[int, int]) -> RollbackRefusedError:
+    total = sum(blocking.values())
+    jobs = ", ".join(f"orders job {job}: {n}" for job, n in blocking.items())
+    return RollbackRefusedError(
+        f"refusing to roll back job {job_id} ({entity}): {total} loaded orders point at its "
+        f"customers ({jobs}); roll those back first, or pass --force to unlink them "
+        "(they become orphans)",
+        blocking,
+    )
+
+
+def _count(target: Target, where: str, job_id: int) -> int:
+    return int(target.scalar(f"SELECT COUNT(*) FROM {where}", (job_id,)))
+
+
+def rollback_job(target: Target, job_id: int, force: bool = False) -> RollbackResult:
+    """Delete the job's rows (by etl_job_id) and mark it rolled_back, atomically; refused
+    while a run of the job's entity holds the target."""
+    ledger.require_ledger(target, job_id)
+    found = target.query("SELECT entity, status FROM migration_jobs WHERE id = ?", (job_id,))
+    job = found.row(0, named=True)
+    entity = entities.get(job["entity"])
+    if job["status"] == "rolled_back":
+        raise RollbackRefusedError(f"job {job_id} ({entity.name}) is already rolled back")
+    # Not while a run of the entity writes its rows (the lock lasts until ``target`` closes).
+    target.lock_run(entity.name)
+    table = entity.target_table
+    unlinked = 0
+    try:
+        if table == "customers":
+            rows = target.query(_POINTING, (job_id,)).to_dicts()
+            blocking = {int(r["job_id"]): int(r["n"]) for r in rows}
+            if blocking and not force:
+                raise _refusal(job_id, entity.name, blocking)
+            unlinked = sum(blocking.values())
+            if unlinked:
+                target.execute(
+                    "UPDATE orders SET customer_id = NULL WHERE customer_id IN "
+                    "(SELECT id FROM customers WHERE etl_job_id = ?)",
+                    (job_id,),
+                )
+        deleted = _count(target, f"{table} WHERE etl_job_id = ?", job_id)
+        target.execute(f"DELETE FROM {table} WHERE etl_job_id = ?", (job_id,))
+        target.execute(
+            "UPDATE migration_jobs SET status = 'rolled_back', updated_at = CURRENT_TIMESTAMP "
+            "WHERE id = ?",
+            (job_id,),
+        )
+        kept = _count(target, "migration_errors WHERE migration_job_id = ?", job_id)
+        target.commit()
+    except EtlError:
+        target.rollback()
+        raise
+    except Exception as exc:  # the driver's own error classes
+        target.rollback()
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise TargetError(f"cannot roll back job {job_id}: {redact(first)}") from None
+    return RollbackResult(job_id, entity.name, table, deleted, unlinked, kept)

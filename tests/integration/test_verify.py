@@ -1,0 +1,452 @@
+"""Linking, ``etl verify``, ``etl rollback`` and the run summary, on real SQLite and PostgreSQL.
+
+Every expected figure is computed here, independently of the code under test: from the legacy
+rows through the row-wise oracle (tests/oracle.py), and from plain SQL on the target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from columnar_etl import entities, pipeline
+from columnar_etl.config import DatabaseUrl, RunConfig
+from columnar_etl.errors import RollbackRefusedError
+from columnar_etl.extract import Source
+from columnar_etl.legacy import write_legacy
+from columnar_etl.rollback import rollback_job
+from columnar_etl.target import Target
+from tests import oracle
+
+AS_OF = datetime(2026, 1, 1)
+ROWS = 3_000
+JUDGE = {"customers": oracle.customer, "products": oracle.product, "orders": oracle.order}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def urls(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[DatabaseUrl, DatabaseUrl]]:
+    """A generated legacy database and an empty target, both SQLite or both PostgreSQL."""
+    if request.param == "sqlite":
+        source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
+        target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
+        write_legacy(source, ROWS, seed=7)
+        yield source, target
+        return
+    server = request.getfixturevalue("pg_server")
+    names = [server.create_database(f"t_{uuid.uuid4().hex[:12]}") for _ in range(2)]
+    source = DatabaseUrl.parse(server.url(names[0]), what="source")
+    target = DatabaseUrl.parse(server.url(names[1]), what="target")
+    write_legacy(source, ROWS, seed=7)
+    yield source, target
+    for name in names:
+        server.drop_database(name)
+
+
+def _config(urls: tuple[DatabaseUrl, DatabaseUrl]) -> RunConfig:
+    source, target = urls
+    return RunConfig(
+        source=source, target=target, batch_size=700, max_retries=0, retry_backoff=0.01, as_of=AS_OF
+    )
+
+
+def _etl(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "LEGACY_DATABASE_URL")}
+    return subprocess.run(
+        [sys.executable, "-m", "columnar_etl", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+def _verify(target: DatabaseUrl, *args: str) -> tuple[int, dict[str, Any]]:
+    done = _etl("verify", "--json", "--target", target.url, *args)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def _checks(report: dict[str, Any], name: str) -> dict[Any, dict[str, Any]]:
+    """Checks called ``name``, by job id (or entity for table checks)."""
+    return {
+        c["job_id"] if c["job_id"] is not None else c["entity"]: c
+        for c in report["checks"]
+        if c["name"] == name
+    }
+
+
+# -- the independent expectation ------------------------------------------------------------
+@dataclass
+class Expected:
+    """What the oracle says one entity's migration does to the legacy table."""
+
+    source_ids: set[str] = field(default_factory=set)
+    loaded: dict[str, dict[str, Any]] = field(default_factory=dict)  # legacy_id -> row
+    rejected: dict[str, str] = field(default_factory=dict)  # legacy_id -> error_type
+    filtered: int = 0
+
+    @property
+    def by_type(self) -> dict[str, int]:
+        return dict(sorted(Counter(self.rejected.values()).items()))
+
+
+def _expected(source: DatabaseUrl, name: str) -> Expected:
+    entity = entities.get(name)
+    frame = Source(source).read(f"SELECT * FROM {entity.source.table}")
+    frame = frame.cast(dict(entity.source.schema), strict=False).sort(entity.source.id_column)  # type: ignore[arg-type]
+    seen: dict[str, set[object]] = {key: set() for key in entity.unique_keys}
+    result = Expected()
+    for record in frame.to_dicts():
+        legacy_id = str(record[entity.source.id_column])
+        result.source_ids.add(legacy_id)
+        outcome = JUDGE[name](record, AS_OF)
+        if outcome.kind == "filtered":
+            result.filtered += 1
+        elif outcome.kind != "valid":
+            result.rejected[legacy_id] = outcome.kind
+        elif any(outcome.row[key] in seen[key] for key in entity.unique_keys):  # type: ignore[index]
+            result.rejected[legacy_id] = "duplicate"
+        else:
+            row = outcome.row or {}
+            for key in entity.unique_keys:
+                seen[key].add(row[key])
+            result.loaded[legacy_id] = row
+    return result
+
+
+def _expected_orphans(customers: Expected, orders: Expected) -> dict[str, Any]:
+    orphans: list[str] = []
+    reasons = Counter()
+    for legacy_id, row in orders.loaded.items():
+        customer = row["customer_legacy_id"]
+        if customer in customers.loaded:
+            continue
+        orphans.append(legacy_id)
+        if customer in customers.rejected:
+            reasons["customer_rejected"] += 1
+        elif customer not in customers.source_ids:
+            reasons["customer_not_in_source"] += 1
+        else:
+            reasons["customer_not_loaded"] += 1
+    return {
+        "orders": len(orders.loaded),
+        "linked": len(orders.loaded) - len(orphans),
+        "orphans": len(orphans),
+        "unlinked": 0,
+        "mislinked": 0,
+        "orphans_by_reason": {
+            "customer_rejected": reasons["customer_rejected"],
+            "customer_not_in_source": reasons["customer_not_in_source"],
+            "customer_not_loaded": reasons["customer_not_loaded"],
+        },
+        "orphan_legacy_ids": sorted(orphans, key=int),
+    }
+
+
+def _one(target: DatabaseUrl, sql: str, params: tuple[Any, ...] = ()) -> int:
+    with Target(target) as t:
+        return int(t.scalar(sql, params))
+
+
+# -- tests ----------------------------------------------------------------------------------
+def test_run_all_links_and_every_verify_figure_is_the_independent_count(
+    urls: tuple[DatabaseUrl, DatabaseUrl],
+) -> None:
+    source, target = urls
+    results = pipeline.run(_config(urls), "all")
+    assert [r.status for r in results] == ["completed"] * 3
+    expected = {name: _expected(source, name) for name in entities.names()}
+    orphans = _expected_orphans(expected["customers"], expected["orders"])
+    assert orphans["orphans"] > 0 and orphans["linked"] > 0
+    assert all(orphans["orphans_by_reason"].values()), orphans["orphans_by_reason"]
+
+    # Linking: counts, and each order points at the customer with its legacy id.
+    link = results.link
+    assert link is not None
+    assert (link.orders, link.linked, link.orphans) == (
+        orphans["orders"],
+        orphans["linked"],
+        orphans["orphans"],
+    )
+    assert link.updated == orphans["linked"]
+    wrong = _one(
+        target,
+        "SELECT COUNT(*) FROM orders o LEFT JOIN customers c ON c.id = o.customer_id "
+        "WHERE (o.customer_id IS NULL) <> (c.id IS NULL) "
+        "OR (c.id IS NOT NULL AND c.legacy_id <> o.customer_legacy_id)",
+    )
+    assert wrong == 0
+    # Linking again changes nothing.
+    again = _etl("link", "--json", "--target", target.url)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == {
+        "orders": orphans["orders"],
+        "linked": orphans["linked"],
+        "orphans": orphans["orphans"],
+        "updated": 0,
+    }
+
+    code, report = _verify(target, "--source", source.url)
+    assert code == 0, report["failed"]
+    assert report["status"] == "passed" and report["not_checked"] == []
+    password = urlsplit(source.url).password
+    assert not password or password not in json.dumps(report)
+    jobs = {r.entity: r.job_id for r in results}
+    integrity = _checks(report, "integrity")
+    conservation = _checks(report, "conservation")
+    source_rows = _checks(report, "source_rows")
+    row_count = _checks(report, "row_count")
+    duplicates = _checks(report, "duplicate_keys")
+    for name, job_id in jobs.items():
+        e = expected[name]
+        loaded, extracted = len(e.loaded), len(e.source_ids)
+        assert _one(target, f"SELECT COUNT(*) FROM {name} WHERE etl_job_id = ?", (job_id,)) == (
+            loaded
+        )
+        assert integrity[job_id]["figures"] == {
+            "migration_job_id": job_id,
+            "entity": name,
+            "job_status": "completed",
+            "expected_records": loaded,
+            "actual_records": loaded,
+            "missing_records": 0,
+            "extra_records": 0,
+            "duplicate_legacy_ids": 0,
+            "error_summary": e.by_type,
+            "integrity_score": 100.0,
+            "status": "passed",
+        }
+        assert row_count[job_id]["figures"]["missing_records"] == 0
+        figures = conservation[job_id]["figures"]
+        assert {k: figures[k] for k in ("extracted", "loaded", "rejected", "filtered")} == {
+            "extracted": extracted,
+            "loaded": loaded,
+            "rejected": len(e.rejected),
+            "filtered": e.filtered,
+        }
+        assert figures["skipped_existing"] == 0
+        assert figures["rejects_recorded"] == len(e.rejected)
+        assert figures["loaded_rejected_filtered_skipped"] == extracted
+        assert source_rows[job_id]["passed"] is True
+        assert source_rows[job_id]["figures"]["source_rows"] == extracted
+        assert source_rows[job_id]["figures"]["extracted"] == extracted
+        assert "no source-side WHERE" in source_rows[job_id]["figures"]["scope"]
+        assert set(duplicates[name]["figures"].values()) == {0}
+    assert _checks(report, "orphan_orders")["orders"]["figures"] == orphans
+
+    # Without a source the source check is "not checked", not passed; the rest still runs.
+    code, report = _verify(target)
+    assert code == 0 and report["status"] == "incomplete" and report["source"] is None
+    assert {c["status"] for c in _checks(report, "source_rows").values()} == {"not_checked"}
+    by_reason = _checks(report, "orphan_orders")["orders"]["figures"]["orphans_by_reason"]
+    assert by_reason == {
+        "customer_rejected": orphans["orphans_by_reason"]["customer_rejected"],
+        "customer_not_in_source": None,
+        "customer_not_loaded": None,
+    }
+
+    # --job and --entity narrow the report.
+    code, report = _verify(target, "--job", str(jobs["products"]))
+    assert code == 0
+    assert {(c["entity"], c["name"]) for c in report["checks"]} == {
+        ("products", name)
+        for name in ("integrity", "row_count", "conservation", "source_rows", "duplicate_keys")
+    }
+    code, report = _verify(target, "--entity", "orders")
+    assert code == 0 and {c["entity"] for c in report["checks"]} == {"orders"}
+    assert "orphan_orders" in {c["name"] for c in report["checks"]}
+
+
+def test_verify_fails_on_changes_behind_the_tools_back(
+    urls: tuple[DatabaseUrl, DatabaseUrl],
+) -> None:
+    source, target = urls
+    results = pipeline.run(_config(urls), "all")
+    jobs = {r.entity: r.job_id for r in results}
+    loaded = {r.entity: r.counts["loaded"] for r in results}
+    code, _ = _verify(target, "--source", source.url)
+    assert code == 0
+
+    # One order deleted: the reference's rule still passes (>= 95%), the exact count does not.
+    with Target(target) as t:
+        victim = t.scalar("SELECT MIN(legacy_id) FROM orders")
+        t.execute("DELETE FROM orders WHERE legacy_id = ?", (victim,))
+        t.commit()
+    code, report = _verify(target, "--source", source.url)
+    assert code == 1 and report["status"] == "failed"
+    integrity = _checks(report, "integrity")[jobs["orders"]]
+    assert integrity["passed"] is True
+    assert integrity["figures"]["missing_records"] == 1
+    assert (
+        integrity["figures"]["integrity_score"] == (loaded["orders"] - 1) / loaded["orders"] * 100
+    )
+    row_count = _checks(report, "row_count")[jobs["orders"]]
+    assert row_count["passed"] is False and row_count["figures"]["missing_records"] == 1
+    assert report["failed"] == [f"row_count (job {jobs['orders']})"]
+    human = _etl("verify", "--target", target.url)
+    assert human.returncode == 1 and "failed" in human.stdout and "row_count" in human.stdout
+
+    # A duplicate legacy id after dropping the unique index; a wrong link.
+    with Target(target) as t:
+        t.execute("DROP INDEX idx_customers_legacy_id")
+        t.execute(
+            "INSERT INTO customers (legacy_id, name, email, phone, address, status, created_at, "
+            "updated_at, etl_job_id) SELECT legacy_id, name, 'copy-' || email, phone, address, "
+            "status, created_at, updated_at, etl_job_id FROM customers WHERE id = "
+            "(SELECT MIN(id) FROM customers)"
+        )
+        t.execute(
+            "UPDATE orders SET customer_id = (SELECT MAX(id) FROM customers) WHERE id = "
+            "(SELECT MIN(id) FROM orders WHERE customer_id IS NOT NULL "
+            "AND customer_id <> (SELECT MAX(id) FROM customers))"
+        )
+        t.commit()
+    code, report = _verify(target)
+    assert code == 1
+    customers = _checks(report, "integrity")[jobs["customers"]]
+    assert customers["passed"] is False
+    assert customers["figures"]["duplicate_legacy_ids"] == 1
+    assert customers["figures"]["extra_records"] == 1
+    assert _checks(report, "duplicate_keys")["customers"]["figures"] == {"legacy_id": 1, "email": 0}
+    assert _checks(report, "duplicate_keys")["customers"]["passed"] is False
+    orphans = _checks(report, "orphan_orders")["orders"]
+    assert orphans["passed"] is False and orphans["figures"]["mislinked"] == 1
+
+    # A ledger that does not add up fails conservation.
+    with Target(target) as t:
+        t.execute(
+            "UPDATE migration_batches SET loaded = loaded + 1 WHERE id = "
+            "(SELECT MIN(id) FROM migration_batches WHERE migration_job_id = ?)",
+            (jobs["products"],),
+        )
+        t.commit()
+    code, report = _verify(target, "--job", str(jobs["products"]))
+    assert code == 1
+    conservation = _checks(report, "conservation")[jobs["products"]]
+    assert conservation["passed"] is False
+    assert conservation["figures"]["job_row_matches_batches"] is False
+
+
+def test_rollback_refuses_then_forces_and_a_rerun_restores(
+    urls: tuple[DatabaseUrl, DatabaseUrl],
+) -> None:
+    source, target = urls
+    results = pipeline.run(_config(urls), "all")
+    jobs = {r.entity: r.job_id for r in results}
+    assert results.link is not None
+    linked = results.link.linked
+    rejects = _one(
+        target,
+        "SELECT COUNT(*) FROM migration_errors WHERE migration_job_id = ?",
+        (jobs["customers"],),
+    )
+    customers_before = _one(target, "SELECT COUNT(*) FROM customers")
+
+    # Orders point at the job's customers: refused, naming them; nothing changed.
+    with Target(target) as t, pytest.raises(RollbackRefusedError) as refused:
+        rollback_job(t, jobs["customers"])
+    assert refused.value.blocking == {jobs["orders"]: linked}
+    refusal = _etl("rollback", "--job", str(jobs["customers"]), "--target", target.url)
+    assert refusal.returncode == 1
+    assert f"{linked} loaded orders" in refusal.stderr
+    assert f"orders job {jobs['orders']}: {linked}" in refusal.stderr
+    assert "--force" in refusal.stderr and len(refusal.stderr.strip().splitlines()) == 1
+    assert _one(target, "SELECT COUNT(*) FROM customers") == customers_before
+    assert _one(target, "SELECT COUNT(customer_id) FROM orders") == linked
+
+    # --force unlinks them, deletes the rows, marks the job; rejects stay.
+    forced = _etl("rollback", "--job", str(jobs["customers"]), "--force", "--target", target.url)
+    assert forced.returncode == 0, forced.stderr
+    assert f"deleted {customers_before} rows from customers" in forced.stdout
+    assert f"unlinked {linked} orders" in forced.stdout
+    assert _one(target, "SELECT COUNT(*) FROM customers") == 0
+    assert _one(target, "SELECT COUNT(customer_id) FROM orders") == 0
+    assert (
+        _one(
+            target,
+            "SELECT COUNT(*) FROM migration_errors WHERE migration_job_id = ?",
+            (jobs["customers"],),
+        )
+        == rejects
+    )
+    with Target(target) as t:
+        status = t.scalar("SELECT status FROM migration_jobs WHERE id = ?", (jobs["customers"],))
+    assert status == "rolled_back"
+    again = _etl("rollback", "--job", str(jobs["customers"]), "--target", target.url)
+    assert again.returncode == 1 and "already rolled back" in again.stderr
+
+    code, report = _verify(target, "--source", source.url)
+    assert code == 0, report["failed"]
+    rolled = _checks(report, "integrity")[jobs["customers"]]["figures"]
+    assert (rolled["expected_records"], rolled["actual_records"]) == (0, 0)
+    assert rolled["job_status"] == "rolled_back"
+    assert jobs["customers"] not in _checks(report, "source_rows")
+    orphans = _checks(report, "orphan_orders")["orders"]["figures"]
+    assert orphans["orphans"] == orphans["orders"] == results[2].counts["loaded"]
+
+    # Orders roll back without --force; then a rerun loads both again and relinks.
+    orders = _etl("rollback", "--job", str(jobs["orders"]), "--target", target.url)
+    assert orders.returncode == 0, orders.stderr
+    assert _one(target, "SELECT COUNT(*) FROM orders") == 0
+    rerun = pipeline.run(_config(urls), "all")
+    assert [r.counts["loaded"] for r in rerun] == [
+        results[0].counts["loaded"],
+        0,
+        results[2].counts["loaded"],
+    ]
+    assert rerun.link is not None and rerun.link.linked == linked
+    assert all(i.status == "passed" for i in rerun.integrity.values())
+    code, report = _verify(target, "--source", source.url)
+    assert code == 0, report["failed"]
+
+
+def test_run_prints_the_migration_summary(tmp_path: Path) -> None:
+    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
+    target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
+    write_legacy(source, 1_000, seed=3)
+    done = _etl("run", "--entity", "all", "--source", source.url, "--target", target.url)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "MIGRATION SUMMARY"
+    with Target(target) as t:
+        jobs = t.query(
+            "SELECT id, entity, loaded, rejected, filtered, skipped_existing, extracted "
+            "FROM migration_jobs ORDER BY id"
+        ).to_dicts()
+        linked = int(t.scalar("SELECT COUNT(customer_id) FROM orders"))
+        orders = int(t.scalar("SELECT COUNT(*) FROM orders"))
+    for job in jobs:
+        head = [job["entity"], str(job["id"])]
+        [row] = [line.split() for line in lines if line.split()[:2] == head]
+        assert row[:5] == [
+            job["entity"],
+            str(job["id"]),
+            "completed",
+            str(job["loaded"]),
+            str(job["rejected"]),
+        ]
+        assert row[-3:] == [
+            str(job["filtered"]),
+            str(job["skipped_existing"]),
+            str(job["extracted"]),
+        ]
+    assert (
+        f"Relationships: {linked} orders linked to their customers ({linked} changed), "
+        f"{orders - linked} orphans" in done.stdout
+    )
+    for job in jobs:
+        assert f"  {job['entity']} (job {job['id']}): passed (Score: 100.0%)" in lines
