@@ -1,9 +1,11 @@
 """Transform + validate throughput: vectorized entities vs the row-wise oracle, in one run.
 
     python benchmarks/transform_validate.py --orders 1000000 --sample 50000 --repeat 3
+    python benchmarks/transform_validate.py --entity customers --rows 200000
 
 The oracle (the reference's per-record design) runs on a sample and is scaled; both figures
-are medians of ``--repeat`` runs. Results go to benchmarks/results/transform_validate.json.
+are medians of ``--repeat`` runs. Results go to benchmarks/results/transform_validate.json
+(orders) or transform_validate_<entity>.json.
 """
 
 from __future__ import annotations
@@ -17,56 +19,80 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import polars as pl
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests import oracle
 
 from columnar_etl import entities
 from columnar_etl.contracts import split
-from columnar_etl.generate import generate
+from columnar_etl.generate import customers_table, generate, products_table, sizes_for
 
 AS_OF = datetime(2026, 1, 1)
+ORACLE = {"customers": oracle.customer, "products": oracle.product, "orders": oracle.order}
+
+
+def legacy_rows(entity: str, rows: int) -> pl.DataFrame:
+    """``rows`` generated legacy rows of ``entity`` (seed 1)."""
+    if entity == "customers":
+        return customers_table(1, rows)
+    if entity == "products":
+        return products_table(1, rows)
+    return generate(rows, seed=1)["orders"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--entity", choices=sorted(ORACLE), default="orders")
+    parser.add_argument(
+        "--rows",
+        type=int,
+        help="rows of --entity (default: as many as --orders orders come with)",
+    )
     parser.add_argument("--sample", type=int, default=50_000, help="rows the oracle runs on")
     parser.add_argument("--batch", type=int, default=100_000, help="vectorized batch size")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    orders = generate(args.orders, seed=1)["orders"]
-    entity = entities.get("orders")
+    rows = args.rows or getattr(sizes_for(args.orders), args.entity)
+    legacy = legacy_rows(args.entity, rows)
+    entity = entities.get(args.entity)
     vector_times = []
     for _ in range(args.repeat):
         start = time.perf_counter()
-        for offset in range(0, orders.height, args.batch):
-            split(orders.slice(offset, args.batch), entity, AS_OF)
+        for offset in range(0, legacy.height, args.batch):
+            split(legacy.slice(offset, args.batch), entity, AS_OF)
         vector_times.append(time.perf_counter() - start)
-    sample = orders.head(args.sample).to_dicts()
+    sample = legacy.head(args.sample).to_dicts()
+    judge = ORACLE[args.entity]
     oracle_times = []
     for _ in range(args.repeat):
         start = time.perf_counter()
         for record in sample:
-            oracle.order(record, AS_OF)
+            judge(record, AS_OF)
         oracle_times.append(time.perf_counter() - start)
 
-    vector_rate = orders.height / statistics.median(vector_times)
+    vector_rate = legacy.height / statistics.median(vector_times)
     oracle_rate = len(sample) / statistics.median(oracle_times)
     result = {
         "date": datetime.now().isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {platform.python_version()}",
-        "orders": orders.height,
+        "entity": args.entity,
+        args.entity: legacy.height,
+        "batch": args.batch,
         "oracle_sample": len(sample),
         "vectorized_rows_per_s": round(vector_rate),
         "oracle_rows_per_s": round(oracle_rate),
         "ratio": round(vector_rate / oracle_rate, 1),
     }
+    print(f"{args.entity}: {legacy.height:,} rows in batches of {args.batch:,}")
     print(f"vectorized transform+validate: {vector_rate:12,.0f} rows/s (median of {args.repeat})")
     print(f"row-wise oracle (sample {len(sample):,}): {oracle_rate:9,.0f} rows/s")
     print(f"ratio: {result['ratio']}x")
-    out = Path(__file__).parent / "results" / "transform_validate.json"
+    suffix = "" if args.entity == "orders" else f"_{args.entity}"
+    out = Path(__file__).parent / "results" / f"transform_validate{suffix}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
 

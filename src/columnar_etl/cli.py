@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 from typer._click.exceptions import ClickException  # typer vendors click since 0.22
 
 from columnar_etl import ledger, pipeline
@@ -21,9 +27,14 @@ from columnar_etl.config import (
     one_line,
 )
 from columnar_etl.errors import EtlError
-from columnar_etl.legacy import write_legacy
+from columnar_etl.extract import Source
+from columnar_etl.legacy import check_size, write_legacy
+from columnar_etl.link import link_orders
 from columnar_etl.progress import progress_reporter
+from columnar_etl.rollback import rollback_job
 from columnar_etl.target import Target
+from columnar_etl.verify import Check, VerifyReport
+from columnar_etl.verify import verify as verify_target
 
 app = typer.Typer(
     help="Migrate a legacy database into PostgreSQL, columnar and bounded in memory.",
@@ -77,6 +88,15 @@ def run(
     fresh: Annotated[bool, typer.Option("--fresh", help="Start a new job.")] = False,
     on_conflict: Annotated[str, typer.Option("--on-conflict", help="skip or update")] = "skip",
     output_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+    executor: Annotated[
+        str, typer.Option("--executor", envvar="ETL_EXECUTOR", help="local or ray")
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster; default: a local instance"
+        ),
+    ] = None,
 ) -> None:
     """Migrate an entity (or all of them) from the legacy database into the target."""
     level = getattr(logging, log_level.upper(), None)
@@ -95,6 +115,8 @@ def run(
         on_conflict=on_conflict,  # type: ignore[arg-type]
         fresh=fresh,
         dry_run=dry_run,
+        executor=executor,  # type: ignore[arg-type]
+        ray_address=ray_address,
     )
     if output_json:
         results = pipeline.run(config, entity)
@@ -152,14 +174,181 @@ def rejects(
     typer.echo(f"wrote {frame.height} rejects to {out}")
 
 
-def _print_results(results: list[pipeline.JobResult]) -> None:
-    for r in results:
-        rejects = ", ".join(f"{k} {v}" for k, v in r.rejected_by_type.items()) or "none"
-        typer.echo(
-            f"{r.entity}: {r.status} (job {r.job_id}) extracted {r.counts['extracted']}, "
-            f"loaded {r.counts['loaded']}, rejected {r.counts['rejected']} ({rejects}), "
-            f"filtered {r.counts['filtered']}, skipped {r.counts['skipped_existing']}"
+@app.command("link")
+def link_command(
+    target: TargetOpt = None,
+    output_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """Point every loaded order at its customer (orders.customer_id from customers.id)."""
+    with Target(_target_url(target), create=False) as t:
+        result = link_orders(t)
+    if output_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    typer.echo(
+        f"linked {result.linked} of {result.orders} orders to their customers "
+        f"({result.updated} changed); {result.orphans} orphans (their customer was filtered, "
+        "rejected or never existed; etl verify lists them)"
+    )
+
+
+@app.command("verify")
+def verify_command(
+    job: Annotated[int | None, typer.Option("--job", help="Check one job only.")] = None,
+    entity: Annotated[str | None, typer.Option("--entity", help="Check one entity only.")] = None,
+    source: SourceOpt = None,
+    target: TargetOpt = None,
+    output_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check the target against the ledger and the source; exit 1 when a check fails."""
+    if job is not None and entity is not None:
+        _fail("--job and --entity exclude each other", 2)
+    legacy = None  # without a source the source re-count is reported "not checked"
+    if source:
+        legacy = Source(DatabaseUrl.parse(source, what="source (--source / LEGACY_DATABASE_URL)"))
+    with Target(_target_url(target), create=False) as t:
+        report = verify_target(t, legacy, job_id=job, entity=entity)
+    if output_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_report(report)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@app.command("rollback")
+def rollback_command(
+    job: Annotated[int, typer.Option("--job", help="Job id (see etl status).")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Unlink orders that point at the job's customers.")
+    ] = False,
+    target: TargetOpt = None,
+) -> None:
+    """Delete a job's target rows and mark it rolled_back; its rejects are kept."""
+    with Target(_target_url(target), create=False) as t:
+        result = rollback_job(t, job, force=force)
+    unlinked = f", unlinked {result.unlinked_orders} orders" if result.unlinked_orders else ""
+    typer.echo(
+        f"rolled back job {result.job_id} ({result.entity}): deleted {result.deleted} rows "
+        f"from {result.target_table}{unlinked}; its {result.rejects_kept} rejects are kept"
+    )
+
+
+def _show(*items: Table | str) -> None:
+    """Rich on a terminal; plain, unwrapped lines otherwise (pipes, files, tests)."""
+    lines = [Text(item) if isinstance(item, str) else item for item in items]
+    console = Console(highlight=False)
+    if console.is_terminal:
+        for line in lines:
+            console.print(line)
+        return
+    buffer = io.StringIO()
+    plain = Console(file=buffer, width=400, highlight=False)
+    for line in lines:
+        plain.print(line)
+    typer.echo("\n".join(line.rstrip() for line in buffer.getvalue().splitlines()))
+
+
+def _ids(values: list[str], shown: int = 10) -> str:
+    more = f" ... ({len(values) - shown} more; --json lists all)" if len(values) > shown else ""
+    return ", ".join(values[:shown]) + more
+
+
+def _by_type(counts: Mapping[str, int | None]) -> str:
+    return ", ".join(f"{k} {'?' if v is None else v}" for k, v in counts.items())
+
+
+def _figures(check: Check) -> str:
+    """One line of a check's figures for the human table (--json has all of them)."""
+    f = check.figures
+    if check.name == "integrity":
+        text = (
+            f"score {f['integrity_score']:.1f}% ({f['actual_records']} of "
+            f"{f['expected_records']} rows), duplicate legacy ids {f['duplicate_legacy_ids']}"
         )
+        if f["job_status"] != "completed":
+            text += f"; job {f['job_status']}"
+        return text + (f"; rejects: {_by_type(f['error_summary'])}" if f["error_summary"] else "")
+    if check.name == "row_count":
+        return (
+            f"expected {f['expected_records']}, actual {f['actual_records']}, "
+            f"missing {f['missing_records']}, extra {f['extra_records']}"
+        )
+    if check.name == "conservation":
+        return (
+            f"extracted {f['extracted']} = loaded {f['loaded']} + rejected {f['rejected']} + "
+            f"filtered {f['filtered']} + skipped {f['skipped_existing']} "
+            f"({f['loaded_rejected_filtered_skipped']}); rejects recorded {f['rejects_recorded']}"
+        )
+    if check.name == "source_rows":
+        rows = "?" if f["source_rows"] is None else f["source_rows"]
+        text = f"source {f['source_table']} rows {rows}, extracted {f['extracted']}"
+        return text + (f" ({check.reason})" if check.reason else "")
+    if check.name == "orphan_orders":
+        text = (
+            f"{f['orders']} orders: {f['linked']} linked, {f['orphans']} orphans "
+            f"({_by_type(f['orphans_by_reason'])}), unlinked {f['unlinked']}, "
+            f"mislinked {f['mislinked']}"
+        )
+        return text + (f"; orphans: {_ids(f['orphan_legacy_ids'])}" if f["orphans"] else "")
+    return _by_type(f)
+
+
+def _print_report(report: VerifyReport) -> None:
+    table = Table(title=f"etl verify {report.target}", box=box.SIMPLE_HEAD, title_justify="left")
+    for column in ("check", "entity", "job", "status", "figures"):
+        table.add_column(column, overflow="fold")
+    style = {"passed": "green", "failed": "bold red", "not_checked": "yellow"}
+    for check in report.checks:
+        job = "" if check.job_id is None else str(check.job_id)
+        status = f"[{style[check.status]}]{check.status}[/]"
+        table.add_row(check.name, check.entity or "", job, status, _figures(check))
+    failed = sum(c.passed is False for c in report.checks)
+    unchecked = sum(c.passed is None for c in report.checks)
+    _show(
+        table,
+        f"verify: {report.status} ({len(report.checks)} checks, {failed} failed, "
+        f"{unchecked} not checked; source {report.source or 'not given'})",
+    )
+
+
+def _print_results(results: list[pipeline.JobResult]) -> None:
+    """The reference's migration summary: per entity success, rejects, filtered, skipped and
+    total; the relationships line; each job's integrity status with its score."""
+    table = Table(title="MIGRATION SUMMARY", box=box.SIMPLE_HEAD, title_justify="left")
+    for column in ("entity", "job", "status", "success", "rejected"):
+        table.add_column(column, justify="right" if column in ("job", "success") else "left")
+    for column in ("filtered", "skipped", "total"):
+        table.add_column(column, justify="right")
+    for r in results:
+        rejected = str(r.counts["rejected"])
+        if r.rejected_by_type:
+            rejected += f" ({_by_type(r.rejected_by_type)})"
+        c = r.counts
+        job = "" if r.job_id is None else str(r.job_id)
+        table.add_row(
+            r.entity, job, r.status, str(c["loaded"]), rejected, str(c["filtered"]),
+            str(c["skipped_existing"]), str(c["extracted"]),
+        )  # fmt: skip
+    lines: list[Table | str] = [table]
+    link = getattr(results, "link", None)
+    if link is not None:
+        lines.append(
+            f"Relationships: {link.linked} orders linked to their customers ({link.updated} "
+            f"changed), {link.orphans} orphans (customer filtered, rejected or never existed)"
+        )
+    elif any(r.entity == "orders" and r.job_id is not None for r in results):
+        lines.append("Relationships: not linked by this run (etl link does it)")
+    checked = getattr(results, "integrity", {})
+    if checked:
+        lines.append("Integrity checks:")
+        for item in checked.values():
+            lines.append(
+                f"  {item.entity} (job {item.migration_job_id}): {item.status} "
+                f"(Score: {item.integrity_score:.1f}%)"
+            )
+    _show(*lines)
+    for r in results:
         if not r.conserved:
             typer.echo(f"{r.entity}: COUNTS DO NOT ADD UP: {r.counts}", err=True)
 
@@ -189,18 +378,35 @@ def demo(
         "columnar_etl_demo"
     ),
 ) -> None:
-    """Generate a messy legacy SQLite database and migrate it into an embedded SQLite target."""
+    """Generate a messy legacy SQLite database, migrate it all into an embedded SQLite target,
+    and verify the result against both."""
+    check_size(rows)  # before anything is written
+    directory = directory.absolute()
+    source = DatabaseUrl.parse(f"sqlite://{directory / 'legacy.db'}", what="source")
+    target = DatabaseUrl.parse(f"sqlite://{directory / 'target.db'}", what="target")
     directory.mkdir(parents=True, exist_ok=True)
     for name in ("legacy.db", "target.db"):
         (directory / name).unlink(missing_ok=True)
-    source = DatabaseUrl.parse(f"sqlite://{directory.absolute() / 'legacy.db'}", what="source")
-    target = DatabaseUrl.parse(f"sqlite://{directory.absolute() / 'target.db'}", what="target")
-    sizes = write_legacy(source, rows)
-    typer.echo(f"generated legacy database {source}: {sizes}")
+    with progress_reporter() as report:
+        sizes = write_legacy(source, rows, progress=report)
+    typer.echo(
+        f"generated {source}: {sizes['customers']:,} customers, {sizes['products']:,} products, "
+        f"{sizes['orders']:,} orders"
+    )
     with progress_reporter() as report:
         results = pipeline.run(RunConfig(source=source, target=target), "all", report)
     _print_results(results)
-    typer.echo(f"target: {target}")
+    typer.echo("")
+    with Target(target, create=False) as t:
+        verified = verify_target(t, Source(source))
+    _print_report(verified)
+    typer.echo(
+        f"\nExplore: etl status --target {target}\n"
+        f"         etl rejects --job 3 --target {target}\n"
+        f"         etl verify --json --source {source} --target {target}"
+    )
+    if not verified.passed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -109,6 +109,10 @@ class RunConfig:
     """Extract, transform and validate only; write nothing."""
     as_of: datetime = field(default_factory=datetime.now)
     """The run's clock, for rules such as "created_at cannot be in the future"."""
+    executor: Literal["local", "ray"] = "local"
+    """Where batches run: threads of this process, or Ray tasks (``columnar-etl[ray]``)."""
+    ray_address: str | None = None
+    """Ray cluster to join (``ray://head:10001``, ``auto``); None starts a local instance."""
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "workers"):
@@ -123,10 +127,13 @@ class RunConfig:
             raise ConfigError(f"max-retries must be 0 or more, got {self.max_retries!r}")
         if self.on_conflict not in ("skip", "update"):
             raise ConfigError(f"on-conflict must be skip or update, got {self.on_conflict!r}")
+        if self.executor not in ("local", "ray"):
+            raise ConfigError(f"executor must be local or ray, got {self.executor!r}")
 
     def describe(self) -> dict[str, Any]:
         """The configuration as stored in the ledger: URLs redacted."""
         data = asdict(self)
         data["source"], data["target"] = str(self.source), str(self.target)
+        data["ray_address"] = redact(self.ray_address) if self.ray_address else None
         data["as_of"] = self.as_of.isoformat()
         return data

@@ -29,6 +29,7 @@ __all__ = [
     "keep_word_chars",
     "map_codes",
     "message_if",
+    "padded_dates",
     "parse_float",
     "parse_int",
     "strip",
@@ -102,7 +103,9 @@ def clean_email(expr: pl.Expr) -> pl.Expr:
 
 def format_phone(expr: pl.Expr) -> pl.Expr:
     """Digits only; 10 digits as ``(555) 123-4567``, 11 starting with 1 as ``+1 (...)``."""
-    digits = expr.str.replace_all(r"[^\d]", "")
+    # The digits are a struct field so that the regex runs once: Polars does not reliably
+    # share the repeated subexpression that each slice below would otherwise be.
+    digits = pl.field("digits")
     n = digits.str.len_chars()
 
     def local(offset: int) -> pl.Expr:
@@ -122,7 +125,10 @@ def format_phone(expr: pl.Expr) -> pl.Expr:
         .then(pl.concat_str(pl.lit("+1 "), local(1)))
         .otherwise(digits)
     )
-    return pl.when(is_empty(expr)).then(None).otherwise(formatted)
+    phone = pl.struct(expr.str.replace_all(r"[^\d]", "").alias("digits")).struct.with_fields(
+        formatted.alias("_phone")
+    )
+    return pl.when(is_empty(expr)).then(None).otherwise(phone.struct.field("_phone"))
 
 
 def parse_float(expr: pl.Expr) -> pl.Expr:
@@ -169,35 +175,77 @@ def _format_regex(fmt: str) -> tuple[str, list[str]]:
     return "".join(parts), fields
 
 
-def _days_in_month(year: pl.Expr, month: pl.Expr) -> pl.Expr:
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    return (
-        pl.when(month == 2)
-        .then(pl.when(leap).then(29).otherwise(28))
-        .when(month.is_in([4, 6, 9, 11]))
-        .then(30)
-        .otherwise(31)
+def _parse_with(expr: pl.Expr, fmt: str) -> pl.Expr:
+    """Text in ``fmt`` (strptime's regex) -> datetime; null when it does not match or exist."""
+    pattern, fields = _format_regex(fmt)
+    field = {name: pl.field(str(i + 1)) for i, name in enumerate(fields)}
+
+    def padded(name: str) -> pl.Expr:
+        # 1- or 2-digit fields (a day may be space-padded) -> 2 digits; a missing time is 0.
+        return field[name].str.strip_chars(" ").str.zfill(2) if name in field else pl.lit("00")
+
+    # The fields become one zero-padded ISO text that Polars' parser checks (the calendar
+    # date must exist); it would also take the year 0 and a 60th second, which Python refuses.
+    iso = pl.concat_str(
+        field["Y"], pl.lit("-"), padded("m"), pl.lit("-"), padded("d"), pl.lit(" "),
+        padded("H"), pl.lit(":"), padded("M"), pl.lit(":"), padded("S"),
+    )  # fmt: skip
+    possible = (field["Y"] != "0000") & (padded("S") < "60")
+    # Built inside the struct so that the regex runs once: Polars does not reliably share a
+    # repeated subexpression, such as the extraction behind each field read separately.
+    text = expr.str.extract_groups(pattern).struct.with_fields(
+        pl.when(possible).then(iso).alias("_iso")
+    )
+    return text.struct.field("_iso").str.to_datetime(
+        "%Y-%m-%d %H:%M:%S", strict=False, time_unit="us"
     )
 
 
-def _parse_with(expr: pl.Expr, fmt: str) -> pl.Expr:
-    pattern, fields = _format_regex(fmt)
-    groups = expr.str.extract_groups(pattern)
-    parts = {
-        name: groups.struct.field(str(i + 1)).str.strip_chars(" ").cast(pl.Int32)
-        for i, name in enumerate(fields)
-    }
-    zero = pl.lit(0, pl.Int32)
-    year, month, day = parts["Y"], parts["m"], parts["d"]
-    hour, minute, second = (parts.get(k, zero) for k in "HMS")
-    exists = (year >= 1) & (day <= _days_in_month(year, month)) & (second <= 59)
-    return pl.when(exists).then(pl.datetime(year, month, day, hour, minute, second))
-
-
 def coalesce_dates(expr: pl.Expr, formats: Sequence[str] = DATE_FORMATS) -> pl.Expr:
-    """Parse text with the first of ``formats`` that matches (strptime semantics), else null."""
-    ascii_text = pl.when(expr.str.contains(r"^[\x00-\x7f]*$")).then(expr)
-    return pl.coalesce([_parse_with(ascii_text, fmt) for fmt in formats]).cast(pl.Datetime("us"))
+    """Parse text with the first of ``formats`` that matches (strptime semantics), else null.
+
+    Only ASCII text parses: the format regexes match nothing else, and a format with a
+    non-ASCII literal character could only match non-ASCII text, so it is left out.
+    """
+    usable = [fmt for fmt in formats if fmt.isascii()]
+    if not usable:
+        return pl.lit(None, pl.Datetime("us"))
+    return pl.coalesce([_parse_with(expr, fmt) for fmt in usable]).cast(pl.Datetime("us"))
+
+
+# The zero-padded shape of each DATE_FORMATS directive, with Python's ranges (the year 0000 and
+# a 60th or 61st second, which datetime() refuses, are left to coalesce_dates).
+_PADDED = {
+    "Y": r"(?:[0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)",
+    "m": r"(?:0[1-9]|1[0-2])",
+    "d": r"(?:0[1-9]|[12][0-9]|3[01])",
+    "H": r"(?:[01][0-9]|2[0-3])",
+    "M": r"[0-5][0-9]",
+    "S": r"[0-5][0-9]",
+}
+
+
+def _padded_regex(fmt: str) -> str:
+    """The anchored regex of ``fmt``'s zero-padded texts, one space where the format has one."""
+    escaped = re.escape(fmt).replace("\\ ", " ")
+    return "^" + re.sub(r"%(.)", lambda m: _PADDED[m.group(1)], escaped) + "$"
+
+
+def padded_dates(expr: pl.Expr) -> pl.Expr:
+    """The DATE_FORMATS value of zero-padded dates (``2023-01-05``), null for any other text.
+
+    A fast path for :func:`coalesce_dates`, which it agrees with wherever it is not null:
+    Polars' native parser reads the zero-padded shape of each format, which no earlier format of
+    DATE_FORMATS can match (they differ in separators or length), so the first format that
+    parses wins as before. ``%m/%d/%Y`` and ``%d/%m/%Y`` share a shape and are tried in order.
+    """
+    return pl.coalesce(
+        pl.when(expr.str.contains(_padded_regex(fmt)))
+        .then(expr)
+        # No cache of unique texts: building it costs more than parsing them.
+        .str.to_datetime(fmt, strict=False, time_unit="us", cache=False)
+        for fmt in DATE_FORMATS
+    )
 
 
 def valid_json(expr: pl.Expr) -> pl.Expr:

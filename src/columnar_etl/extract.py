@@ -57,6 +57,10 @@ def _decoded(column: str) -> pl.Expr:
     return pl.when(valid | hex_text.is_null()).then(text).otherwise(shown).alias(column)
 
 
+#: Source rows per streamed query (see :meth:`Source.stream`).
+STREAM_ROWS = 200_000
+
+
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
@@ -179,15 +183,22 @@ class Source:
         )
 
     def stream(
-        self, spec: SourceSpec, batches: Sequence[BatchRange], rows_per_read: int = 20_000
+        self,
+        spec: SourceSpec,
+        batches: Sequence[BatchRange],
+        *,
+        rows_per_query: int = STREAM_ROWS,
+        rows_per_read: int = 20_000,
     ) -> Iterator[tuple[BatchRange, pl.DataFrame]]:
         """The rows of ``batches`` (sorted by id), batch by batch, as :meth:`read_batch` gives
-        them. One query per run of adjacent batches, streamed (connectorx ``arrow_stream``):
-        the server scans once instead of once per batch, and only the batch being cut (plus
-        one read of ``rows_per_read`` rows) is held here."""
+        them, through one streamed query (connectorx ``arrow_stream``) per run of adjacent
+        batches holding about ``rows_per_query`` rows: fewer connections and scans than a
+        query per batch. connectorx reads a stream ahead without limit (measured: a whole
+        2M-row table within seconds), so the run length is what bounds memory."""
         run: list[BatchRange] = []
         for batch in batches:
-            if run and batch.batch_number != run[-1].batch_number + 1:
+            adjacent = run and batch.batch_number == run[-1].batch_number + 1
+            if run and (not adjacent or sum(b.records_count for b in run) >= rows_per_query):
                 yield from self._stream_run(spec, run, rows_per_read)
                 run = []
             run.append(batch)

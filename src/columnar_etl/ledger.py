@@ -21,6 +21,7 @@ __all__ = [
     "fail_batch",
     "finish_job",
     "interrupt_job",
+    "job_configuration",
     "job_counts",
     "jobs_overview",
     "open_batches",
@@ -71,6 +72,14 @@ def create_job(target: Target, entity: str, table: str, configuration: dict[str,
     )
     target.commit()
     return int(job_id)
+
+
+def job_configuration(target: Target, job_id: int) -> dict[str, Any]:
+    """The configuration a job was created with (and the facts it recorded then)."""
+    text = target.scalar(
+        "SELECT CAST(configuration AS TEXT) FROM migration_jobs WHERE id = ?", (job_id,)
+    )
+    return json.loads(text) if text else {}
 
 
 def resumable_job(target: Target, entity: str) -> int | None:

@@ -10,7 +10,7 @@ from columnar_etl.generate import customers_table, iter_orders, products_table, 
 from columnar_etl.pipeline import Progress
 from columnar_etl.target import Target
 
-__all__ = ["write_legacy"]
+__all__ = ["MAX_ROWS", "check_size", "write_legacy"]
 
 #: Orders generated and written per step: bounds memory for any ``rows``.
 CHUNK = 250_000
@@ -19,16 +19,21 @@ CHUNK = 250_000
 MAX_ROWS = 100_000_000
 
 
+def check_size(rows: int, seed: int = 0) -> None:
+    """Refuse sizes and seeds the generator cannot honour, before anything is written."""
+    if not 1 <= rows <= MAX_ROWS:
+        raise ConfigError(f"rows must be between 1 and {MAX_ROWS:,}, got {rows:,}")
+    if seed < 0:
+        raise ConfigError(f"seed must be 0 or more, got {seed}")
+
+
 def write_legacy(
     url: DatabaseUrl, rows: int, seed: int = 42, progress: Progress | None = None
 ) -> dict[str, int]:
     """Create the legacy schema at ``url`` and fill it with ``rows`` generated orders (and the
     customers and products that go with them), in one transaction; refuses a database that
     already holds rows."""
-    if not 1 <= rows <= MAX_ROWS:
-        raise ConfigError(f"rows must be between 1 and {MAX_ROWS:,}, got {rows:,}")
-    if seed < 0:
-        raise ConfigError(f"seed must be 0 or more, got {seed}")
+    check_size(rows, seed)
     sizes = sizes_for(rows)
     with Target(url) as target:
         target.apply_schema("legacy")

@@ -5,22 +5,38 @@ rows are sorted by legacy id, so "the lower legacy id wins" holds whatever order
 were extracted in: a later row colliding with a row of the same job is a ``duplicate`` reject
 naming the winner; a row colliding with an earlier job's row is ``skipped_existing`` (or
 updates it with ``on_conflict="update"`` when the legacy id matches).
+
+The fast path (:func:`loading`): a job that found its table empty records so, drops the
+table's secondary indexes until it ends, and, when ``legacy_id`` is the only unique key,
+COPYs rows straight into the table (JSON parsed by the server) instead of staging and merging.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import polars as pl
 
 from columnar_etl.contracts import ERROR_MESSAGE, ERROR_TYPE, Split
 from columnar_etl.entities import Entity
-from columnar_etl.ledger import Batch, complete_batch
+from columnar_etl.ledger import Batch, complete_batch, job_configuration
 from columnar_etl.target import Target, first_line
 
-__all__ = ["commit_batch", "within_batch_duplicates"]
+__all__ = [
+    "EMPTY_AT_START",
+    "LoadPlan",
+    "commit_batch",
+    "facts_at_start",
+    "loading",
+    "within_batch_duplicates",
+]
 
-_STAGE, _DROP, _ERRORS = "etl_stage", "etl_stage_drop", "etl_stage_errors"
+log = logging.getLogger("columnar_etl")
+
+_STAGE, _DROP = "etl_stage", "etl_stage_drop"
 
 
 def _legacy_order(frame: pl.DataFrame) -> pl.DataFrame:
@@ -99,13 +115,15 @@ def _update_staged(target: Target, entity: Entity) -> None:
 def _record_rejects(target: Target, job_id: int, batch: Batch, rejects: pl.DataFrame) -> None:
     if rejects.is_empty():
         return
-    target.ingest(_ERRORS, rejects)
-    target.execute(
-        "INSERT INTO migration_errors (migration_job_id, batch_id, record_id, error_type, "
-        f"error_message, source_data) SELECT ?, ?, record_id, {ERROR_TYPE}, {ERROR_MESSAGE}, "
-        f"{target.json('source_data')} FROM {_ERRORS}",
-        (job_id, batch.id),
+    rows = rejects.select(
+        pl.lit(job_id, pl.Int64).alias("migration_job_id"),
+        pl.lit(batch.id, pl.Int64).alias("batch_id"),
+        "record_id",
+        ERROR_TYPE,
+        ERROR_MESSAGE,
+        "source_data",
     )
+    target.append("migration_errors", rows, json_columns=("source_data",))
 
 
 class _Outcome(NamedTuple):
@@ -120,8 +138,25 @@ _NO_ROWS = pl.DataFrame(schema={"legacy_id": pl.String, ERROR_MESSAGE: pl.String
 _EMPTY = _Outcome(_NO_ROWS, 0, 0)
 
 
-def _load_rows(target: Target, entity: Entity, job_id: int, rows: pl.DataFrame, on_conflict: str):
-    """Stage ``rows``, settle key collisions against the target, insert the rest."""
+def _append_rows(target: Target, entity: Entity, job_id: int, rows: pl.DataFrame) -> None:
+    """The fast path: binary COPY straight into the table, JSON parsed by the server."""
+    rows = rows.with_columns(etl_job_id=pl.lit(job_id, pl.Int64))
+    target.append(entity.target_table, rows, json_columns=entity.json_columns)
+
+
+def _load_rows(
+    target: Target,
+    entity: Entity,
+    job_id: int,
+    rows: pl.DataFrame,
+    on_conflict: str,
+    direct: bool = False,
+) -> _Outcome:
+    """Stage ``rows``, settle key collisions against the target, insert the rest; ``direct``
+    (see :func:`plan_job`): nothing can collide, COPY them straight into the table."""
+    if direct:
+        _append_rows(target, entity, job_id, rows)
+        return _EMPTY
     target.ingest(_STAGE, rows)
     hits = _collisions(target, entity, job_id)
     if not hits.height:
@@ -156,6 +191,7 @@ def _refused(
     rows: pl.DataFrame,
     on_conflict: str,
     exc: Exception,
+    direct: bool = False,
 ) -> pl.DataFrame:
     """The rows of ``rows`` (whose load just failed with ``exc``) that the database refuses.
 
@@ -169,32 +205,39 @@ def _refused(
     half = rows.height // 2
     for part in (rows.slice(0, half), rows.slice(half)):
         try:
-            _load_rows(target, entity, job_id, part, on_conflict)
+            _load_rows(target, entity, job_id, part, on_conflict, direct)
         except Exception as failure:  # the database's refusal, in its driver's error class
             target.rollback()
             if not target.ping():
                 raise
-            found.append(_refused(target, entity, job_id, part, on_conflict, failure))
+            found.append(_refused(target, entity, job_id, part, on_conflict, failure, direct))
         else:
             target.rollback()
     return pl.concat(found)
 
 
 def _load_or_bisect(
-    target: Target, entity: Entity, job_id: int, rows: pl.DataFrame, on_conflict: str
+    target: Target,
+    entity: Entity,
+    job_id: int,
+    rows: pl.DataFrame,
+    on_conflict: str,
+    direct: bool = False,
 ) -> tuple[_Outcome, pl.DataFrame]:
     """Load ``rows`` in the batch's transaction; rows the database refuses are left out."""
     try:
-        return _load_rows(target, entity, job_id, rows, on_conflict), _NO_ROWS
+        return _load_rows(target, entity, job_id, rows, on_conflict, direct), _NO_ROWS
     except Exception as exc:
         target.rollback()
         if not target.ping():
             raise
-        refused = _refused(target, entity, job_id, rows, on_conflict, exc)
+        refused = _refused(target, entity, job_id, rows, on_conflict, exc, direct)
         if refused.is_empty():
             raise  # the set fails but no row alone does: not a row problem, retry the batch
     rest = rows.join(refused, on="legacy_id", how="anti")
-    outcome = _load_rows(target, entity, job_id, rest, on_conflict) if rest.height else _EMPTY
+    outcome = (
+        _load_rows(target, entity, job_id, rest, on_conflict, direct) if rest.height else _EMPTY
+    )
     return outcome, refused
 
 
@@ -222,7 +265,13 @@ def _rejects(
     """Rule rejects plus the loader's (duplicates, database refusals), with their source rows."""
     columns = ["record_id", ERROR_TYPE, ERROR_MESSAGE, "source_data"]
     parts = [_with_source_json(split.rejects, entity).select(columns)]
-    source_json = _with_source_json(source, entity)
+    by_loader = {kind: rows for kind, rows in by_loader.items() if rows.height}
+    if not by_loader:
+        return parts[0].with_columns(_without_nul(pl.col(ERROR_MESSAGE)))
+    # Only the loader's rejects need their source row: encode those, not the whole batch.
+    ids = pl.concat([rows["legacy_id"] for rows in by_loader.values()]).implode()
+    wanted = source.filter(pl.col(entity.source.id_column).cast(pl.String).is_in(ids))
+    source_json = _with_source_json(wanted, entity)
     for error_type, rows in by_loader.items():
         found = rows.join(source_json, left_on="legacy_id", right_on="record_id")
         parts.append(
@@ -247,12 +296,16 @@ def commit_batch(
     *,
     on_conflict: str = "skip",
     retries: int = 0,
+    direct: bool = False,
 ) -> dict[str, int]:
-    """Load one batch and mark it completed, atomically; returns its counts."""
+    """Load one batch and mark it completed, atomically; returns its counts.
+
+    ``direct`` is the job's :class:`LoadPlan` fast path: rows go straight into the table.
+    """
     kept, duplicates = within_batch_duplicates(split.valid, entity.unique_keys)
     outcome, refused = _EMPTY, _NO_ROWS
     if kept.height:
-        outcome, refused = _load_or_bisect(target, entity, job_id, kept, on_conflict)
+        outcome, refused = _load_or_bisect(target, entity, job_id, kept, on_conflict, direct)
     duplicates = pl.concat([duplicates, outcome.duplicates])
     rejects = _rejects(source, split, entity, {"duplicate": duplicates, "database_error": refused})
     _record_rejects(target, job_id, batch, rejects)
@@ -268,3 +321,68 @@ def commit_batch(
     complete_batch(target, batch, counts, retries)
     target.commit()
     return counts
+
+
+# -- the fast path on a fresh table -------------------------------------------------------------
+
+#: Key in a job's stored configuration: the target table held no row when the job started.
+EMPTY_AT_START = "target_table_empty_at_start"
+
+
+class LoadPlan(NamedTuple):
+    """How a job loads its batches, from facts fixed when the job started."""
+
+    direct: bool
+    """COPY straight into the table, no staging and no collision check: the table was empty
+    when the job started and ``legacy_id`` is its only unique key, so batches (disjoint id
+    ranges, deduplicated within) cannot collide; the unique index stays as the guard."""
+    deferred: tuple[str, ...]
+    """Secondary (non-unique) indexes dropped for the job and rebuilt at its end."""
+
+
+def facts_at_start(target: Target, entity: Entity) -> dict[str, Any]:
+    """What a new job records in its configuration for :func:`loading` (and a resume) to use."""
+    return {EMPTY_AT_START: target.is_empty(entity.target_table)}
+
+
+def _plan(target: Target, entity: Entity, job_id: int, pending: bool) -> LoadPlan:
+    table = entity.target_table
+    if not pending or not job_configuration(target, job_id).get(EMPTY_AT_START, False):
+        return LoadPlan(False, ())
+    # A resumed job's table may have gained another job's rows since (a --fresh run in
+    # between): then only the merge path is correct.
+    others = target.scalar(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE etl_job_id <> ? LIMIT 1) AS one",
+        (job_id,),
+    )
+    if others:
+        return LoadPlan(False, ())
+    # Only indexes our DDL declares: apply_schema is how they come back, even after a kill.
+    deferred = tuple(target.schema_indexes(table))
+    for name in deferred:
+        target.execute(f"DROP INDEX IF EXISTS {name}")
+    target.commit()
+    return LoadPlan(entity.unique_keys == ("legacy_id",), deferred)
+
+
+def _restore(target: Target, plan: LoadPlan) -> None:
+    if plan.deferred:
+        target.rollback()
+        target.apply_schema()  # CREATE INDEX IF NOT EXISTS: exactly the ones deferred
+
+
+@contextlib.contextmanager
+def loading(target: Target, entity: Entity, job_id: int, *, pending: bool) -> Iterator[LoadPlan]:
+    """The job's :class:`LoadPlan` for its ``pending`` batches; deferred indexes are rebuilt on
+    the way out. Should that fail, or the process die, the next run's ``apply_schema``
+    rebuilds them before anything else happens, and a job is never closed without them."""
+    plan = _plan(target, entity, job_id, pending)
+    if plan.deferred:
+        log.info("%s: loading without %s until the job ends", entity.target_table, plan.deferred)
+    try:
+        yield plan
+    except BaseException:
+        with contextlib.suppress(Exception):
+            _restore(target, plan)
+        raise
+    _restore(target, plan)

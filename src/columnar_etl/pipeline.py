@@ -1,17 +1,22 @@
 """extract -> transform -> validate -> load, per batch; concurrency, retries and resume.
 
-Workers extract and transform batches ahead (connectorx, Polars and ADBC release the GIL);
-the calling thread commits them strictly in batch order on one target connection, which is
-what makes "the lower legacy id wins" independent of timing. At most ``workers`` batches are
-in memory at once.
+A reader thread streams the source, workers transform and validate batches ahead
+(connectorx, Polars and ADBC release the GIL), and the calling thread commits them strictly
+in batch order on one target connection, which is what makes "the lower legacy id wins"
+independent of timing. About ``workers`` batches are in memory at once. On the fast path
+(a fresh table keyed by legacy_id alone, see load.loading) nothing can collide, so batches
+commit on LOAD_LANES connections at once and PostgreSQL parses their JSON on as many cores.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -21,12 +26,17 @@ from columnar_etl import entities, ledger
 from columnar_etl.config import RunConfig, redact
 from columnar_etl.contracts import ERROR_TYPE, Split, split
 from columnar_etl.entities import Entity
+from columnar_etl.errors import InterruptedRunError, TargetError
 from columnar_etl.extract import Source
-from columnar_etl.load import commit_batch
+from columnar_etl.link import LinkResult, link_orders
+from columnar_etl.load import commit_batch, facts_at_start, loading
 from columnar_etl.target import Target
+from columnar_etl.verify import JobIntegrity, error_summary
+from columnar_etl.verify import integrity as check_integrity
 
 __all__ = [
     "JobResult",
+    "RunResults",
     "raise_for_missing",
     "rejected_by_type",
     "rejects_frame",
@@ -63,6 +73,42 @@ def _prepare(source: Source, entity: Entity, batch: ledger.Batch, config: RunCon
     return frame, split(frame, entity, config.as_of)
 
 
+def _transform(frame: pl.DataFrame, entity: Entity, config: RunConfig):
+    return frame, split(frame, entity, config.as_of)
+
+
+def _by_range(
+    pool: ThreadPoolExecutor,
+    source: Source,
+    entity: Entity,
+    batches: list[ledger.Batch],
+    config: RunConfig,
+) -> Iterator[tuple[ledger.Batch, Future]]:
+    """Batches in order, each read by its own range query ahead, ``workers`` in flight."""
+    ahead: deque[tuple[ledger.Batch, Future]] = deque()
+    pending = iter(batches)
+    for batch in pending:
+        ahead.append((batch, pool.submit(_prepare, source, entity, batch, config)))
+        if len(ahead) >= config.workers:
+            break
+    while ahead:
+        yield ahead.popleft()
+        for batch in pending:
+            ahead.append((batch, pool.submit(_prepare, source, entity, batch, config)))
+            break
+
+
+def _offer(ahead: queue.Queue, item: object, stop: threading.Event) -> bool:
+    """Put ``item`` once there is room; False when the consumer has gone."""
+    while not stop.is_set():
+        try:
+            ahead.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 def _prepared(
     pool: ThreadPoolExecutor,
     source: Source,
@@ -70,18 +116,46 @@ def _prepared(
     batches: list[ledger.Batch],
     config: RunConfig,
 ) -> Iterator[tuple[ledger.Batch, Future]]:
-    """Batches in order with their extraction running ahead, at most ``workers`` in flight."""
-    queue: deque[tuple[ledger.Batch, Future]] = deque()
-    pending = iter(batches)
-    for batch in pending:
-        queue.append((batch, pool.submit(_prepare, source, entity, batch, config)))
-        if len(queue) >= config.workers:
-            break
-    while queue:
-        yield queue.popleft()
-        for batch in pending:
-            queue.append((batch, pool.submit(_prepare, source, entity, batch, config)))
-            break
+    """Batches in order with their (rows, split) computing ahead while the caller loads.
+
+    One thread streams the rows (:meth:`Source.stream`: a query per run of batches, not per
+    batch), ``workers`` threads transform and validate, the caller commits: the three overlap,
+    and at most ``workers`` batches wait between them. If the stream breaks, the batches it did
+    not deliver are read one range at a time (a batch whose read fails is retried as usual).
+    """
+    ahead: queue.Queue = queue.Queue(maxsize=max(1, config.workers - 1))
+    stop = threading.Event()
+    by_number = {b.batch_number: b for b in batches}
+
+    def read() -> None:
+        try:
+            for batch, frame in source.stream(entity.source, [b.range for b in batches]):
+                future = pool.submit(_transform, frame, entity, config)
+                del frame
+                if not _offer(ahead, (by_number[batch.batch_number], future), stop):
+                    return
+        except BaseException as exc:  # handed to the consumer, which falls back
+            _offer(ahead, exc, stop)
+        else:
+            _offer(ahead, None, stop)
+
+    reader = threading.Thread(target=read, name="etl-extract", daemon=True)
+    reader.start()
+    delivered = 0
+    try:
+        while True:
+            item = ahead.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                log.warning("streaming %s stopped (%s); reading by range", entity.name, item)
+                yield from _by_range(pool, source, entity, batches[delivered:], config)
+                return
+            delivered += 1
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _error_text(exc: BaseException) -> str:
@@ -97,11 +171,14 @@ def _load_with_retries(
     batch: ledger.Batch,
     future: Future,
     config: RunConfig,
+    direct: bool = False,
 ) -> dict[str, int] | None:
     """Commit one batch, retrying extraction and load with backoff; None when it failed."""
     error = ""
     for attempt in range(config.max_retries + 1):
         try:
+            if attempt:
+                target.revive()  # the failure may have been the connection itself
             frame, result = (
                 future.result() if attempt == 0 else _prepare(source, entity, batch, config)
             )
@@ -114,6 +191,7 @@ def _load_with_retries(
                 result,
                 on_conflict=config.on_conflict,
                 retries=attempt,
+                direct=direct,
             )
         except Exception as exc:  # the batch runner: record, back off, retry
             target.rollback()
@@ -151,12 +229,106 @@ def _dry_run(source: Source, entity: Entity, config: RunConfig) -> JobResult:
 
 def rejected_by_type(target: Target, job_id: int) -> dict[str, int]:
     """Rejects of a job per error_type."""
-    rows = target.query(
-        "SELECT error_type, COUNT(*) AS n FROM migration_errors WHERE migration_job_id = ? "
-        "GROUP BY error_type ORDER BY error_type",
-        (job_id,),
-    )
-    return {row["error_type"]: int(row["n"]) for row in rows.to_dicts()}
+    return error_summary(target, job_id).get(job_id, {})
+
+
+def _run_batches(
+    target: Target,
+    source: Source,
+    entity: Entity,
+    job_id: int,
+    batches: list[ledger.Batch],
+    config: RunConfig,
+    progress: Progress | None,
+    total: int,
+) -> str | None:
+    """Commit ``batches``; the error that stopped them, or None when all committed."""
+    done = total - sum(b.records_count for b in batches)
+
+    def committed(counts: dict[str, int]) -> None:
+        nonlocal done
+        done += counts["extracted"]
+        if progress:
+            progress(entity.name, done, total)
+
+    pool = ThreadPoolExecutor(max_workers=config.workers)
+    try:
+        with (
+            loading(target, entity, job_id, pending=bool(batches)) as plan,
+            contextlib.closing(_prepared(pool, source, entity, batches, config)) as prepared,
+        ):
+            if plan.direct and target.dialect == "postgresql" and config.workers > 1:
+                return _commit_in_lanes(target, source, entity, job_id, prepared, config, committed)
+            for batch, future in prepared:
+                counts = _load_with_retries(
+                    target, source, entity, job_id, batch, future, config, plan.direct
+                )
+                if counts is None:
+                    return _failed(batch, config)
+                committed(counts)
+        return None
+    finally:
+        # Batches extracted ahead are dropped, not waited for, when we stop early.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _failed(batch: ledger.Batch, config: RunConfig) -> str:
+    return f"batch {batch.batch_number} failed after {config.max_retries} retries"
+
+
+#: Connections committing at once on the fast path (see _commit_in_lanes).
+LOAD_LANES = 2
+
+
+def _commit_in_lanes(
+    target: Target,
+    source: Source,
+    entity: Entity,
+    job_id: int,
+    prepared: Iterator[tuple[ledger.Batch, Future]],
+    config: RunConfig,
+    committed: Callable[[dict[str, int]], None],
+) -> str | None:
+    """The fast path's commits, LOAD_LANES at a time, each lane its own connection.
+
+    Nothing can collide on the fast path, so the order batches commit in does not matter, and
+    the server parses the rows' JSON on as many cores. Each batch is still one transaction
+    with its rejects and its ledger row; a failed batch stops new ones, the others finish.
+    """
+    lanes = [target, *(Target(config.target) for _ in range(LOAD_LANES - 1))]
+    free: queue.Queue[Target] = queue.Queue()
+    for lane in lanes:
+        free.put(lane)
+    running: deque[tuple[ledger.Batch, Future]] = deque()
+
+    def commit(lane: Target, batch: ledger.Batch, future: Future) -> dict[str, int] | None:
+        try:
+            return _load_with_retries(lane, source, entity, job_id, batch, future, config, True)
+        finally:
+            free.put(lane)
+
+    def settle(wait: bool) -> str | None:
+        while running and (wait or running[0][1].done()):
+            batch, outcome = running.popleft()
+            counts = outcome.result()
+            if counts is None:
+                return _failed(batch, config)
+            committed(counts)
+        return None
+
+    try:
+        with ThreadPoolExecutor(len(lanes), thread_name_prefix="etl-load") as loaders:
+            error = None
+            for batch, future in prepared:
+                lane = free.get()
+                running.append((batch, loaders.submit(commit, lane, batch, future)))
+                error = settle(wait=False)
+                if error:
+                    break
+            return error or settle(wait=True)
+    finally:
+        for lane in lanes[1:]:
+            lane.close()
 
 
 def run_entity(config: RunConfig, name: str, progress: Progress | None = None) -> JobResult:
@@ -168,9 +340,11 @@ def run_entity(config: RunConfig, name: str, progress: Progress | None = None) -
         return _dry_run(source, entity, config)
     with Target(config.target) as target:
         target.apply_schema()
+        target.lock_run(entity.name)
         job_id = None if config.fresh else ledger.resumable_job(target, entity.name)
         if job_id is None:
-            job_id = ledger.create_job(target, entity.name, entity.target_table, config.describe())
+            configuration = {**config.describe(), **facts_at_start(target, entity)}
+            job_id = ledger.create_job(target, entity.name, entity.target_table, configuration)
             ledger.add_batches(target, job_id, source.plan(entity.source, config.batch_size))
         else:
             log.info("resuming job %s for %s", job_id, entity.name)
@@ -178,19 +352,25 @@ def run_entity(config: RunConfig, name: str, progress: Progress | None = None) -
         batches = ledger.open_batches(target, job_id)
         done = ledger.job_counts(target, job_id)["extracted"]
         total = done + sum(b.records_count for b in batches)
-        error = None
         if progress:
             progress(entity.name, done, total)
-        with ThreadPoolExecutor(max_workers=config.workers) as pool:
-            for batch, future in _prepared(pool, source, entity, batches, config):
-                counts = _load_with_retries(target, source, entity, job_id, batch, future, config)
-                if counts is None:
-                    error = f"batch {batch.batch_number} failed after {config.max_retries} retries"
-                    break
-                done += counts["extracted"]
-                if progress:
-                    progress(entity.name, done, total)
-        status, counts = ledger.finish_job(target, job_id, error)
+        try:
+            error = _run_batches(target, source, entity, job_id, batches, config, progress, total)
+        except KeyboardInterrupt:
+            # Ctrl-C: the batch being committed rolled back (or had committed); mark the job.
+            target.rollback()
+            ledger.interrupt_job(target, job_id)
+            raise InterruptedRunError(
+                f"interrupted: {entity.name} job {job_id} stopped; its committed batches are "
+                "kept and running the same command again resumes it"
+            ) from None
+        try:
+            status, counts = ledger.finish_job(target, job_id, error)
+        except Exception as exc:  # most likely the target went away for good
+            raise TargetError(
+                f"{entity.name} job {job_id} stopped ({error or 'while finishing'}) and could "
+                f"not be closed in the ledger: {_error_text(exc)}; run again to resume"
+            ) from None
         result = JobResult(
             entity.name, job_id, status, counts, rejected_by_type(target, job_id), error
         )
@@ -199,15 +379,40 @@ def run_entity(config: RunConfig, name: str, progress: Progress | None = None) -
     return result
 
 
-def run(config: RunConfig, name: str, progress: Progress | None = None) -> list[JobResult]:
-    """Run one entity, or ``all`` of them in order (customers, products, orders)."""
+class RunResults(list[JobResult]):
+    """The jobs of one run in order (a list, as before), plus what was checked after them."""
+
+    def __init__(
+        self,
+        results: Iterable[JobResult] = (),
+        link: LinkResult | None = None,
+        integrity: dict[int, JobIntegrity] | None = None,
+    ) -> None:
+        super().__init__(results)
+        self.link = link
+        """Orders linked to customers: set when ``all`` completed (``etl link`` alone)."""
+        self.integrity = integrity or {}
+        """The reference's integrity check of each job of the run, by job id."""
+
+
+def run(config: RunConfig, name: str, progress: Progress | None = None) -> RunResults:
+    """Run one entity, or ``all`` of them in order (customers, products, orders) and then link
+    orders to customers; every job of the run is integrity-checked against the target."""
     names = entities.names() if name == "all" else (entities.get(name).name,)
-    results = []
+    results = RunResults()
     for each in names:
         result = run_entity(config, each, progress)
         results.append(result)
         if result.status == "failed":
             break
+    if config.dry_run:
+        return results
+    with Target(config.target) as target:
+        if name == "all" and all(r.status == "completed" for r in results):
+            results.link = link_orders(target)
+        job_ids = [r.job_id for r in results if r.job_id is not None]
+        checked = check_integrity(target, job_ids)
+        results.integrity = {i.migration_job_id: i for i in checked}
     return results
 
 

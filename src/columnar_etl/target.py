@@ -149,6 +149,36 @@ class Target:
             sql = "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?"
         return bool(self.scalar(sql, (name,)))
 
+    def append(self, table: str, frame: pl.DataFrame, *, json_columns: Sequence[str] = ()) -> None:
+        """Bulk-append ``frame`` into the existing ``table`` (binary COPY on PG), by column name.
+
+        JSON columns travel as text in Arrow's JSON extension type, which the PostgreSQL driver
+        writes as jsonb for the server to parse: no staging table, no per-row cast in SQL.
+        """
+        if self.dialect == "sqlite" or not json_columns:
+            self.ingest(table, frame, append=True)
+            return
+        import pyarrow as pa
+
+        data, json_type = frame.to_arrow(), pa.json_(pa.large_string())
+        for name in json_columns:
+            index = data.schema.get_field_index(name)
+            text = data.column(index).cast(pa.large_string())
+            chunks = [pa.ExtensionArray.from_storage(json_type, c) for c in text.chunks]
+            data = data.set_column(index, name, pa.chunked_array(chunks, json_type))
+        with self.conn.cursor() as cur:
+            cur.adbc_ingest(table, data, mode="append")
+
+    def is_empty(self, table: str) -> bool:
+        """Whether ``table`` (one of ours) holds no row."""
+        return self.scalar(f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} LIMIT 1) AS one") == 0
+
+    def schema_indexes(self, table: str) -> list[str]:
+        """The non-unique indexes our target DDL declares on ``table`` (no key check uses them;
+        ``apply_schema`` creates whichever is missing)."""
+        pattern = rf"CREATE INDEX IF NOT EXISTS (\w+) ON {re.escape(table)} "
+        return re.findall(pattern, self._ddl("target"))
+
     def json(self, column: str) -> str:
         """SQL turning a text column into the dialect's JSON type."""
         return f"{column}::jsonb" if self.dialect == "postgresql" else column
@@ -175,12 +205,14 @@ class Target:
         self.close()
 
     # -- schema ---------------------------------------------------------------------------
-    def apply_schema(self, name: str = "target") -> None:
-        """Apply ``schemas/<dialect>/<name>.sql`` (idempotent ``IF NOT EXISTS`` DDL)."""
+    def _ddl(self, name: str) -> str:
         folder = "postgres" if self.dialect == "postgresql" else "sqlite"
         ddl = importlib.resources.files("columnar_etl.schemas").joinpath(folder, f"{name}.sql")
-        script = ddl.read_text(encoding="utf-8")
-        statements = [s.strip() for s in script.split(";")]
+        return ddl.read_text(encoding="utf-8")
+
+    def apply_schema(self, name: str = "target") -> None:
+        """Apply ``schemas/<dialect>/<name>.sql`` (idempotent ``IF NOT EXISTS`` DDL)."""
+        statements = [s.strip() for s in self._ddl(name).split(";")]
         try:
             for statement in statements:
                 if statement and not all(

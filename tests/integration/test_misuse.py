@@ -139,7 +139,10 @@ def test_password_never_reaches_output_logs_or_ledger(pg_server, tmp_path: Path)
         assert done.returncode == 0, done.stderr[-2000:]
         # A failing run too: its error lands in the ledger and in the output.
         with Target(DatabaseUrl.parse(target, what="t")) as t:
-            t.execute("ALTER TABLE orders RENAME COLUMN items TO items_moved_away")
+            t.execute(
+                "ALTER TABLE migration_batches ADD CONSTRAINT no_done "
+                "CHECK (status <> 'completed') NOT VALID"
+            )
             t.commit()
         failed = etl(
             "run", "--entity", "orders", "--fresh", "--max-retries", "0", env=env, cwd=tmp_path
@@ -156,7 +159,7 @@ def test_password_never_reaches_output_logs_or_ledger(pg_server, tmp_path: Path)
                 outputs.append("\n".join(rows["r"]))
         ledger = outputs[-3]
         assert "127.0.0.1" in ledger and "***" in ledger  # the redacted URL is there
-        assert "does not exist" in outputs[-2]  # the failure is in the batch's ledger row
+        assert "no_done" in outputs[-2]  # the failure is in the batch's ledger row
         for text in outputs:
             assert password not in text
     finally:

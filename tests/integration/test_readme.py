@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -53,5 +54,64 @@ def test_demo_command_works_in_a_fresh_venv_from_a_clean_clone(tmp_path: Path) -
         check=True,
     )
     assert where.stdout.startswith(str(venv))
-    assert (clone / "columnar_etl_demo" / "target.db").exists()
     assert re.search(r"orders: \d[\d,]*/\d[\d,]* rows \(100\.0%", demo.stderr), demo.stderr[-500:]
+    assert "verify: passed" in demo.stdout
+
+    # The figures the demo printed are the ones `etl verify --json` finds afterwards.
+    folder = clone / "columnar_etl_demo"
+    urls = (
+        "--source",
+        f"sqlite://{folder / 'legacy.db'}",
+        "--target",
+        f"sqlite://{folder / 'target.db'}",
+    )
+    verify = subprocess.run(
+        [str(venv / "bin" / "etl"), "verify", "--json", *urls],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=clone,
+        check=True,
+    )
+    report = json.loads(verify.stdout)
+    assert report["passed"] is True
+    conservation = {
+        c["entity"]: c["figures"] for c in report["checks"] if c["name"] == "conservation"
+    }
+    printed = dict(_summary_rows(demo.stdout))
+    assert set(printed) == {"customers", "products", "orders"}
+    for entity, figures in conservation.items():
+        assert printed[entity] == {
+            key: figures[key]
+            for key in ("loaded", "rejected", "filtered", "skipped_existing", "extracted")
+        }
+    [orphans] = [c["figures"] for c in report["checks"] if c["name"] == "orphan_orders"]
+    linked, orphaned = _relationships(demo.stdout)
+    assert (linked, orphaned) == (orphans["linked"], orphans["orphans"])
+
+
+def _summary_rows(text: str):
+    """(entity, figures) from the summary table the demo prints."""
+    row = re.compile(
+        r"^\s*(customers|products|orders)\s+\d+\s+\w+\s+(\d+)\s+(\d+)(?: \(.*?\))?"
+        r"\s+(\d+)\s+(\d+)\s+(\d+)\s*$"
+    )
+    for line in text.splitlines():
+        if match := row.match(line):
+            loaded, rejected, filtered, skipped, total = map(int, match.groups()[1:])
+            yield (
+                match.group(1),
+                {
+                    "loaded": loaded,
+                    "rejected": rejected,
+                    "filtered": filtered,
+                    "skipped_existing": skipped,
+                    "extracted": total,
+                },
+            )
+
+
+def _relationships(text: str) -> tuple[int, int]:
+    match = re.search(r"Relationships: (\d+) orders linked .*?, (\d+) orphans", text)
+    assert match, text
+    return int(match.group(1)), int(match.group(2))

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
 import pandera.polars as pa
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from columnar_etl import entities
 from columnar_etl.contracts import ERROR_MESSAGE, ERROR_TYPE, split
+from columnar_etl.entities import order_items
 from columnar_etl.entities.base import (
     FILTERED,
+    POSITION,
     ROW_ID,
     TRANSFORM_ERRORS,
     Entity,
     SourceSpec,
     carry_row_id,
+    on_rows,
     rule,
 )
 from columnar_etl.errors import ConfigError
@@ -147,6 +152,98 @@ def test_reference_order_transformation() -> None:
         "status": "shipped",
     }
     assert items == [{"product_id": "P001", "quantity": 2, "price": 99.99}]
+
+
+# Clean rows take the fast path; these are the texts at its edges (prices ending in 0, no
+# total, the largest clean quantity) and the same items in both source forms.
+CLEAN_ITEMS = [
+    '[{"product_id": "P001", "quantity": 2, "price": 99.90}]',
+    '[{"product_id": "A b-1.", "quantity": 1, "price": 2.0}, '
+    '{"product_id": "P2", "quantity": 999999999999999999, "price": 0.00}]',
+    '[{"product_id": "P1", "quantity": 3, "price": 123456789.05}]',
+    "[]",
+    "P001:2:99.90",
+    "A-1.:1:2.0|P2:999999999999999999:0.00|P3:10:0.5",
+    "P1:3:123456789.05",
+]
+
+
+@pytest.mark.parametrize("order_total", ["12.30", "n/a", None])
+def test_orders_fast_path_matches_general_path(order_total: str | None) -> None:
+    rows = [
+        order(i, order_items=items, order_total=order_total) for i, items in enumerate(CLEAN_ITEMS)
+    ]
+    source = frame(ORDERS, *rows).lazy()
+    fast = ORDERS.transform(source).collect()
+    assert fast[order_items.ITEM_ERRORS].null_count() == len(rows)
+    general = on_rows(source, (pl.lit(True), order_items.general)).collect()
+    # The same text, byte for byte, whichever path wrote it.
+    assert fast["items"].to_list() == general[order_items.ITEMS].to_list()
+    if order_total is None or order_total == "n/a":
+        assert fast["total"].to_list() == general[order_items.ITEM_SUM].fill_null(0.0).to_list()
+    assert json.loads(fast["items"][1]) == [
+        {"product_id": "A b-1.", "quantity": 1, "price": 2.0},
+        {"product_id": "P2", "quantity": 999999999999999999, "price": 0.0},
+    ]
+    assert fast["items"][4] == '[{"product_id": "P001", "quantity": 2, "price": 99.9}]'
+
+
+# Items close to the fast path's edges: ids with the characters it refuses, quantities and
+# prices around its limits, in either form.
+_edge_id = st.text(st.sampled_from('P1 a.-_:|[]{}"\\é'), max_size=4)
+_edge_quantity = st.sampled_from(["1", "2", "0", "-1", "07", "999999999999999999", "1" * 19])
+_LARGEST_PRICES = ["123456789.05", "1234567890.5"]  # the largest clean one, and one digit more
+_edge_price = st.sampled_from(
+    ["9.99", "9.90", "2.00", "0.00", "0.0", "5", ".5", "5.", "-1.50", "1e2", "0.125", "1.0000"]
+) | st.sampled_from(_LARGEST_PRICES)
+_edge_item = st.tuples(_edge_id, _edge_quantity, _edge_price)
+
+
+def _as_text(items: list[tuple[str, str, str]], json_form: bool) -> str:
+    if not json_form:
+        return "|".join(":".join(item) for item in items)
+    parts = (
+        f'{{"product_id": {json.dumps(i)}, "quantity": {q}, "price": {p}}}' for i, q, p in items
+    )
+    return "[" + ", ".join(parts) + "]"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.lists(_edge_item, max_size=3), st.booleans()), min_size=1))
+def test_orders_any_items_text_matches_the_general_path(
+    texts: list[tuple[list[tuple[str, str, str]], bool]],
+) -> None:
+    rows = [
+        order(n, order_items=_as_text(items, json_form), order_total="n/a")
+        for n, (items, json_form) in enumerate(texts)
+    ]
+    source = frame(ORDERS, *rows).lazy()
+    out = ORDERS.transform(source).collect()
+    general = on_rows(source, (pl.lit(True), order_items.general)).collect()
+    assert out["items"].to_list() == general[order_items.ITEMS].to_list()
+    assert out["total"].to_list() == general[order_items.ITEM_SUM].fill_null(0.0).to_list()
+    errors = out[order_items.ITEM_ERRORS].to_list()
+    assert errors == general[order_items.ITEM_ERRORS].to_list()
+
+
+def test_on_rows_computes_only_the_selected_rows() -> None:
+    seen: list[int] = []
+
+    def times(factor: int) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
+        def compute(rows: pl.LazyFrame) -> pl.LazyFrame:
+            def count(df: pl.DataFrame) -> pl.DataFrame:
+                seen.append(df.height)
+                return df
+
+            product = (pl.col("x") * factor).alias(f"x{factor}")
+            return rows.map_batches(count).select(POSITION, product)
+
+        return compute
+
+    lf = pl.LazyFrame({"x": [1, 2, 3, 4]})
+    out = on_rows(lf, (pl.col("x") % 2 == 0, times(2)), (pl.col("x") > 3, times(3)))
+    assert out.collect().rows() == [(1, None, None), (2, 4, None), (3, None, None), (4, 8, 12)]
+    assert sorted(seen) == [1, 2]
 
 
 def test_reference_product_transformation() -> None:

@@ -9,6 +9,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from columnar_etl.expressions import (
     DATE_FORMATS,
@@ -23,6 +25,7 @@ from columnar_etl.expressions import (
     keep_word_chars,
     map_codes,
     message_if,
+    padded_dates,
     parse_float,
     parse_int,
     strip,
@@ -210,6 +213,49 @@ def test_coalesce_dates() -> None:
     result = frame.select(coalesce_dates(pl.col("a")).alias("out"))
     assert result.schema["out"] == pl.Datetime("us")
     assert result["out"].to_list() == expected
+
+
+def test_coalesce_dates_skips_non_ascii_formats() -> None:
+    # Only ASCII text parses (docs/rules.md#dates), so a format with a non-ASCII literal never does.
+    assert apply(lambda e: coalesce_dates(e, ("%Y年%m月%d日",)), ["2023年01月05日"]) == [None]
+
+
+def test_padded_dates() -> None:
+    # Zero-padded text in each format parses; anything else is left to coalesce_dates (null).
+    data = [text for text, _ in DATE_CASES]
+    padded = apply(padded_dates, data)
+    assert [text for text, value in zip(data, padded, strict=True) if value] == [
+        "2023-01-15 10:30:00",
+        "2023-01-15",
+        "01/15/2023 10:30:00",
+        "01/15/2023",
+        "15/01/2023",
+        "20230115",
+        "13/02/2021",
+        "2024-02-29",
+        "2000-02-29",
+    ]
+    assert apply(padded_dates, ["2023-02-29", "0000-01-01", "2023-01-15 10:30:60"]) == [None] * 3
+
+
+@st.composite
+def padded_texts(draw: st.DrawFn) -> str:
+    """Zero-padded texts of every format, real dates or not (day 31 of February, year 0)."""
+    fmt = draw(st.sampled_from(DATE_FORMATS))
+    width = {"Y": 4, "m": 2, "d": 2, "H": 2, "M": 2, "S": 2}
+    top = {"Y": 9999, "m": 13, "d": 32, "H": 24, "M": 60, "S": 61}
+    text = fmt
+    for field, size in width.items():
+        text = text.replace(f"%{field}", str(draw(st.integers(0, top[field]))).zfill(size))
+    return text
+
+
+@given(st.lists(padded_texts(), min_size=1, max_size=20))
+def test_padded_dates_agree_with_coalesce_dates(texts: list[str]) -> None:
+    fast = apply(padded_dates, texts)
+    exact = apply(coalesce_dates, texts)
+    # The fast path reads every date that exists, and reads it as coalesce_dates does.
+    assert fast == exact
 
 
 def test_coalesce_dates_custom_formats() -> None:

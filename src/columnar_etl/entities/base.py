@@ -10,6 +10,8 @@ import pandera.polars as pa
 import polars as pl
 import polars.selectors as cs
 
+from columnar_etl.expressions import coalesce_dates, is_empty
+
 __all__ = [
     "FILTERED",
     "POSITION",
@@ -19,6 +21,7 @@ __all__ = [
     "Entity",
     "SourceSpec",
     "carry_row_id",
+    "general_dates",
     "on_rows",
     "rule",
 ]
@@ -86,10 +89,12 @@ def carry_row_id() -> pl.Expr:
     return cs.by_name(ROW_ID, require_all=False)
 
 
-def on_rows(
-    lf: pl.LazyFrame, *parts: tuple[pl.Expr, Callable[[pl.LazyFrame], pl.LazyFrame]]
-) -> pl.LazyFrame:
-    """``lf`` plus the columns each ``(where, compute)`` part derives from the rows ``where`` selects.
+#: One part of :func:`on_rows`: which rows, and what to compute from them.
+Part = tuple[pl.Expr, Callable[[pl.LazyFrame], pl.LazyFrame]]
+
+
+def on_rows(lf: pl.LazyFrame, *parts: Part) -> pl.LazyFrame:
+    """``lf`` plus the columns each ``(where, compute)`` part derives from the rows ``where`` picks.
 
     For rules whose exact implementation is slow but which only a few rows need: ``compute``
     gets just those rows, with a POSITION column it must keep, and returns at most one row per
@@ -101,8 +106,24 @@ def on_rows(
     # Joining onto the position column alone, then pasting the result beside the frame, copies
     # only the new columns; a join onto the whole frame would gather every column.
     spread = [
-        positions.join(compute(indexed.filter(where)), on=POSITION, how="left", maintain_order="left")
-        .drop(POSITION)
+        positions.join(
+            compute(indexed.filter(where)), on=POSITION, how="left", maintain_order="left"
+        ).drop(POSITION)
         for where, compute in parts
     ]
     return pl.concat([indexed.drop(POSITION), *spread], how="horizontal")
+
+
+def general_dates(text: str, padded: str, output: str) -> Part:
+    """The :func:`on_rows` part that reads the dates the zero-padded fast path did not.
+
+    Column ``output`` is ``coalesce_dates`` of column ``text``, computed only where column
+    ``padded`` (``padded_dates`` of ``text``) is null and the text is not empty; the dates of a
+    batch are the coalesce of the two columns.
+    """
+    column = pl.col(text)
+
+    def compute(rows: pl.LazyFrame) -> pl.LazyFrame:
+        return rows.select(POSITION, coalesce_dates(column).alias(output))
+
+    return pl.col(padded).is_null() & ~is_empty(column), compute

@@ -13,17 +13,19 @@ from columnar_etl.entities.base import (
     Entity,
     SourceSpec,
     carry_row_id,
+    general_dates,
+    on_rows,
     rule,
 )
 from columnar_etl.expressions import (
     clean_email,
     clean_name,
-    coalesce_dates,
     format_phone,
     is_empty,
     join_messages,
     map_codes,
     message_if,
+    padded_dates,
     strip,
 )
 
@@ -67,14 +69,29 @@ def _text_or(column: str, default: str) -> pl.Expr:
     return pl.when(is_empty(raw)).then(pl.lit(default)).otherwise(strip(raw))
 
 
+# Each date column: its zero-padded reading, and the general one for the rows that need it.
+_DATES = {
+    "created_date": ("_created", "_created_general"),
+    "last_modified": ("_modified", "_modified_general"),
+}
+
+
+def _date(column: str) -> pl.Expr:
+    padded, general = _DATES[column]
+    return pl.coalesce(pl.col(padded), pl.col(general))
+
+
 def _unparsed_date(column: str) -> pl.Expr:
-    raw = pl.col(column)
-    bad = ~is_empty(raw) & coalesce_dates(raw).is_null()
+    bad = ~is_empty(pl.col(column)) & _date(column).is_null()
     return message_if(bad, f"{column}: unrecognised date")
 
 
 def transform(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """Legacy customers -> target rows; pure Polars."""
+    """Legacy customers -> target rows; pure Polars.
+
+    Dates are read by the zero-padded fast path, and by the general parser only on the rows
+    that it leaves unread.
+    """
     c = pl.col
     address = pl.struct(
         street=_text_or("street_address", ""),
@@ -83,7 +100,15 @@ def transform(lf: pl.LazyFrame) -> pl.LazyFrame:
         postal_code=_text_or("zip_postal", ""),
         country=_text_or("country", "US"),
     )
-    return map_codes(lf, "status_code", STATUS_CODES, output="status", default="active").select(
+    mapped = map_codes(lf, "status_code", STATUS_CODES, output="status", default="active")
+    staged = mapped.with_columns(
+        padded_dates(c(column)).alias(padded) for column, (padded, _) in _DATES.items()
+    )
+    dated = on_rows(
+        staged,
+        *(general_dates(column, padded, general) for column, (padded, general) in _DATES.items()),
+    )
+    return dated.select(
         carry_row_id(),
         legacy_id=c("customer_id").cast(pl.String),
         name=clean_name(c("customer_name"), "Unknown Customer"),
@@ -91,8 +116,8 @@ def transform(lf: pl.LazyFrame) -> pl.LazyFrame:
         phone=format_phone(c("phone_number")),
         address=address.struct.json_encode(),
         status=c("status"),
-        created_at=coalesce_dates(c("created_date")),
-        updated_at=coalesce_dates(c("last_modified")),
+        created_at=_date("created_date"),
+        updated_at=_date("last_modified"),
         **{
             FILTERED: (c("active") != 1).fill_null(True),
             TRANSFORM_ERRORS: join_messages(

@@ -7,27 +7,28 @@ from datetime import datetime
 import pandera.polars as pa
 import polars as pl
 
+from columnar_etl.entities import order_items
 from columnar_etl.entities.base import (
     FILTERED,
     TRANSFORM_ERRORS,
     Entity,
     SourceSpec,
     carry_row_id,
+    general_dates,
+    on_rows,
     rule,
 )
+from columnar_etl.entities.order_items import ITEM_ERRORS
 from columnar_etl.expressions import (
-    coalesce_dates,
     is_empty,
     join_messages,
     map_codes,
     message_if,
+    padded_dates,
     parse_float,
-    parse_int,
-    strip,
-    valid_json,
 )
 
-__all__ = ["CUTOFF", "ENTITY", "STATUS_CODES", "contract", "transform"]
+__all__ = ["CUTOFF", "ENTITY", "ITEM_ERRORS", "STATUS_CODES", "contract", "transform"]
 
 SOURCE = SourceSpec(
     table="orders",
@@ -57,115 +58,63 @@ STATUS_CODES = {
 }
 #: Orders dated before this are out of scope (filtered, not rejected).
 CUTOFF = datetime(2020, 1, 1)
-#: Hidden contract column: the per-item rule messages of a row, null when every item is fine.
-ITEM_ERRORS = "_item_errors"
-
-_ITEM = pl.Struct({"product_id": pl.String, "quantity": pl.String, "price": pl.String})
-
-# An array of flat objects (scalar member values only), the shape items JSON must have.
-_STR = r'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"'
-_NUM = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
-_WS = r"[ \t\n\r]*"
-_MEMBER = f"{_STR}{_WS}:{_WS}(?:{_STR}|{_NUM}|true|false|null)"
-_OBJECT = rf"\{{{_WS}(?:{_MEMBER}(?:{_WS},{_WS}{_MEMBER})*)?{_WS}\}}"
-ITEMS_SHAPE = rf"^{_WS}\[{_WS}(?:{_OBJECT}(?:{_WS},{_WS}{_OBJECT})*)?{_WS}\]{_WS}$"
-
-
-def _delimited_items(raw: pl.Expr) -> pl.Expr:
-    """``P1:2:9.99|P2:1:3.50`` -> list of item structs; parts with < 3 fields are skipped."""
-    fields = raw.str.split("|").list.eval(
-        pl.element().filter(pl.element().str.contains(":", literal=True)).str.split(":")
-    )
-    complete = fields.list.eval(pl.element().filter(pl.element().list.len() >= 3))
-
-    def field(i: int) -> pl.Expr:
-        return strip(pl.element().list.get(i, null_on_oob=True))
-
-    return complete.list.eval(pl.struct(product_id=field(0), quantity=field(1), price=field(2)))
-
-
-def _item_messages(items: pl.Expr, *, parse_only: bool) -> pl.Expr:
-    """Per-item rule messages ("Item 2: invalid price"), joined; null when there are none."""
-    item = pl.element().struct.field
-    n = (pl.int_range(pl.len()) + 1).cast(pl.String)
-
-    def say(condition: pl.Expr, text: str) -> pl.Expr:
-        return message_if(condition, pl.concat_str(pl.lit("Item "), n, pl.lit(f": {text}")))
-
-    quantity, price = parse_int(item("quantity")), parse_float(item("price"))
-    checks = [
-        say(quantity.is_null(), "invalid quantity"),
-        say(price.is_null(), "invalid price"),
-    ]
-    if not parse_only:
-        checks = [
-            say(is_empty(item("product_id")), "product_id is required"),
-            checks[0],
-            say(quantity <= 0, "quantity must be positive"),
-            checks[1],
-            say(price < 0, "price cannot be negative"),
-        ]
-    per_item = items.list.eval(join_messages(*checks)).list.drop_nulls()
-    return pl.when(per_item.list.len() > 0).then(per_item.list.join("; "))
-
-
-def _items_json(items: pl.Expr) -> pl.Expr:
-    item = pl.element().struct.field
-    encoded = items.list.eval(
-        pl.struct(
-            product_id=item("product_id"),
-            quantity=parse_int(item("quantity")),
-            price=parse_float(item("price")),
-        ).struct.json_encode()
-    )
-    return pl.concat_str(pl.lit("["), encoded.list.join(","), pl.lit("]"))
 
 
 def transform(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """Legacy orders -> target rows; pure Polars."""
+    """Legacy orders -> target rows; pure Polars.
+
+    Most rows (a zero-padded date, clean items) take fast whole-column text operations; the
+    general parsers, which implement the rules as written, run only on the rows that need them.
+    """
     c = pl.col
     raw = c("order_items")
-    is_json = valid_json(raw)
-    well_formed = is_json & raw.str.contains(ITEMS_SHAPE)
-    delimited = ~is_empty(raw) & ~is_json
-    items = (
-        pl.when(is_empty(raw))
-        .then(pl.lit([], dtype=pl.List(_ITEM)))
-        .when(well_formed)
-        .then(pl.when(well_formed).then(raw).str.json_decode(pl.List(_ITEM)))
-        .when(delimited)
-        .then(_delimited_items(raw))
-    )
-    order_date = coalesce_dates(c("order_date"))
-    item_total = items.list.eval(
-        parse_int(pl.element().struct.field("quantity"))
-        * parse_float(pl.element().struct.field("price"))
-    ).list.sum()
-    mapped = map_codes(lf, "status", STATUS_CODES, output="status", default="pending")
-    return mapped.select(
-        carry_row_id(),
+    staged = map_codes(lf, "status", STATUS_CODES, output="status", default="pending").with_columns(
         legacy_id=c("order_id").cast(pl.String),
+        _padded_date=padded_dates(c("order_date")),
+        _total=parse_float(c("order_total")),
+        _clean=raw.str.contains(order_items.CLEAN).fill_null(False),
+        _json_form=raw.str.starts_with("["),
+    )
+    clean = c("_clean")
+    staged = staged.with_columns(
+        _clean_json=clean & c("_json_form"), _clean_delimited=clean & ~c("_json_form")
+    )
+    done = on_rows(
+        staged,
+        general_dates("order_date", "_padded_date", "_general_date"),
+        (~is_empty(raw) & ~clean, order_items.general),
+        (c("_clean_delimited"), order_items.clean_delimited),
+        # The item sum is only needed where the total is not a number.
+        (c("_total").is_null() & clean, order_items.clean_sums),
+    )
+    order_date = pl.coalesce(c("_padded_date"), c("_general_date"))
+    items = pl.coalesce(
+        c(order_items.ITEMS),
+        c(order_items.DELIMITED_ITEMS),
+        order_items.clean_json(pl.when(c("_clean_json")).then(raw)),
+        pl.lit("[]"),  # no items text
+    )
+    item_sum = pl.coalesce(c(order_items.CLEAN_SUM), c(order_items.ITEM_SUM), pl.lit(0.0))
+    return done.select(
+        carry_row_id(),
+        "legacy_id",
         customer_legacy_id=c("customer_id").cast(pl.String),
         order_number=pl.when(is_empty(c("order_number")))
-        .then(pl.concat_str(pl.lit("ORD-"), c("order_id").cast(pl.String)))
+        .then(pl.concat_str(pl.lit("ORD-"), c("legacy_id")))
         .otherwise(c("order_number")),
-        total=pl.coalesce(parse_float(c("order_total")), item_total.cast(pl.Float64)),
+        total=pl.coalesce(c("_total"), item_sum),
         status=c("status"),
         order_date=order_date,
-        items=_items_json(items),
+        items=items,
         **{
-            ITEM_ERRORS: _item_messages(items, parse_only=False),
+            ITEM_ERRORS: c(ITEM_ERRORS),
             FILTERED: (order_date < CUTOFF).fill_null(False),
             TRANSFORM_ERRORS: join_messages(
                 message_if(
                     ~is_empty(c("order_date")) & order_date.is_null(),
                     "order_date: unrecognised date",
                 ),
-                message_if(
-                    ~is_empty(raw) & is_json & ~well_formed,
-                    "order_items: JSON is not an array of flat objects",
-                ),
-                pl.when(delimited).then(_item_messages(items, parse_only=True)),
+                c(order_items.PARSE_ERRORS),
             ),
         },
     )

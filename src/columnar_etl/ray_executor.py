@@ -1,0 +1,173 @@
+"""Running a job's batches as Ray tasks, on a local Ray instance or a cluster.
+
+Each task reads its id range, transforms, validates and commits the batch exactly as the local
+executor does (same code, one target transaction with its rejects and its ledger row), so the
+exactly-once, resume and duplicate rules hold unchanged:
+
+- the driver plans the batches, owns the job row, and keeps at most ``workers`` tasks in flight,
+  submitted in batch order;
+- when the order of commits matters (any load but the fast path into an empty table), a task
+  transforms in parallel but waits for the batches before it to commit first, so the lower
+  legacy id still wins every collision;
+- a task re-run by Ray after its worker died finds its batch completed in the ledger, if the
+  commit had happened, and does not load it again.
+
+Ray is an optional dependency (``pip install 'columnar-etl[ray]'``), imported only here.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from columnar_etl import entities, ledger
+from columnar_etl.config import RunConfig
+from columnar_etl.errors import ConfigError
+from columnar_etl.extract import Source
+from columnar_etl.target import Target
+
+__all__ = ["run_batches"]
+
+#: Seconds between looks at the ledger while a task waits for its turn to commit.
+_TURN_POLL = 0.05
+#: Test hook: "BATCH_NUMBER:MARKER_FILE" makes the worker of that batch die once, just before it
+#: commits, as a lost node would (the marker file records that it happened).
+CRASH_ONCE = "COLUMNAR_ETL_CRASH_ONCE"
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "the ray executor needs Ray: pip install 'columnar-etl[ray]'"
+        ) from None
+    return ray
+
+
+def _start(ray: Any, address: str | None) -> None:
+    if ray.is_initialized():
+        return
+    try:
+        # No address: a local instance on this machine's cores (workers inherit our env).
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    except Exception as exc:  # ConnectionError, ValueError... Ray's own variety
+        where = address or "a local Ray instance"
+        raise ConfigError(f"cannot start or reach {where}: {exc}") from None
+
+
+def _earlier_batches(target: Target, job_id: int, batch: ledger.Batch) -> tuple[int, int]:
+    """(not yet completed, failed) among the job's batches before ``batch``."""
+    row = target.query(
+        "SELECT CAST(SUM(CASE WHEN status <> 'completed' THEN 1 ELSE 0 END) AS BIGINT) AS open, "
+        "CAST(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS BIGINT) AS failed "
+        "FROM migration_batches WHERE migration_job_id = ? AND batch_number < ?",
+        (job_id, batch.batch_number),
+    )
+    target.rollback()  # a fresh snapshot each time
+    return int(row["open"][0] or 0), int(row["failed"][0] or 0)
+
+
+def _wait_for_turn(target: Target, job_id: int, batch: ledger.Batch) -> bool:
+    """Block until every earlier batch committed; False when one of them failed."""
+    while True:
+        still_open, failed = _earlier_batches(target, job_id, batch)
+        if failed:
+            return False
+        if not still_open:
+            return True
+        time.sleep(_TURN_POLL)
+
+
+def _completed_counts(target: Target, batch: ledger.Batch) -> dict[str, int] | None:
+    """The batch's counts when an earlier run of this task already committed it."""
+    row = target.query(
+        "SELECT status, " + ", ".join(ledger.COUNTS) + " FROM migration_batches WHERE id = ?",
+        (batch.id,),
+    )
+    target.rollback()
+    if row.height and row["status"][0] == "completed":
+        return {name: int(row[name][0]) for name in ledger.COUNTS}
+    return None
+
+
+def _maybe_crash(batch: ledger.Batch) -> None:
+    spec = os.environ.get(CRASH_ONCE, "")
+    number, _, marker = spec.partition(":")
+    if number == str(batch.batch_number) and marker and not os.path.exists(marker):
+        with open(marker, "w") as f:
+            f.write(str(os.getpid()))
+        os._exit(1)
+
+
+def _batch_task(
+    config: RunConfig, entity_name: str, job_id: int, batch: ledger.Batch, direct: bool
+) -> dict[str, int] | None:
+    """One batch, start to finish, inside a Ray worker; None when it failed after retries."""
+    from columnar_etl.pipeline import load_with_retries, prepare
+
+    entity = entities.get(entity_name)
+    source = Source(config.source)
+    prepared: Future = Future()
+    try:
+        prepared.set_result(prepare(source, entity, batch, config))  # in parallel with others
+    except Exception as exc:  # retried inside load_with_retries, as locally
+        prepared.set_exception(exc)
+    with Target(config.target) as target:
+        if not direct and not _wait_for_turn(target, job_id, batch):
+            return None
+        done = _completed_counts(target, batch)
+        if done is not None:
+            return done
+        _maybe_crash(batch)
+        return load_with_retries(target, source, entity, job_id, batch, prepared, config, direct)
+
+
+def run_batches(
+    config: RunConfig,
+    entity_name: str,
+    job_id: int,
+    batches: list[ledger.Batch],
+    direct: bool,
+    committed: Callable[[dict[str, int]], None],
+) -> ledger.Batch | None:
+    """Run ``batches`` as Ray tasks, ``config.workers`` at a time; the batch that failed, if any.
+
+    ``committed`` is called with each batch's counts, in batch order.
+    """
+    ray = _ray()
+    _start(ray, config.ray_address)
+    # A worker lost mid-batch is re-run by Ray; its uncommitted transaction died with it.
+    task = ray.remote(max_retries=max(config.max_retries, 1), retry_exceptions=False)(
+        _batch_task
+    )
+    todo = iter(batches)
+    in_flight: deque[tuple[ledger.Batch, Any]] = deque()
+
+    def submit() -> None:
+        for batch in todo:
+            in_flight.append((batch, task.remote(config, entity_name, job_id, batch, direct)))
+            return
+
+    for _ in range(config.workers):
+        submit()
+    try:
+        while in_flight:
+            batch, ref = in_flight[0]
+            try:
+                counts = ray.get(ref)
+            except ray.exceptions.RayError:  # the task died more often than max_retries
+                counts = None
+            in_flight.popleft()
+            if counts is None:
+                return batch
+            committed(counts)
+            submit()
+        return None
+    finally:
+        for _, ref in in_flight:  # stopping early (failure, Ctrl-C): the rest never commit
+            ray.cancel(ref)

@@ -1,0 +1,267 @@
+"""The fast path on a fresh target table: COPY straight in, secondary indexes rebuilt at the end.
+
+Whatever path a job takes, the target must end the same: the same rows, rejects and counts,
+every index present, nothing lost or doubled by a kill and a resume.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+import pytest
+
+from columnar_etl import entities, ledger, load, pipeline
+from columnar_etl.config import DatabaseUrl, RunConfig
+from columnar_etl.legacy import write_legacy
+from columnar_etl.target import Target
+
+AS_OF = datetime(2026, 1, 1)
+ROWS = 5_000
+ORDERS = (
+    "SELECT legacy_id, customer_legacy_id, order_number, total, status, order_date, "
+    "CAST(items AS TEXT) AS items FROM orders WHERE legacy_id <> 'sentinel' ORDER BY legacy_id"
+)
+ERRORS = (
+    "SELECT record_id, error_type, error_message, CAST(source_data AS TEXT) AS source_data "
+    "FROM migration_errors WHERE migration_job_id = ? ORDER BY record_id, error_type"
+)
+INDEXES = {
+    "postgresql": "SELECT indexname AS name FROM pg_indexes WHERE tablename = ?",
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+    "AND sql IS NOT NULL",
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def make_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[Callable[[], DatabaseUrl]]:
+    """Makes new, empty databases of one dialect."""
+    made: list[str] = []
+    server = request.getfixturevalue("pg_server") if request.param == "postgresql" else None
+
+    def make() -> DatabaseUrl:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        if server is None:
+            return DatabaseUrl.parse(f"sqlite://{tmp_path / name}.db", what="test")
+        made.append(server.create_database(name))
+        return DatabaseUrl.parse(server.url(name), what="test")
+
+    yield make
+    for name in made:
+        assert server is not None
+        server.drop_database(name)
+
+
+@pytest.fixture
+def legacy(make_url: Callable[[], DatabaseUrl]) -> DatabaseUrl:
+    url = make_url()
+    write_legacy(url, ROWS, seed=3)
+    return url
+
+
+def _config(source: DatabaseUrl, target: DatabaseUrl, **kw: Any) -> RunConfig:
+    base = {"batch_size": 400, "workers": 2, "max_retries": 1, "retry_backoff": 0.01}
+    return RunConfig(source=source, target=target, as_of=AS_OF, **{**base, **kw})
+
+
+def _snapshot(target: DatabaseUrl, job_id: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    with Target(target) as t:
+        return t.query(ORDERS), t.query(ERRORS, (job_id,))
+
+
+def _indexes(target: DatabaseUrl, table: str = "orders") -> set[str]:
+    with Target(target) as t:
+        return set(t.query(INDEXES[t.dialect], (table,))["name"].to_list())
+
+
+@pytest.fixture
+def appends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Rows each direct COPY sent (the fast path was taken when this is not empty)."""
+    sent: list[int] = []
+    original = load._append_rows
+
+    def spy(target: Target, entity: Any, job_id: int, rows: pl.DataFrame) -> None:
+        sent.append(rows.height)
+        original(target, entity, job_id, rows)
+
+    monkeypatch.setattr(load, "_append_rows", spy)
+    return sent
+
+
+def test_fresh_table_and_non_empty_table_give_identical_rows(
+    legacy: DatabaseUrl, make_url: Callable[[], DatabaseUrl], appends: list[int]
+) -> None:
+    fresh, seeded = make_url(), make_url()
+    [fast] = pipeline.run(_config(legacy, fresh), "orders")
+    assert fast.status == "completed" and fast.conserved
+    assert sum(appends) == fast.counts["loaded"]
+
+    # Another job's row makes the table non-empty: the job stages and merges instead.
+    with Target(seeded) as t:
+        t.apply_schema()
+        t.execute(
+            "INSERT INTO orders (legacy_id, customer_legacy_id, order_number, total, status, "
+            "order_date, etl_job_id) VALUES ('sentinel', '1', 'X', 1.0, 'pending', "
+            "'2024-01-01 00:00:00', 999)"
+        )
+        t.commit()
+    appends.clear()
+    [merged] = pipeline.run(_config(legacy, seeded), "orders")
+    assert merged.status == "completed" and appends == []
+
+    assert merged.counts == fast.counts
+    for ours, theirs in zip(
+        _snapshot(fresh, fast.job_id), _snapshot(seeded, merged.job_id), strict=True
+    ):
+        assert ours.height > 0 and ours.equals(theirs)
+    with Target(fresh) as t:
+        assert ledger.job_configuration(t, fast.job_id)[load.EMPTY_AT_START] is True
+    with Target(seeded) as t:
+        assert ledger.job_configuration(t, merged.job_id)[load.EMPTY_AT_START] is False
+    assert _indexes(fresh) == _indexes(seeded)
+
+
+def test_secondary_indexes_are_dropped_during_the_job_and_rebuilt_after(
+    legacy: DatabaseUrl, make_url: Callable[[], DatabaseUrl], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = make_url()
+    with Target(target) as t:
+        t.apply_schema()
+    full = _indexes(target)
+    secondary = {"idx_orders_customer_id", "idx_orders_order_date", "idx_orders_etl_job_id"}
+    assert secondary < full
+    seen: list[set[str]] = []
+    original = load.complete_batch
+
+    def watch(t: Target, *args: Any) -> None:
+        seen.append(_indexes(target))
+        original(t, *args)
+
+    monkeypatch.setattr(load, "complete_batch", watch)
+    [result] = pipeline.run(_config(legacy, target), "orders")
+    assert result.status == "completed"
+    assert seen and all(during == full - secondary for during in seen)
+    assert _indexes(target) == full
+
+
+def test_a_failed_fast_job_keeps_its_indexes_and_resumes_on_the_merge_path_when_others_wrote(
+    legacy: DatabaseUrl,
+    make_url: Callable[[], DatabaseUrl],
+    monkeypatch: pytest.MonkeyPatch,
+    appends: list[int],
+) -> None:
+    clean, target = make_url(), make_url()
+    [reference] = pipeline.run(_config(legacy, clean), "orders")
+    original = load.complete_batch
+    calls = []
+
+    def fail_the_fourth(t: Target, batch: ledger.Batch, *args: Any) -> None:
+        calls.append(batch.batch_number)
+        if batch.batch_number == 4:
+            raise RuntimeError("injected failure")
+        original(t, batch, *args)
+
+    monkeypatch.setattr(load, "complete_batch", fail_the_fourth)
+    [failed] = pipeline.run(_config(legacy, target, workers=1), "orders")
+    assert failed.status == "failed" and 0 < failed.counts["loaded"] < reference.counts["loaded"]
+    assert _indexes(target) == _indexes(clean)  # a failed job still ends with all indexes
+    monkeypatch.setattr(load, "complete_batch", original)
+
+    # Rows of another job appeared meanwhile: direct COPY could now collide, so no fast path.
+    with Target(target) as t:
+        t.execute(
+            "INSERT INTO orders (legacy_id, customer_legacy_id, order_number, total, status, "
+            "order_date, etl_job_id) VALUES ('sentinel', '1', 'X', 1.0, 'pending', "
+            "'2024-01-01 00:00:00', 999)"
+        )
+        t.commit()
+    appends.clear()
+    [resumed] = pipeline.run(_config(legacy, target), "orders")
+    assert resumed.job_id == failed.job_id and resumed.status == "completed"
+    assert appends == [] and resumed.counts == reference.counts
+    for ours, theirs in zip(
+        _snapshot(target, resumed.job_id), _snapshot(clean, reference.job_id), strict=True
+    ):
+        assert ours.equals(theirs)
+    assert _indexes(target) == _indexes(clean)
+
+
+def test_only_legacy_id_keyed_entities_copy_straight_in(
+    make_url: Callable[[], DatabaseUrl],
+) -> None:
+    target = make_url()
+    with Target(target) as t:
+        t.apply_schema()
+        for name, table, direct in (("customers", "customers", False), ("orders", "orders", True)):
+            entity = entities.get(name)
+            config = {load.EMPTY_AT_START: t.is_empty(table)}
+            job_id = ledger.create_job(t, name, table, config)
+            with load.loading(t, entity, job_id, pending=True) as plan:
+                assert plan.direct is direct
+                assert plan.deferred and not set(plan.deferred) & _indexes(target, table)
+            assert set(plan.deferred) <= _indexes(target, table)
+
+
+def test_killed_fast_job_resumes_to_the_clean_result(pg_server, tmp_path) -> None:
+    names = [pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}") for _ in range(3)]
+    legacy, clean, killed = (DatabaseUrl.parse(pg_server.url(n), what="test") for n in names)
+    try:
+        write_legacy(legacy, 20_000, seed=9)
+        args = ["run", "--entity", "orders", "--source", legacy.url, "--batch-size", "500"]
+        done = subprocess.run(
+            [sys.executable, "-m", "columnar_etl", *args, "--target", clean.url],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "columnar_etl", *args, "--target", killed.url],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        completed = "SELECT COUNT(*) FROM migration_batches WHERE status = 'completed'"
+        deadline = time.monotonic() + 120
+        try:
+            while proc.poll() is None and time.monotonic() < deadline:
+                with Target(killed) as t:
+                    if t.has_table("migration_batches") and int(t.scalar(completed)) >= 5:
+                        break
+                time.sleep(0.02)
+            assert proc.poll() is None, "the run finished before it could be killed"
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.wait()
+        with Target(killed) as t:
+            assert (
+                5
+                <= int(t.scalar(completed))
+                < int(t.scalar("SELECT COUNT(*) FROM migration_batches"))
+            )
+        resumed = subprocess.run(
+            [sys.executable, "-m", "columnar_etl", *args, "--target", killed.url],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert resumed.returncode == 0, resumed.stderr
+        with Target(killed) as t:
+            assert int(t.scalar("SELECT COUNT(*) FROM migration_jobs")) == 1
+        for ours, theirs in zip(_snapshot(killed, 1), _snapshot(clean, 1), strict=True):
+            assert ours.height > 0 and ours.equals(theirs)
+        counts = (
+            "SELECT extracted, loaded, rejected, filtered, skipped_existing FROM migration_jobs"
+        )
+        with Target(killed) as a, Target(clean) as b:
+            assert a.query(counts).equals(b.query(counts))
+        assert _indexes(killed) == _indexes(clean)
+    finally:
+        for name in names:
+            pg_server.drop_database(name)
