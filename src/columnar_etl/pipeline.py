@@ -37,6 +37,8 @@ from columnar_etl.verify import integrity as check_integrity
 __all__ = [
     "JobResult",
     "RunResults",
+    "load_with_retries",
+    "prepare",
     "raise_for_missing",
     "rejected_by_type",
     "rejects_frame",
@@ -68,7 +70,8 @@ class JobResult:
         return c["extracted"] == rest
 
 
-def _prepare(source: Source, entity: Entity, batch: ledger.Batch, config: RunConfig):
+def prepare(source: Source, entity: Entity, batch: ledger.Batch, config: RunConfig):
+    """Read one batch by its id range and split it (valid rows, rejects, filtered)."""
     frame = source.read_batch(entity.source, batch.range)
     return frame, split(frame, entity, config.as_of)
 
@@ -88,13 +91,13 @@ def _by_range(
     ahead: deque[tuple[ledger.Batch, Future]] = deque()
     pending = iter(batches)
     for batch in pending:
-        ahead.append((batch, pool.submit(_prepare, source, entity, batch, config)))
+        ahead.append((batch, pool.submit(prepare, source, entity, batch, config)))
         if len(ahead) >= config.workers:
             break
     while ahead:
         yield ahead.popleft()
         for batch in pending:
-            ahead.append((batch, pool.submit(_prepare, source, entity, batch, config)))
+            ahead.append((batch, pool.submit(prepare, source, entity, batch, config)))
             break
 
 
@@ -163,7 +166,7 @@ def _error_text(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {text[0] if text else ''}")
 
 
-def _load_with_retries(
+def load_with_retries(
     target: Target,
     source: Source,
     entity: Entity,
@@ -180,7 +183,7 @@ def _load_with_retries(
             if attempt:
                 target.revive()  # the failure may have been the connection itself
             frame, result = (
-                future.result() if attempt == 0 else _prepare(source, entity, batch, config)
+                future.result() if attempt == 0 else prepare(source, entity, batch, config)
             )
             return commit_batch(
                 target,
@@ -251,6 +254,14 @@ def _run_batches(
         if progress:
             progress(entity.name, done, total)
 
+    if config.executor == "ray":
+        from columnar_etl import ray_executor  # Ray is optional: imported only when asked for
+
+        with loading(target, entity, job_id, pending=bool(batches)) as plan:
+            failed = ray_executor.run_batches(
+                config, entity.name, job_id, batches, plan.direct, committed
+            )
+        return _failed(failed, config) if failed else None
     pool = ThreadPoolExecutor(max_workers=config.workers)
     try:
         with (
@@ -260,7 +271,7 @@ def _run_batches(
             if plan.direct and target.dialect == "postgresql" and config.workers > 1:
                 return _commit_in_lanes(target, source, entity, job_id, prepared, config, committed)
             for batch, future in prepared:
-                counts = _load_with_retries(
+                counts = load_with_retries(
                     target, source, entity, job_id, batch, future, config, plan.direct
                 )
                 if counts is None:
@@ -303,7 +314,7 @@ def _commit_in_lanes(
 
     def commit(lane: Target, batch: ledger.Batch, future: Future) -> dict[str, int] | None:
         try:
-            return _load_with_retries(lane, source, entity, job_id, batch, future, config, True)
+            return load_with_retries(lane, source, entity, job_id, batch, future, config, True)
         finally:
             free.put(lane)
 

@@ -18,6 +18,7 @@ Ray is an optional dependency (``pip install 'columnar-etl[ray]'``), imported on
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -49,9 +50,23 @@ def _ray() -> Any:
     return ray
 
 
+def _reachable(address: str) -> None:
+    """Fail in seconds on a dead address; Ray itself keeps retrying for minutes."""
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    if address == "auto" or not host or not port.isdigit():
+        return  # let Ray interpret it
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+
+
 def _start(ray: Any, address: str | None) -> None:
     if ray.is_initialized():
         return
+    if address:
+        _reachable(address)
     try:
         # No address: a local instance on this machine's cores (workers inherit our env).
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
