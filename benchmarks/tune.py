@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=list(BATCH_SIZES))
     parser.add_argument("--workers", type=int, nargs="+", default=list(WORKERS))
     parser.add_argument("--rss-budget", type=float, default=768.0, help="MiB, for the pick")
+    parser.add_argument("--name", default="tune", help="results file names (a focused re-run)")
     args = parser.parse_args()
 
     grid = [(b, w) for b in args.batch_sizes for w in args.workers] * args.repeat
@@ -107,7 +108,7 @@ def main() -> None:
         for b, w in sorted(seconds)
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with (RESULTS / "tune.csv").open("w", newline="") as f:
+    with (RESULTS / f"{args.name}.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -125,7 +126,7 @@ def main() -> None:
         f"--workers {best['workers']}; current defaults: {DEFAULT_BATCH_SIZE} / {DEFAULT_WORKERS}"
     )
     save_json(
-        "tune",
+        args.name,
         {
             **machine(),
             "command": "python benchmarks/tune.py " + " ".join(sys.argv[1:]),
@@ -135,8 +136,8 @@ def main() -> None:
             "settings": rows,
         },
     )
-    heatmaps(rows, RESULTS / "tune.png", args.orders)
-    print(f"wrote {RESULTS / 'tune.csv'}, tune.json, tune.png")
+    heatmaps(rows, RESULTS / f"{args.name}.png", args.orders)
+    print(f"wrote {RESULTS / args.name}.csv, .json and .png")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from columnar_etl.config import DatabaseUrl
+from columnar_etl.legacy import write_legacy
 from pgserver import SUPERUSER, PostgresServer
 
 
@@ -52,3 +54,28 @@ def pg_admin_url(pg_server: PostgresServer, pg_database: str) -> str:
 def sqlite_path(tmp_path: Path) -> Path:
     """A fresh (not yet existing) SQLite database file path."""
     return tmp_path / "legacy.sqlite"
+
+
+#: Orders in the generated legacy database of ``urls`` (customers and products to match).
+URLS_ROWS = 3_000
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def urls(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[DatabaseUrl, DatabaseUrl]]:
+    """A generated legacy database (seed 7) and an empty target, both SQLite or both PostgreSQL."""
+    if request.param == "sqlite":
+        source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
+        target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
+        write_legacy(source, URLS_ROWS, seed=7)
+        yield source, target
+        return
+    server = request.getfixturevalue("pg_server")
+    names = [server.create_database(f"t_{uuid.uuid4().hex[:12]}") for _ in range(2)]
+    source = DatabaseUrl.parse(server.url(names[0]), what="source")
+    target = DatabaseUrl.parse(server.url(names[1]), what="target")
+    write_legacy(source, URLS_ROWS, seed=7)
+    yield source, target
+    for name in names:
+        server.drop_database(name)

@@ -22,6 +22,7 @@ import polars as pl
 
 from columnar_etl.contracts import ERROR_MESSAGE, ERROR_TYPE, Split
 from columnar_etl.entities import Entity
+from columnar_etl.errors import TargetError
 from columnar_etl.ledger import Batch, complete_batch, job_configuration
 from columnar_etl.target import Target, first_line
 
@@ -385,4 +386,10 @@ def loading(target: Target, entity: Entity, job_id: int, *, pending: bool) -> It
         with contextlib.suppress(Exception):
             _restore(target, plan)
         raise
-    _restore(target, plan)
+    try:
+        _restore(target, plan)
+    except TargetError as exc:  # the job stays open: its indexes come back before it closes
+        raise TargetError(
+            f"{entity.target_table}: the committed batches are kept but the indexes deferred "
+            f"for the job could not be rebuilt ({exc}); run again to resume"
+        ) from None

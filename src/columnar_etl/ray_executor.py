@@ -44,9 +44,7 @@ def _ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise ConfigError(
-            "the ray executor needs Ray: pip install 'columnar-etl[ray]'"
-        ) from None
+        raise ConfigError("the ray executor needs Ray: pip install 'columnar-etl[ray]'") from None
     return ray
 
 
@@ -157,9 +155,7 @@ def run_batches(
     ray = _ray()
     _start(ray, config.ray_address)
     # A worker lost mid-batch is re-run by Ray; its uncommitted transaction died with it.
-    task = ray.remote(max_retries=max(config.max_retries, 1), retry_exceptions=False)(
-        _batch_task
-    )
+    task = ray.remote(max_retries=max(config.max_retries, 1), retry_exceptions=False)(_batch_task)
     todo = iter(batches)
     in_flight: deque[tuple[ledger.Batch, Any]] = deque()
 

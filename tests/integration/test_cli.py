@@ -18,18 +18,9 @@ from columnar_etl import pipeline
 from columnar_etl.config import DatabaseUrl, RunConfig
 from columnar_etl.legacy import write_legacy
 from columnar_etl.target import Target
+from tests.helpers import etl
 
 ROWS = 4_000
-
-
-def _etl(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "columnar_etl", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +42,7 @@ def test_dry_run_writes_nothing_and_reports_the_real_counts(
     legacy: DatabaseUrl, tmp_path: Path
 ) -> None:
     target = tmp_path / "target.db"
-    dry = _etl(
+    dry = etl(
         *("run", "--entity", "orders", "--source", str(legacy)),
         *("--target", f"sqlite://{target}", "--dry-run", "--json"),
     )
@@ -69,12 +60,12 @@ def test_dry_run_writes_nothing_and_reports_the_real_counts(
 
 def test_status_and_rejects_export(legacy: DatabaseUrl, tmp_path: Path) -> None:
     target = f"sqlite://{tmp_path / 'target.db'}"
-    done = _etl("run", "--entity", "products", "--source", str(legacy), "--target", target)
+    done = etl("run", "--entity", "products", "--source", str(legacy), "--target", target)
     assert done.returncode == 0, done.stderr
     # Not a terminal: progress comes as plain lines, the last one at 100%.
     assert "products:" in done.stderr and "(100.0%," in done.stderr.splitlines()[-1]
 
-    status = _etl("status", "--target", target)
+    status = etl("status", "--target", target)
     assert status.returncode == 0
     assert "job 1 products: completed 100.0% complete" in status.stdout
 
@@ -86,14 +77,14 @@ def test_status_and_rejects_export(legacy: DatabaseUrl, tmp_path: Path) -> None:
     assert expected.height > 0
     for suffix, read in ((".csv", pl.read_csv), (".parquet", pl.read_parquet)):
         out = tmp_path / f"rejects{suffix}"
-        exported = _etl("rejects", "--job", "1", "--target", target, "--out", str(out))
+        exported = etl("rejects", "--job", "1", "--target", target, "--out", str(out))
         assert exported.returncode == 0, exported.stderr
         frame = read(out, **({"infer_schema": False} if suffix == ".csv" else {}))
         assert frame.select("record_id", "error_type", "error_message").equals(expected)
         assert frame["source_data"].str.contains('"product_id"').all()
-    shown = _etl("rejects", "--job", "1", "--target", target)
+    shown = etl("rejects", "--job", "1", "--target", target)
     assert len(shown.stdout.splitlines()) == expected.height
-    wrong = _etl("rejects", "--job", "1", "--target", target, "--out", str(tmp_path / "x.txt"))
+    wrong = etl("rejects", "--job", "1", "--target", target, "--out", str(tmp_path / "x.txt"))
     assert wrong.returncode == 2 and "must end in .parquet or .csv" in wrong.stderr
 
 
@@ -103,7 +94,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(
     clean = tmp_path / "clean.db"
     killed = tmp_path / "killed.db"
     args = ["run", "--entity", "orders", "--source", str(legacy), "--batch-size", "100"]
-    assert _etl(*args, "--target", f"sqlite://{clean}").returncode == 0
+    assert etl(*args, "--target", f"sqlite://{clean}").returncode == 0
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "columnar_etl", *args, "--target", f"sqlite://{killed}"],
@@ -128,7 +119,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(
     batches = _count(killed, "SELECT COUNT(*) FROM migration_batches")
     assert 3 <= _count(killed, completed) < batches
 
-    resumed = _etl(*args, "--target", f"sqlite://{killed}")
+    resumed = etl(*args, "--target", f"sqlite://{killed}")
     assert resumed.returncode == 0, resumed.stderr
     assert _count(killed, "SELECT COUNT(*) FROM migration_jobs") == 1
     query = "SELECT legacy_id, order_number, total, status, order_date, items FROM orders"
@@ -144,14 +135,14 @@ def test_killed_run_resumes_to_the_uninterrupted_result(
 def test_generate_is_deterministic_byte_for_byte(tmp_path: Path, pg_url: str) -> None:
     files = [tmp_path / "a.db", tmp_path / "b.db", tmp_path / "c.db"]
     for path, seed in zip(files, ("9", "9", "10"), strict=True):
-        made = _etl("generate", "--rows", "3000", "--seed", seed, "--out", f"sqlite://{path}")
+        made = etl("generate", "--rows", "3000", "--seed", seed, "--out", f"sqlite://{path}")
         assert made.returncode == 0, made.stderr
         assert "600 customers, 150 products, 3,000 orders (seed" in made.stdout
     assert files[0].read_bytes() == files[1].read_bytes()
     assert files[0].read_bytes() != files[2].read_bytes()
 
     # The same seed into PostgreSQL gives the same rows, value for value.
-    made = _etl("generate", "--rows", "3000", "--seed", "9", "--out", pg_url)
+    made = etl("generate", "--rows", "3000", "--seed", "9", "--out", pg_url)
     assert made.returncode == 0 and "s3cret" not in made.stdout + made.stderr
     sqlite_url = DatabaseUrl.parse(f"sqlite://{files[0]}", what="a")
     postgres_url = DatabaseUrl.parse(pg_url, what="b")
@@ -168,5 +159,5 @@ def test_generate_is_deterministic_byte_for_byte(tmp_path: Path, pg_url: str) ->
         assert a.height > 0
         assert a.cast(b.schema).equals(b), table  # SQLite reports its own integer widths
 
-    again = _etl("generate", "--rows", "10", "--out", f"sqlite://{files[0]}")
+    again = etl("generate", "--rows", "10", "--out", f"sqlite://{files[0]}")
     assert again.returncode == 2 and "already holds legacy rows" in again.stderr

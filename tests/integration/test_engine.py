@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import polars as pl
-import pytest
 
 from columnar_etl import entities, pipeline
 from columnar_etl.config import DatabaseUrl, RunConfig
@@ -20,31 +14,11 @@ from columnar_etl.extract import Source
 from columnar_etl.legacy import write_legacy
 from columnar_etl.target import Target
 from tests import oracle
+from tests.helpers import etl
 
 AS_OF = datetime(2026, 1, 1)
 ROWS = 3_000
 JUDGE = {"customers": oracle.customer, "products": oracle.product, "orders": oracle.order}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def urls(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[DatabaseUrl, DatabaseUrl]]:
-    """A generated legacy database and an empty target, both SQLite or both PostgreSQL."""
-    if request.param == "sqlite":
-        source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
-        target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
-        write_legacy(source, ROWS, seed=7)
-        yield source, target
-        return
-    server = request.getfixturevalue("pg_server")
-    names = [server.create_database(f"t_{uuid.uuid4().hex[:12]}") for _ in range(2)]
-    source = DatabaseUrl.parse(server.url(names[0]), what="source")
-    target = DatabaseUrl.parse(server.url(names[1]), what="target")
-    write_legacy(source, ROWS, seed=7)
-    yield source, target
-    for name in names:
-        server.drop_database(name)
 
 
 def _config(urls: tuple[DatabaseUrl, DatabaseUrl], **kw: object) -> RunConfig:
@@ -196,23 +170,13 @@ def test_sparse_skewed_ids_give_full_batches(tmp_path: Path) -> None:
     assert read == [b.records_count for b in plan] and sum(read) == len(ids)
 
 
-def _etl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "columnar_etl", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
-
-
 def test_cli_bad_input_is_one_line_and_never_shows_passwords(tmp_path: Path, pg_server) -> None:
-    unknown = _etl("run", "--entity", "invoices", "--source", "sqlite:///x.db")
+    unknown = etl("run", "--entity", "invoices", "--source", "sqlite:///x.db")
     assert unknown.returncode != 0 and "Traceback" not in unknown.stderr
     assert "valid entities: customers, products, orders" in unknown.stderr
-    malformed = _etl("run", "--entity", "orders", "--source", "mysql://u:hunter2@h/db")
+    malformed = etl("run", "--entity", "orders", "--source", "mysql://u:hunter2@h/db")
     assert malformed.returncode == 2 and "hunter2" not in malformed.stderr + malformed.stdout
-    missing = _etl(
+    missing = etl(
         "run",
         "--entity",
         "orders",
@@ -224,7 +188,7 @@ def test_cli_bad_input_is_one_line_and_never_shows_passwords(tmp_path: Path, pg_
     assert missing.returncode != 0 and "not found" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
     wrong = pg_server.url("postgres", password="wrong-Secret-9")
-    denied = _etl(
+    denied = etl(
         "run",
         "--entity",
         "orders",
@@ -234,7 +198,7 @@ def test_cli_bad_input_is_one_line_and_never_shows_passwords(tmp_path: Path, pg_
     )
     assert denied.returncode != 0 and "wrong-Secret-9" not in denied.stderr + denied.stdout
     assert "Traceback" not in denied.stderr
-    zero = _etl("run", "--entity", "orders", "--source", "sqlite:///x.db", "--batch-size", "0")
+    zero = etl("run", "--entity", "orders", "--source", "sqlite:///x.db", "--batch-size", "0")
     assert zero.returncode == 2 and "batch-size must be a positive integer" in zero.stderr
 
 

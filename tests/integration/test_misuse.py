@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -13,31 +11,10 @@ import pytest
 from columnar_etl.config import DatabaseUrl
 from columnar_etl.legacy import write_legacy
 from columnar_etl.target import Target
+from tests.helpers import etl
 
 SECRET = "hunter2-Zz"
 UNREACHABLE = f"postgresql://etl:{SECRET}@127.0.0.1:1/legacy"
-
-
-def etl(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
-    clean = {k: v for k, v in os.environ.items() if k not in _OPTION_ENV}
-    return subprocess.run(
-        [sys.executable, "-m", "columnar_etl", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**clean, **(env or {})},
-        cwd=cwd,
-    )
-
-
-_OPTION_ENV = (
-    "LEGACY_DATABASE_URL",
-    "DATABASE_URL",
-    "MIGRATION_BATCH_SIZE",
-    "MAX_CONCURRENT_BATCHES",
-    "MAX_RETRIES",
-    "LOG_LEVEL",
-)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from columnar_etl.errors import RunLockedError
 from columnar_etl.legacy import write_legacy
 from columnar_etl.target import Target
 from pgserver import PostgresServer
+from tests.helpers import etl
 
 ROWS = 4_000
 ORDERS = "SELECT legacy_id, order_number, total, status, order_date, items FROM orders"
@@ -46,12 +47,6 @@ def clean(legacy: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_args(legacy: str, target: Path) -> tuple[str, ...]:
     return ("run", "--entity", "orders", "--source", legacy, "--target", f"sqlite://{target}",
             "--batch-size", "100")  # fmt: skip
-
-
-def etl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "columnar_etl", *args], capture_output=True, text=True, timeout=300
-    )
 
 
 def completed_batches(path: Path) -> int:

@@ -7,12 +7,7 @@ rows through the row-wise oracle (tests/oracle.py), and from plain SQL on the ta
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,31 +24,11 @@ from columnar_etl.legacy import write_legacy
 from columnar_etl.rollback import rollback_job
 from columnar_etl.target import Target
 from tests import oracle
+from tests.helpers import etl
 
 AS_OF = datetime(2026, 1, 1)
 ROWS = 3_000
 JUDGE = {"customers": oracle.customer, "products": oracle.product, "orders": oracle.order}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def urls(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[DatabaseUrl, DatabaseUrl]]:
-    """A generated legacy database and an empty target, both SQLite or both PostgreSQL."""
-    if request.param == "sqlite":
-        source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
-        target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
-        write_legacy(source, ROWS, seed=7)
-        yield source, target
-        return
-    server = request.getfixturevalue("pg_server")
-    names = [server.create_database(f"t_{uuid.uuid4().hex[:12]}") for _ in range(2)]
-    source = DatabaseUrl.parse(server.url(names[0]), what="source")
-    target = DatabaseUrl.parse(server.url(names[1]), what="target")
-    write_legacy(source, ROWS, seed=7)
-    yield source, target
-    for name in names:
-        server.drop_database(name)
 
 
 def _config(urls: tuple[DatabaseUrl, DatabaseUrl]) -> RunConfig:
@@ -63,19 +38,8 @@ def _config(urls: tuple[DatabaseUrl, DatabaseUrl]) -> RunConfig:
     )
 
 
-def _etl(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "LEGACY_DATABASE_URL")}
-    return subprocess.run(
-        [sys.executable, "-m", "columnar_etl", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-
-
 def _verify(target: DatabaseUrl, *args: str) -> tuple[int, dict[str, Any]]:
-    done = _etl("verify", "--json", "--target", target.url, *args)
+    done = etl("verify", "--json", "--target", target.url, *args)
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, json.loads(done.stdout)
 
@@ -191,7 +155,7 @@ def test_run_all_links_and_every_verify_figure_is_the_independent_count(
     )
     assert wrong == 0
     # Linking again changes nothing.
-    again = _etl("link", "--json", "--target", target.url)
+    again = etl("link", "--json", "--target", target.url)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout) == {
         "orders": orphans["orders"],
@@ -297,7 +261,7 @@ def test_verify_fails_on_changes_behind_the_tools_back(
     row_count = _checks(report, "row_count")[jobs["orders"]]
     assert row_count["passed"] is False and row_count["figures"]["missing_records"] == 1
     assert report["failed"] == [f"row_count (job {jobs['orders']})"]
-    human = _etl("verify", "--target", target.url)
+    human = etl("verify", "--target", target.url)
     assert human.returncode == 1 and "failed" in human.stdout and "row_count" in human.stdout
 
     # A duplicate legacy id after dropping the unique index; a wrong link.
@@ -360,7 +324,7 @@ def test_rollback_refuses_then_forces_and_a_rerun_restores(
     with Target(target) as t, pytest.raises(RollbackRefusedError) as refused:
         rollback_job(t, jobs["customers"])
     assert refused.value.blocking == {jobs["orders"]: linked}
-    refusal = _etl("rollback", "--job", str(jobs["customers"]), "--target", target.url)
+    refusal = etl("rollback", "--job", str(jobs["customers"]), "--target", target.url)
     assert refusal.returncode == 1
     assert f"{linked} loaded orders" in refusal.stderr
     assert f"orders job {jobs['orders']}: {linked}" in refusal.stderr
@@ -369,7 +333,7 @@ def test_rollback_refuses_then_forces_and_a_rerun_restores(
     assert _one(target, "SELECT COUNT(customer_id) FROM orders") == linked
 
     # --force unlinks them, deletes the rows, marks the job; rejects stay.
-    forced = _etl("rollback", "--job", str(jobs["customers"]), "--force", "--target", target.url)
+    forced = etl("rollback", "--job", str(jobs["customers"]), "--force", "--target", target.url)
     assert forced.returncode == 0, forced.stderr
     assert f"deleted {customers_before} rows from customers" in forced.stdout
     assert f"unlinked {linked} orders" in forced.stdout
@@ -386,7 +350,7 @@ def test_rollback_refuses_then_forces_and_a_rerun_restores(
     with Target(target) as t:
         status = t.scalar("SELECT status FROM migration_jobs WHERE id = ?", (jobs["customers"],))
     assert status == "rolled_back"
-    again = _etl("rollback", "--job", str(jobs["customers"]), "--target", target.url)
+    again = etl("rollback", "--job", str(jobs["customers"]), "--target", target.url)
     assert again.returncode == 1 and "already rolled back" in again.stderr
 
     code, report = _verify(target, "--source", source.url)
@@ -399,7 +363,7 @@ def test_rollback_refuses_then_forces_and_a_rerun_restores(
     assert orphans["orphans"] == orphans["orders"] == results[2].counts["loaded"]
 
     # Orders roll back without --force; then a rerun loads both again and relinks.
-    orders = _etl("rollback", "--job", str(jobs["orders"]), "--target", target.url)
+    orders = etl("rollback", "--job", str(jobs["orders"]), "--target", target.url)
     assert orders.returncode == 0, orders.stderr
     assert _one(target, "SELECT COUNT(*) FROM orders") == 0
     rerun = pipeline.run(_config(urls), "all")
@@ -418,7 +382,7 @@ def test_run_prints_the_migration_summary(tmp_path: Path) -> None:
     source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
     target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
     write_legacy(source, 1_000, seed=3)
-    done = _etl("run", "--entity", "all", "--source", source.url, "--target", target.url)
+    done = etl("run", "--entity", "all", "--source", source.url, "--target", target.url)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "MIGRATION SUMMARY"

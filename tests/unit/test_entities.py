@@ -246,6 +246,20 @@ def test_on_rows_computes_only_the_selected_rows() -> None:
     assert sorted(seen) == [1, 2]
 
 
+@pytest.mark.parametrize("entity", [CUSTOMERS, PRODUCTS, ORDERS], ids=lambda e: e.name)
+def test_transform_reads_its_source_once(entity: Entity) -> None:
+    calls: list[int] = []
+
+    def count(df: pl.DataFrame) -> pl.DataFrame:
+        calls.append(df.height)
+        return df
+
+    rows = {"customers": customer(1), "products": {"product_id": 1}, "orders": order(1)}
+    source = frame(entity, rows[entity.name]).lazy().map_batches(count, schema=entity.source.schema)
+    assert entity.transform(source).collect().height == 1
+    assert calls == [1]
+
+
 def test_reference_product_transformation() -> None:
     source = frame(
         PRODUCTS,

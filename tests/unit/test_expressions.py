@@ -32,6 +32,7 @@ from columnar_etl.expressions import (
     title_case,
     valid_json,
 )
+from tests import oracle
 
 
 def apply(helper: Callable[[pl.Expr], pl.Expr], data: list[Any]) -> list[Any]:
@@ -291,6 +292,31 @@ def test_valid_json() -> None:
     }
     assert apply(valid_json, list(cases)) == list(cases.values())
     assert apply(valid_json, [None]) == [None]
+
+
+_json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=5),
+)
+_json_values = st.recursive(
+    _json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=6,
+)
+# Valid JSON, and texts one edit away from it (numbers out of range, lone surrogates, ...).
+_json_texts = _json_values.map(json.dumps) | st.tuples(
+    _json_values.map(json.dumps),
+    st.sampled_from(["", "1e400", '"\\ud800"', ",", "]", "}", " ", "01", "NaN"]),
+    st.integers(0, 40),
+).map(lambda t: t[0][: t[2]] + t[1] + t[0][t[2] :])
+
+
+@given(st.lists(_json_texts, min_size=1, max_size=10))
+def test_valid_json_agrees_with_python(texts: list[str]) -> None:
+    assert apply(valid_json, texts) == [oracle.is_json(text) for text in texts]
 
 
 def test_json_string() -> None:

@@ -101,7 +101,9 @@ def on_rows(lf: pl.LazyFrame, *parts: Part) -> pl.LazyFrame:
     POSITION; its other columns are null on the remaining rows. Row order is kept. The parts
     share one pass over ``lf`` (nesting calls would compute ``lf`` once per call).
     """
-    indexed = lf.with_row_index(POSITION)
+    # An explicit cache: the optimizer would otherwise give the positions below a plan of
+    # their own, and read the source twice.
+    indexed = lf.with_row_index(POSITION).cache()
     positions = indexed.select(POSITION)
     # Joining onto the position column alone, then pasting the result beside the frame, copies
     # only the new columns; a join onto the whole frame would gather every column.

@@ -12,6 +12,8 @@ import polars as pl
 
 from columnar_etl.entities.base import POSITION
 from columnar_etl.expressions import (
+    FLAT_JSON_OBJECT,
+    JSON_WS,
     is_empty,
     join_messages,
     json_string,
@@ -26,8 +28,13 @@ __all__ = [
     "CLEAN",
     "CLEAN_DELIMITED",
     "CLEAN_JSON",
+    "CLEAN_SUM",
+    "DELIMITED_ITEMS",
+    "ITEMS",
     "ITEMS_SHAPE",
     "ITEM_ERRORS",
+    "ITEM_SUM",
+    "PARSE_ERRORS",
     "clean_delimited",
     "clean_json",
     "clean_sums",
@@ -45,15 +52,10 @@ DELIMITED_ITEMS, CLEAN_SUM = "_delimited_items", "_clean_sum"
 _ITEM = pl.Struct({"product_id": pl.String, "quantity": pl.String, "price": pl.String})
 
 # An array of flat objects (scalar member values only), the shape items JSON must have.
-_STR = r'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"'
-_NUM = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
-_WS = r"[ \t\n\r]*"
-_MEMBER = f"{_STR}{_WS}:{_WS}(?:{_STR}|{_NUM}|true|false|null)"
-_OBJECT = rf"\{{{_WS}(?:{_MEMBER}(?:{_WS},{_WS}{_MEMBER})*)?{_WS}\}}"
-ITEMS_SHAPE = rf"^{_WS}\[{_WS}(?:{_OBJECT}(?:{_WS},{_WS}{_OBJECT})*)?{_WS}\]{_WS}$"
-# Shape-valid text that could still be invalid JSON: a \u escape (a lone surrogate is
-# invalid) or a number that may not fit a finite float64. Only such text pays for valid_json.
-_MAYBE_INVALID_JSON = r"\\u|[eE][+-]?[0-9]{3}|[0-9]{300}"
+ITEMS_SHAPE = (
+    rf"^{JSON_WS}\[{JSON_WS}(?:{FLAT_JSON_OBJECT}(?:{JSON_WS},{JSON_WS}{FLAT_JSON_OBJECT})*)?"
+    rf"{JSON_WS}\]{JSON_WS}$"
+)
 
 # Clean items: no rule can fail on them, and the stored JSON follows from the text alone. A
 # product id of printable ASCII that needs no JSON escape (and no braces, see
@@ -151,13 +153,7 @@ def _parsed(rows: pl.LazyFrame) -> pl.LazyFrame:
     c = pl.col
     raw = c(SOURCE_COLUMN)
     shaped = rows.select(
-        POSITION,
-        raw,
-        _shape=raw.str.contains(ITEMS_SHAPE),
-        _maybe_invalid=raw.str.contains(_MAYBE_INVALID_JSON),
-    ).with_columns(_surely_json=c("_shape") & ~c("_maybe_invalid"))
-    shaped = shaped.with_columns(
-        _is_json=c("_surely_json") | valid_json(pl.when(~c("_surely_json")).then(raw))
+        POSITION, raw, _shape=raw.str.contains(ITEMS_SHAPE), _is_json=valid_json(raw)
     )
     decodable = c("_is_json") & c("_shape")
     return shaped.with_columns(

@@ -71,26 +71,28 @@ def _category(raw: pl.Expr) -> pl.Expr:
 
 def _pairs_as_json(raw: pl.Expr) -> pl.Expr:
     """``k1=v1;k2=v2`` as a JSON object text; parts without '=' are skipped."""
-    pair = pl.element().str.extract_groups(r"(?s)^([^=]*)=(.*)$")
+    # Elementwise work inside list.eval only (a filter there would run once per row).
+    parts = raw.str.split(";").list.filter(pl.element().str.contains("=", literal=True))
+    pair = pl.element().str.splitn("=", 2).struct.field
     member = pl.concat_str(
-        json_string(strip(pair.struct.field("1"))),
+        json_string(strip(pair("field_0"))),
         pl.lit(":"),
-        json_string(strip(pair.struct.field("2"))),
+        json_string(strip(pair("field_1"))),
     )
-    members = raw.str.split(";").list.eval(
-        member.filter(pl.element().str.contains("=", literal=True))
-    )
-    return pl.concat_str(pl.lit("{"), members.list.join(","), pl.lit("}"))
+    return pl.concat_str(pl.lit("{"), parts.list.eval(member).list.join(","), pl.lit("}"))
 
 
 def transform(lf: pl.LazyFrame) -> pl.LazyFrame:
     """Legacy products -> target rows; pure Polars."""
     c = pl.col
     attrs = c("product_attributes")
-    is_json = valid_json(attrs)
+    # Columns read by several expressions below are computed once, here: Polars does not
+    # reliably share a repeated subexpression.
+    staged = lf.with_columns(_is_json=valid_json(attrs), _price=parse_float(c("unit_price")))
+    is_json = c("_is_json")
     is_object = is_json & attrs.str.strip_chars(" \t\n\r").str.starts_with("{")
     price_missing = is_empty(c("unit_price"))
-    return lf.select(
+    return staged.select(
         carry_row_id(),
         legacy_id=c("product_id").cast(pl.String),
         sku=_sku(c("product_code"), c("product_id")),
@@ -100,14 +102,14 @@ def transform(lf: pl.LazyFrame) -> pl.LazyFrame:
         description=pl.when(is_empty(c("description")))
         .then(pl.lit(""))
         .otherwise(strip(c("description"))),
-        price=parse_float(c("unit_price")),
+        price=c("_price"),
         category=_category(c("category")),
         attributes=pl.when(is_empty(attrs))
         .then(pl.lit("{}"))
         .when(is_object)
         .then(attrs)
         .when(~is_json)
-        .then(_pairs_as_json(attrs)),
+        .then(_pairs_as_json(pl.when(~is_json).then(attrs))),
         active=pl.when(is_empty(c("status")))
         .then(True)
         .otherwise(c("status").is_in(ACTIVE_VALUES)),
@@ -116,7 +118,7 @@ def transform(lf: pl.LazyFrame) -> pl.LazyFrame:
             TRANSFORM_ERRORS: join_messages(
                 message_if(price_missing, "unit_price is required"),
                 message_if(
-                    ~price_missing & parse_float(c("unit_price")).is_null(),
+                    ~price_missing & c("_price").is_null(),
                     "unit_price is not a number",
                 ),
                 message_if(

@@ -1,0 +1,36 @@
+"""What the integration tests share: running the ``etl`` command as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+#: Environment variables that stand in for ``etl run`` options: a developer's own settings
+#: must not leak into the tests.
+OPTION_ENV = (
+    "LEGACY_DATABASE_URL",
+    "DATABASE_URL",
+    "MIGRATION_BATCH_SIZE",
+    "MAX_CONCURRENT_BATCHES",
+    "MAX_RETRIES",
+    "LOG_LEVEL",
+    "ETL_EXECUTOR",
+    "RAY_ADDRESS",
+)
+
+
+def etl(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``python -m columnar_etl ARGS`` in a clean environment plus ``env``; never raises on exit."""
+    clean = {k: v for k, v in os.environ.items() if k not in OPTION_ENV}
+    return subprocess.run(
+        [sys.executable, "-m", "columnar_etl", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**clean, **(env or {})},
+        cwd=cwd,
+    )
