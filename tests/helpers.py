@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -34,3 +35,13 @@ def etl(
         env={**clean, **(env or {})},
         cwd=cwd,
     )
+
+
+def completed_batches(path: Path) -> int:
+    """Batches an SQLite target's ledger holds as completed (0 before the ledger exists)."""
+    try:
+        with sqlite3.connect(path, timeout=30) as conn:
+            sql = "SELECT COUNT(*) FROM migration_batches WHERE status = 'completed'"
+            return int(conn.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet
+        return 0

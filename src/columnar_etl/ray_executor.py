@@ -17,11 +17,14 @@ Ray is an optional dependency (``pip install 'columnar-etl[ray]'``), imported on
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
+import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
@@ -35,6 +38,8 @@ __all__ = ["run_batches"]
 
 #: Seconds between looks at the ledger while a task waits for its turn to commit.
 _TURN_POLL = 0.05
+#: Seconds to let tasks in flight finish when the run stops early.
+_SETTLE_TIMEOUT = 300
 #: Test hook: "BATCH_NUMBER:MARKER_FILE" makes the worker of that batch die once, just before it
 #: commits, as a lost node would (the marker file records that it happened).
 CRASH_ONCE = "COLUMNAR_ETL_CRASH_ONCE"
@@ -166,19 +171,53 @@ def run_batches(
 
     for _ in range(config.workers):
         submit()
+    with _ctrl_c_as_flag() as stop:
+        try:
+            while in_flight:
+                batch, ref = in_flight[0]
+                ready, _ = ray.wait([ref], timeout=0.2)
+                if stop.is_set():
+                    raise KeyboardInterrupt
+                if not ready:
+                    continue
+                try:
+                    counts = ray.get(ref)
+                except ray.exceptions.RayError:  # the task died more often than max_retries
+                    counts = None
+                in_flight.popleft()
+                if counts is None:
+                    return batch
+                committed(counts)
+                submit()
+            return None
+        finally:
+            _settle(ray, [ref for _, ref in in_flight])
+
+
+def _settle(ray: Any, refs: list[Any]) -> None:
+    """Stopping early (a failed batch, Ctrl-C): let the tasks in flight commit or roll back.
+
+    Waiting rather than cancelling: a task behind a failed batch returns at once, the others
+    finish their one batch; cancelling them trips a Ray bug at shutdown ("Tried to complete
+    task that was not pending") that kills the driver.
+    """
+    if not refs:
+        return
+    _, stuck = ray.wait(refs, num_returns=len(refs), timeout=_SETTLE_TIMEOUT)
+    for ref in stuck:
+        ray.cancel(ref, force=True)
+
+
+@contextlib.contextmanager
+def _ctrl_c_as_flag() -> Iterator[threading.Event]:
+    """Ctrl-C sets a flag the driver loop checks, instead of raising KeyboardInterrupt inside
+    Ray's own callbacks (which can take the driver down with a core dump)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        while in_flight:
-            batch, ref = in_flight[0]
-            try:
-                counts = ray.get(ref)
-            except ray.exceptions.RayError:  # the task died more often than max_retries
-                counts = None
-            in_flight.popleft()
-            if counts is None:
-                return batch
-            committed(counts)
-            submit()
-        return None
+        yield stop
     finally:
-        for _, ref in in_flight:  # stopping early (failure, Ctrl-C): the rest never commit
-            ray.cancel(ref)
+        signal.signal(signal.SIGINT, previous)

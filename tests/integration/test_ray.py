@@ -4,8 +4,11 @@ worker that dies mid-batch costs a retry, never a duplicate."""
 from __future__ import annotations
 
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -20,6 +23,7 @@ from columnar_etl.config import DatabaseUrl, RunConfig
 from columnar_etl.legacy import write_legacy
 from columnar_etl.ray_executor import CRASH_ONCE
 from columnar_etl.target import Target
+from tests.helpers import completed_batches, etl
 
 AS_OF = datetime(2026, 1, 1)
 ROWS = 3_000
@@ -139,3 +143,49 @@ def test_missing_ray_address_is_one_clear_line(legacy: DatabaseUrl, tmp_path: Pa
     assert done.returncode == 2, done.stderr[-2000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Ray" in errors[0] and "Traceback" not in done.stderr
+
+
+def test_ctrl_c_under_ray_marks_the_job_interrupted_and_it_resumes(
+    legacy: DatabaseUrl, tmp_path: Path
+) -> None:
+    clean = DatabaseUrl.parse(f"sqlite://{tmp_path / 'clean.db'}", what="target")
+    pipeline.run(RunConfig(source=legacy, target=clean, batch_size=100, as_of=AS_OF), "orders")
+    target = tmp_path / "ray.db"
+    args = ["run", "--entity", "orders", "--executor", "ray", "--source", str(legacy),
+            "--target", f"sqlite://{target}", "--batch-size", "100", "--workers", "2"]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "columnar_etl", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            if target.exists() and completed_batches(target) >= 3:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run finished before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    with sqlite3.connect(target) as conn:
+        [(status,)] = conn.execute("SELECT status FROM migration_jobs").fetchall()
+        loaded = conn.execute(
+            "SELECT COALESCE(SUM(loaded), 0) FROM migration_batches WHERE status = 'completed'"
+        ).fetchone()[0]
+        rows = conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+    assert status == "interrupted" and rows == loaded
+    resumed = etl(*args)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    with Target(DatabaseUrl.parse(f"sqlite://{target}", what="t")) as t:
+        got = t.query("SELECT legacy_id FROM orders ORDER BY legacy_id")
+        jobs = t.scalar("SELECT COUNT(*) FROM migration_jobs")
+    with Target(clean) as t:
+        expected = t.query("SELECT legacy_id FROM orders ORDER BY legacy_id")
+    assert jobs == 1 and got.equals(expected)

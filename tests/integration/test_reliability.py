@@ -21,7 +21,7 @@ from columnar_etl.errors import RunLockedError
 from columnar_etl.legacy import write_legacy
 from columnar_etl.target import Target
 from pgserver import PostgresServer
-from tests.helpers import etl
+from tests.helpers import completed_batches, etl
 
 ROWS = 4_000
 ORDERS = "SELECT legacy_id, order_number, total, status, order_date, items FROM orders"
@@ -47,15 +47,6 @@ def clean(legacy: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_args(legacy: str, target: Path) -> tuple[str, ...]:
     return ("run", "--entity", "orders", "--source", legacy, "--target", f"sqlite://{target}",
             "--batch-size", "100")  # fmt: skip
-
-
-def completed_batches(path: Path) -> int:
-    try:
-        with sqlite3.connect(path, timeout=30) as conn:
-            sql = "SELECT COUNT(*) FROM migration_batches WHERE status = 'completed'"
-            return int(conn.execute(sql).fetchone()[0])
-    except sqlite3.OperationalError:  # not created yet
-        return 0
 
 
 def start_and_stop(args: tuple[str, ...], target: Path, after: int, sig: int) -> int:
@@ -106,6 +97,8 @@ def test_sigkill_at_random_points_then_resume(legacy: str, clean: Path, tmp_path
         assert conn.execute("SELECT COUNT(*) FROM migration_jobs").fetchone()[0] == 1
     assert etl(*args).returncode == 0
     assert_same_as(clean, target)
+    verified = etl("verify", "--source", legacy, "--target", f"sqlite://{target}")
+    assert verified.returncode == 0 and "verify: passed" in verified.stdout, verified.stdout
 
 
 def test_ctrl_c_stops_cleanly_marks_the_job_and_resumes(
