@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 #: Environment variables that stand in for ``etl run`` options: a developer's own settings
@@ -45,3 +46,31 @@ def completed_batches(path: Path) -> int:
             return int(conn.execute(sql).fetchone()[0])
     except sqlite3.OperationalError:  # not created yet
         return 0
+
+
+def start_and_stop(
+    args: tuple[str, ...] | list[str], target: Path, after: int, sig: int, timeout: float = 300
+) -> tuple[int, str]:
+    """Start ``etl ARGS``, send ``sig`` once ``after`` more batches of the SQLite ``target``
+    completed; its exit code and stderr."""
+    before = completed_batches(target) if target.exists() else 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "columnar_etl", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            if target.exists() and completed_batches(target) >= before + after:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run finished before it could be stopped"
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, stderr

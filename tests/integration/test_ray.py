@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -23,7 +22,7 @@ from columnar_etl.config import DatabaseUrl, RunConfig
 from columnar_etl.legacy import write_legacy
 from columnar_etl.ray_executor import CRASH_ONCE
 from columnar_etl.target import Target
-from tests.helpers import completed_batches, etl
+from tests.helpers import etl, start_and_stop
 
 AS_OF = datetime(2026, 1, 1)
 ROWS = 3_000
@@ -153,26 +152,8 @@ def test_ctrl_c_under_ray_marks_the_job_interrupted_and_it_resumes(
     target = tmp_path / "ray.db"
     args = ["run", "--entity", "orders", "--executor", "ray", "--source", str(legacy),
             "--target", f"sqlite://{target}", "--batch-size", "100", "--workers", "2"]  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "columnar_etl", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 300
-    try:
-        while proc.poll() is None and time.monotonic() < deadline:
-            if target.exists() and completed_batches(target) >= 3:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run finished before it could be interrupted"
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, stderr[-2000:]
+    code, stderr = start_and_stop(args, target, 3, signal.SIGINT)
+    assert code == 130, stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
     with sqlite3.connect(target) as conn:
         [(status,)] = conn.execute("SELECT status FROM migration_jobs").fetchall()

@@ -21,7 +21,7 @@ from columnar_etl.errors import RunLockedError
 from columnar_etl.legacy import write_legacy
 from columnar_etl.target import Target
 from pgserver import PostgresServer
-from tests.helpers import completed_batches, etl
+from tests.helpers import etl, start_and_stop
 
 ROWS = 4_000
 ORDERS = "SELECT legacy_id, order_number, total, status, order_date, items FROM orders"
@@ -49,32 +49,6 @@ def run_args(legacy: str, target: Path) -> tuple[str, ...]:
             "--batch-size", "100")  # fmt: skip
 
 
-def start_and_stop(args: tuple[str, ...], target: Path, after: int, sig: int) -> int:
-    """Start ``etl``, send ``sig`` once ``after`` more batches completed; its exit code."""
-    before = completed_batches(target) if target.exists() else 0
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "columnar_etl", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    try:
-        while proc.poll() is None and time.monotonic() < deadline:
-            if target.exists() and completed_batches(target) >= before + after:
-                break
-            time.sleep(0.01)
-        assert proc.poll() is None, "the run finished before it could be stopped"
-        proc.send_signal(sig)
-        _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    start_and_stop.stderr = stderr  # type: ignore[attr-defined]
-    return proc.returncode
-
-
 def assert_same_as(clean: Path, target: Path) -> None:
     for sql in (ORDERS, ERRORS):
         with sqlite3.connect(clean) as a, sqlite3.connect(target) as b:
@@ -92,7 +66,8 @@ def test_sigkill_at_random_points_then_resume(legacy: str, clean: Path, tmp_path
     for after in points:
         # Sometimes the kill lands between batches, sometimes in the middle of one.
         time.sleep(random.Random(after).random() * 0.05)
-        assert start_and_stop(args, target, after, signal.SIGKILL) == -signal.SIGKILL
+        code, _ = start_and_stop(args, target, after, signal.SIGKILL)
+        assert code == -signal.SIGKILL
     with sqlite3.connect(target) as conn:
         assert conn.execute("SELECT COUNT(*) FROM migration_jobs").fetchone()[0] == 1
     assert etl(*args).returncode == 0
@@ -106,8 +81,7 @@ def test_ctrl_c_stops_cleanly_marks_the_job_and_resumes(
 ) -> None:
     target = tmp_path / "target.db"
     args = run_args(legacy, target)
-    code = start_and_stop(args, target, 2, signal.SIGINT)
-    stderr = start_and_stop.stderr  # type: ignore[attr-defined]
+    code, stderr = start_and_stop(args, target, 2, signal.SIGINT)
     assert code == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     with sqlite3.connect(target) as conn:
