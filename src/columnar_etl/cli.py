@@ -24,6 +24,7 @@ from columnar_etl.config import (
     DEFAULT_WORKERS,
     DatabaseUrl,
     RunConfig,
+    first_line,
     one_line,
 )
 from columnar_etl.errors import EtlError
@@ -426,7 +427,7 @@ def main() -> None:
         sys.exit(130)
     except Exception as exc:  # a bug or an unforeseen driver error: still one line, no secrets
         logging.getLogger("columnar_etl").debug("unexpected error", exc_info=True)
-        first = (str(exc).strip().splitlines() or [""])[0]
+        first = first_line(exc, default="")
         typer.echo(f"error: unexpected {type(exc).__name__}: {one_line(first)}", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -17,6 +17,7 @@ __all__ = [
     "MAX_WORKERS",
     "DatabaseUrl",
     "RunConfig",
+    "first_line",
     "one_line",
     "redact",
 ]
@@ -39,6 +40,13 @@ def redact(text: str) -> str:
     """Replace the password of every URL in ``text`` with ``***``."""
     text = _PASSWORD.sub(lambda m: f"{m.group('head')}***@", text)
     return _PASSWORD_PARAM.sub(lambda m: f"{m.group('head')}***", text)
+
+
+def first_line(exc: BaseException, default: str | None = None) -> str:
+    """The first line of an error's message, redacted; ``default`` (else the error's type
+    name) when the message is empty."""
+    lines = str(exc).strip().splitlines()
+    return redact(lines[0] if lines else type(exc).__name__ if default is None else default)
 
 
 def one_line(text: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from columnar_etl.config import DatabaseUrl, redact
+from columnar_etl.config import DatabaseUrl, first_line
 from columnar_etl.entities import SourceSpec
 from columnar_etl.entities.base import SOURCE_ERRORS
 from columnar_etl.errors import SourceError
@@ -81,8 +81,7 @@ class Source:
         try:
             driver.connect(self.url.url).close()
         except Exception as exc:  # the driver's own error classes
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SourceError(f"cannot connect to source {self.url}: {redact(message)}") from None
+            raise SourceError(f"cannot connect to source {self.url}: {first_line(exc)}") from None
 
     def read(self, sql: str) -> pl.DataFrame:
         """Run a query through connectorx into a Polars frame."""
@@ -93,8 +92,7 @@ class Source:
         try:
             table = cx.read_sql(self.url.url, sql, return_type="arrow")
         except Exception as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SourceError(f"cannot read source {self.url}: {redact(message)}") from None
+            raise SourceError(f"cannot read source {self.url}: {first_line(exc)}") from None
         return pl.from_arrow(table)  # type: ignore[return-value]
 
     def check(self, spec: SourceSpec) -> None:
@@ -218,7 +216,7 @@ class Source:
                 self.url.url, sql, return_type="arrow_stream", batch_size=rows_per_read
             )
         except Exception as exc:
-            raise SourceError(f"cannot read source {self.url}: {_first_line(exc)}") from None
+            raise SourceError(f"cannot read source {self.url}: {first_line(exc)}") from None
         pending = iter(run)
         batch: BatchRange | None = next(pending)
         held: list[pl.DataFrame] = []
@@ -243,11 +241,6 @@ class Source:
             reader.close()
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return redact(text.splitlines()[0] if text else type(exc).__name__)
-
-
 def _record_batches(reader: Any, url: DatabaseUrl) -> Iterator[Any]:
     """The record batches of a connectorx stream; a failure mid-stream is a SourceError."""
     iterator = iter(reader)
@@ -257,5 +250,5 @@ def _record_batches(reader: Any, url: DatabaseUrl) -> Iterator[Any]:
         except StopIteration:
             return
         except Exception as exc:
-            raise SourceError(f"cannot read source {url}: {_first_line(exc)}") from None
+            raise SourceError(f"cannot read source {url}: {first_line(exc)}") from None
         yield record_batch

@@ -17,7 +17,9 @@ __all__ = [
     "Batch",
     "add_batches",
     "complete_batch",
+    "completed_counts",
     "create_job",
+    "earlier_batches",
     "fail_batch",
     "finish_job",
     "interrupt_job",
@@ -138,6 +140,31 @@ def complete_batch(target: Target, batch: Batch, counts: dict[str, int], retries
         + " WHERE id = ?",
         (retries, *(counts[name] for name in COUNTS), batch.id),
     )
+
+
+def earlier_batches(target: Target, job_id: int, batch: Batch) -> tuple[int, int]:
+    """(not yet completed, failed) among the job's batches before ``batch``; a fresh snapshot
+    each call, for a Ray task waiting for its turn to commit."""
+    row = target.query(
+        "SELECT CAST(SUM(CASE WHEN status <> 'completed' THEN 1 ELSE 0 END) AS BIGINT) AS open, "
+        "CAST(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS BIGINT) AS failed "
+        "FROM migration_batches WHERE migration_job_id = ? AND batch_number < ?",
+        (job_id, batch.batch_number),
+    )
+    target.rollback()
+    return int(row["open"][0] or 0), int(row["failed"][0] or 0)
+
+
+def completed_counts(target: Target, batch: Batch) -> dict[str, int] | None:
+    """The batch's counts when it already committed (a re-run task must not load it again)."""
+    row = target.query(
+        "SELECT status, " + ", ".join(COUNTS) + " FROM migration_batches WHERE id = ?",
+        (batch.id,),
+    )
+    target.rollback()
+    if row.height and row["status"][0] == "completed":
+        return {name: int(row[name][0]) for name in COUNTS}
+    return None
 
 
 def fail_batch(target: Target, batch: Batch, error: str, retries: int) -> None:

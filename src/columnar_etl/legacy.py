@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from columnar_etl.config import DatabaseUrl
 from columnar_etl.errors import ConfigError
 from columnar_etl.generate import customers_table, iter_orders, products_table, sizes_for
-from columnar_etl.pipeline import Progress
 from columnar_etl.target import Target
+
+if TYPE_CHECKING:  # the engine is not needed at run time, only its callback type
+    from columnar_etl.pipeline import Progress
 
 __all__ = ["MAX_ROWS", "check_size", "write_legacy"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from columnar_etl import ledger
-from columnar_etl.config import redact
+from columnar_etl.config import first_line
 from columnar_etl.errors import TargetError
 from columnar_etl.target import Target
 
@@ -52,7 +52,6 @@ def link_orders(target: Target) -> LinkResult:
         target.commit()
     except Exception as exc:  # the driver's own error classes
         target.rollback()
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise TargetError(f"cannot link orders in {target.url}: {redact(first)}") from None
+        raise TargetError(f"cannot link orders in {target.url}: {first_line(exc)}") from None
     orders, linked = int(row["orders"]), int(row["linked"])
     return LinkResult(orders, linked, orders - linked, updated)

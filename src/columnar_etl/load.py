@@ -20,11 +20,12 @@ from typing import Any, NamedTuple
 
 import polars as pl
 
+from columnar_etl.config import first_line
 from columnar_etl.contracts import ERROR_MESSAGE, ERROR_TYPE, Split
 from columnar_etl.entities import Entity
 from columnar_etl.errors import TargetError
 from columnar_etl.ledger import Batch, complete_batch, job_configuration
-from columnar_etl.target import Target, first_line
+from columnar_etl.target import Target
 
 __all__ = [
     "EMPTY_AT_START",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from columnar_etl import entities, ledger
-from columnar_etl.config import RunConfig, redact
+from columnar_etl.config import RunConfig, first_line
 from columnar_etl.contracts import ERROR_TYPE, Split, split
 from columnar_etl.entities import Entity
 from columnar_etl.errors import InterruptedRunError, TargetError
@@ -162,8 +162,7 @@ def _prepared(
 
 
 def _error_text(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return redact(f"{type(exc).__name__}: {text[0] if text else ''}")
+    return f"{type(exc).__name__}: {first_line(exc, default='')}"
 
 
 def load_with_retries(

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -26,7 +26,9 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from columnar_etl.pipeline import Progress as Report
+if TYPE_CHECKING:  # the engine is not needed at run time, only its callback type
+    from columnar_etl.pipeline import Progress as Report
+
 
 __all__ = ["progress_reporter"]
 

@@ -78,39 +78,15 @@ def _start(ray: Any, address: str | None) -> None:
         raise ConfigError(f"cannot start or reach {where}: {exc}") from None
 
 
-def _earlier_batches(target: Target, job_id: int, batch: ledger.Batch) -> tuple[int, int]:
-    """(not yet completed, failed) among the job's batches before ``batch``."""
-    row = target.query(
-        "SELECT CAST(SUM(CASE WHEN status <> 'completed' THEN 1 ELSE 0 END) AS BIGINT) AS open, "
-        "CAST(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS BIGINT) AS failed "
-        "FROM migration_batches WHERE migration_job_id = ? AND batch_number < ?",
-        (job_id, batch.batch_number),
-    )
-    target.rollback()  # a fresh snapshot each time
-    return int(row["open"][0] or 0), int(row["failed"][0] or 0)
-
-
 def _wait_for_turn(target: Target, job_id: int, batch: ledger.Batch) -> bool:
     """Block until every earlier batch committed; False when one of them failed."""
     while True:
-        still_open, failed = _earlier_batches(target, job_id, batch)
+        still_open, failed = ledger.earlier_batches(target, job_id, batch)
         if failed:
             return False
         if not still_open:
             return True
         time.sleep(_TURN_POLL)
-
-
-def _completed_counts(target: Target, batch: ledger.Batch) -> dict[str, int] | None:
-    """The batch's counts when an earlier run of this task already committed it."""
-    row = target.query(
-        "SELECT status, " + ", ".join(ledger.COUNTS) + " FROM migration_batches WHERE id = ?",
-        (batch.id,),
-    )
-    target.rollback()
-    if row.height and row["status"][0] == "completed":
-        return {name: int(row[name][0]) for name in ledger.COUNTS}
-    return None
 
 
 def _maybe_crash(batch: ledger.Batch) -> None:
@@ -138,7 +114,7 @@ def _batch_task(
     with Target(config.target) as target:
         if not direct and not _wait_for_turn(target, job_id, batch):
             return None
-        done = _completed_counts(target, batch)
+        done = ledger.completed_counts(target, batch)
         if done is not None:
             return done
         _maybe_crash(batch)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from columnar_etl import entities, ledger
-from columnar_etl.config import redact
+from columnar_etl.config import first_line
 from columnar_etl.errors import EtlError, RollbackRefusedError, TargetError
 from columnar_etl.target import Target
 
@@ -95,6 +95,5 @@ def rollback_job(target: Target, job_id: int, force: bool = False) -> RollbackRe
         raise
     except Exception as exc:  # the driver's own error classes
         target.rollback()
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise TargetError(f"cannot roll back job {job_id}: {redact(first)}") from None
+        raise TargetError(f"cannot roll back job {job_id}: {first_line(exc)}") from None
     return RollbackResult(job_id, entity.name, table, deleted, unlinked, kept)

@@ -17,10 +17,10 @@ from typing import Any
 
 import polars as pl
 
-from columnar_etl.config import DatabaseUrl, redact
+from columnar_etl.config import DatabaseUrl, first_line
 from columnar_etl.errors import RunLockedError, TargetError
 
-__all__ = ["Target", "first_line"]
+__all__ = ["Target"]
 
 
 class Target:
@@ -225,8 +225,3 @@ class Target:
             raise TargetError(
                 f"cannot create the {name} schema in {self.url}: {first_line(exc)}"
             ) from None
-
-
-def first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return redact(lines[0] if lines else type(exc).__name__)
