@@ -9,6 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from columnar_etl.config import DatabaseUrl
+from columnar_etl.legacy import write_legacy
+
 #: Environment variables that stand in for ``etl run`` options: a developer's own settings
 #: must not leak into the tests.
 OPTION_ENV = (
@@ -21,6 +24,13 @@ OPTION_ENV = (
     "ETL_EXECUTOR",
     "RAY_ADDRESS",
 )
+
+
+def legacy_sqlite(folder: Path, rows: int, seed: int) -> DatabaseUrl:
+    """A generated legacy SQLite database ``folder/legacy.db`` with ``rows`` orders."""
+    url = DatabaseUrl.parse(f"sqlite://{folder / 'legacy.db'}", what="source")
+    write_legacy(url, rows, seed=seed)
+    return url
 
 
 def etl(

@@ -16,9 +16,8 @@ import pytest
 
 from columnar_etl import pipeline
 from columnar_etl.config import DatabaseUrl, RunConfig
-from columnar_etl.legacy import write_legacy
 from columnar_etl.target import Target
-from tests.helpers import etl
+from tests.helpers import etl, legacy_sqlite
 
 ROWS = 4_000
 
@@ -26,11 +25,7 @@ ROWS = 4_000
 @pytest.fixture(scope="module")
 def legacy(tmp_path_factory: pytest.TempPathFactory) -> DatabaseUrl:
     """One generated legacy SQLite database shared by the tests of this module (read only)."""
-    url = DatabaseUrl.parse(
-        f"sqlite://{tmp_path_factory.mktemp('legacy') / 'legacy.db'}", what="source"
-    )
-    write_legacy(url, ROWS, seed=3)
-    return url
+    return legacy_sqlite(tmp_path_factory.mktemp("legacy"), ROWS, seed=3)
 
 
 def _count(path: Path, sql: str) -> int:

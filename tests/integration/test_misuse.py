@@ -11,7 +11,7 @@ import pytest
 from columnar_etl.config import DatabaseUrl
 from columnar_etl.legacy import write_legacy
 from columnar_etl.target import Target
-from tests.helpers import etl
+from tests.helpers import etl, legacy_sqlite
 
 SECRET = "hunter2-Zz"
 UNREACHABLE = f"postgresql://etl:{SECRET}@127.0.0.1:1/legacy"
@@ -19,9 +19,7 @@ UNREACHABLE = f"postgresql://etl:{SECRET}@127.0.0.1:1/legacy"
 
 @pytest.fixture(scope="module")
 def legacy(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("misuse") / "legacy.db"
-    write_legacy(DatabaseUrl.parse(f"sqlite://{path}", what="source"), 300, seed=1)
-    return f"sqlite://{path}"
+    return str(legacy_sqlite(tmp_path_factory.mktemp("misuse"), 300, seed=1))
 
 
 def run_args(legacy: str, *extra: str) -> tuple[str, ...]:

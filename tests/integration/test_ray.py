@@ -19,10 +19,9 @@ import ray  # the dev extra installs it: a missing Ray fails here, loudly
 
 from columnar_etl import pipeline
 from columnar_etl.config import DatabaseUrl, RunConfig
-from columnar_etl.legacy import write_legacy
 from columnar_etl.ray_executor import CRASH_ONCE
 from columnar_etl.target import Target
-from tests.helpers import etl, start_and_stop
+from tests.helpers import etl, legacy_sqlite, start_and_stop
 
 AS_OF = datetime(2026, 1, 1)
 ROWS = 3_000
@@ -47,11 +46,7 @@ def local_ray() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def legacy(tmp_path_factory: pytest.TempPathFactory) -> DatabaseUrl:
-    url = DatabaseUrl.parse(
-        f"sqlite://{tmp_path_factory.mktemp('ray') / 'legacy.db'}", what="source"
-    )
-    write_legacy(url, ROWS, seed=13)
-    return url
+    return legacy_sqlite(tmp_path_factory.mktemp("ray"), ROWS, seed=13)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

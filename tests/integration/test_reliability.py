@@ -18,10 +18,9 @@ import pytest
 from columnar_etl import pipeline
 from columnar_etl.config import DatabaseUrl, RunConfig
 from columnar_etl.errors import RunLockedError
-from columnar_etl.legacy import write_legacy
 from columnar_etl.target import Target
 from pgserver import PostgresServer
-from tests.helpers import etl, start_and_stop
+from tests.helpers import etl, legacy_sqlite, start_and_stop
 
 ROWS = 4_000
 ORDERS = "SELECT legacy_id, order_number, total, status, order_date, items FROM orders"
@@ -31,9 +30,7 @@ COUNTS = "SELECT extracted, loaded, rejected, filtered, skipped_existing FROM mi
 
 @pytest.fixture(scope="module")
 def legacy(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("reliability") / "legacy.db"
-    write_legacy(DatabaseUrl.parse(f"sqlite://{path}", what="source"), ROWS, seed=21)
-    return f"sqlite://{path}"
+    return str(legacy_sqlite(tmp_path_factory.mktemp("reliability"), ROWS, seed=21))
 
 
 @pytest.fixture(scope="module")
