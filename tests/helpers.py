@@ -59,10 +59,15 @@ def completed_batches(path: Path) -> int:
 
 
 def start_and_stop(
-    args: tuple[str, ...] | list[str], target: Path, after: int, sig: int, timeout: float = 300
+    args: tuple[str, ...] | list[str],
+    target: Path,
+    after: int,
+    sig: int,
+    timeout: float = 300,
+    times: int = 1,
 ) -> tuple[int, str]:
-    """Start ``etl ARGS``, send ``sig`` once ``after`` more batches of the SQLite ``target``
-    completed; its exit code and stderr."""
+    """Start ``etl ARGS``, send ``sig`` (``times`` times, 50 ms apart) once ``after`` more
+    batches of the SQLite ``target`` completed; its exit code and stderr."""
     before = completed_batches(target) if target.exists() else 0
     proc = subprocess.Popen(
         [sys.executable, "-m", "columnar_etl", *args],
@@ -77,7 +82,10 @@ def start_and_stop(
                 break
             time.sleep(0.01)
         assert proc.poll() is None, "the run finished before it could be stopped"
-        proc.send_signal(sig)
+        for n in range(times):
+            if n:
+                time.sleep(0.05)
+            proc.send_signal(sig)
         _, stderr = proc.communicate(timeout=timeout)
     finally:
         if proc.poll() is None:

@@ -410,8 +410,17 @@ def demo(
         raise typer.Exit(1)
 
 
+def _quiet_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    # A second Ctrl-C can leave a driver handle half-closed; its failing __del__ at exit is
+    # noise after the one line we print, so it goes to the debug log, not the terminal.
+    logging.getLogger("columnar_etl").debug(
+        "ignored in %r: %r", unraisable.object, unraisable.exc_value
+    )
+
+
 def main() -> None:
     """Entry point: any error becomes one line on stderr and a non-zero exit, not a traceback."""
+    sys.unraisablehook = _quiet_unraisable
     try:
         code = app(standalone_mode=False, prog_name="etl")
     except ClickException as exc:  # bad options, unknown command: typer's usage errors

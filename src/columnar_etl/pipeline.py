@@ -28,6 +28,7 @@ from columnar_etl.contracts import ERROR_TYPE, Split, split
 from columnar_etl.entities import Entity
 from columnar_etl.errors import InterruptedRunError, TargetError
 from columnar_etl.extract import Source
+from columnar_etl.interrupt import Stop, ctrl_c_as_flag
 from columnar_etl.link import LinkResult, link_orders
 from columnar_etl.load import commit_batch, facts_at_start, loading
 from columnar_etl.target import Target
@@ -264,12 +265,16 @@ def _run_batches(
     pool = ThreadPoolExecutor(max_workers=config.workers)
     try:
         with (
+            ctrl_c_as_flag() as stop,
             loading(target, entity, job_id, pending=bool(batches)) as plan,
             contextlib.closing(_prepared(pool, source, entity, batches, config)) as prepared,
         ):
             if plan.direct and target.dialect == "postgresql" and config.workers > 1:
-                return _commit_in_lanes(target, source, entity, job_id, prepared, config, committed)
+                return _commit_in_lanes(
+                    target, source, entity, job_id, prepared, config, committed, stop
+                )
             for batch, future in prepared:
+                stop.check()
                 counts = load_with_retries(
                     target, source, entity, job_id, batch, future, config, plan.direct
                 )
@@ -298,6 +303,7 @@ def _commit_in_lanes(
     prepared: Iterator[tuple[ledger.Batch, Future]],
     config: RunConfig,
     committed: Callable[[dict[str, int]], None],
+    stop: Stop,
 ) -> str | None:
     """The fast path's commits, LOAD_LANES at a time, each lane its own connection.
 
@@ -331,6 +337,7 @@ def _commit_in_lanes(
             error = None
             for batch, future in prepared:
                 lane = free.get()
+                stop.check()  # the lanes in flight still commit or roll back whole
                 running.append((batch, loaders.submit(commit, lane, batch, future)))
                 error = settle(wait=False)
                 if error:

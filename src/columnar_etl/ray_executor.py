@@ -17,14 +17,11 @@ Ray is an optional dependency (``pip install 'columnar-etl[ray]'``), imported on
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import socket
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -32,6 +29,7 @@ from columnar_etl import entities, ledger
 from columnar_etl.config import RunConfig
 from columnar_etl.errors import ConfigError
 from columnar_etl.extract import Source
+from columnar_etl.interrupt import ctrl_c_as_flag
 from columnar_etl.target import Target
 
 __all__ = ["run_batches"]
@@ -147,13 +145,14 @@ def run_batches(
 
     for _ in range(config.workers):
         submit()
-    with _ctrl_c_as_flag() as stop:
+    # Raising KeyboardInterrupt inside Ray's own callbacks can take the driver down with a
+    # core dump, so even a second Ctrl-C only waits for the tasks in flight.
+    with ctrl_c_as_flag(twice_stops_now=False) as stop:
         try:
             while in_flight:
                 batch, ref = in_flight[0]
                 ready, _ = ray.wait([ref], timeout=0.2)
-                if stop.is_set():
-                    raise KeyboardInterrupt
+                stop.check()
                 if not ready:
                     continue
                 try:
@@ -182,18 +181,3 @@ def _settle(ray: Any, refs: list[Any]) -> None:
     _, stuck = ray.wait(refs, num_returns=len(refs), timeout=_SETTLE_TIMEOUT)
     for ref in stuck:
         ray.cancel(ref, force=True)
-
-
-@contextlib.contextmanager
-def _ctrl_c_as_flag() -> Iterator[threading.Event]:
-    """Ctrl-C sets a flag the driver loop checks, instead of raising KeyboardInterrupt inside
-    Ray's own callbacks (which can take the driver down with a core dump)."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)

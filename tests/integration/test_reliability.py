@@ -73,14 +73,19 @@ def test_sigkill_at_random_points_then_resume(legacy: str, clean: Path, tmp_path
     assert verified.returncode == 0 and "verify: passed" in verified.stdout, verified.stdout
 
 
+@pytest.mark.parametrize("presses", [1, 2], ids=["once", "twice"])
 def test_ctrl_c_stops_cleanly_marks_the_job_and_resumes(
-    legacy: str, clean: Path, tmp_path: Path
+    legacy: str, clean: Path, tmp_path: Path, presses: int
 ) -> None:
+    """Once: the run stops after the batch being committed; twice: at once, rolling it back.
+    Either way one line, no traceback, whole batches only, and a re-run completes."""
     target = tmp_path / "target.db"
     args = run_args(legacy, target)
-    code, stderr = start_and_stop(args, target, 2, signal.SIGINT)
+    code, stderr = start_and_stop(args, target, 2, signal.SIGINT, times=presses)
     assert code == 130, stderr
-    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr, stderr
+    assert "Exception" not in stderr, stderr
+    assert "stopping after the batches being committed" in stderr
     with sqlite3.connect(target) as conn:
         [(status,)] = conn.execute("SELECT status FROM migration_jobs").fetchall()
         done = conn.execute(
