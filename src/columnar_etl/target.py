@@ -23,6 +23,24 @@ from columnar_etl.errors import RunLockedError, TargetError
 __all__ = ["Target"]
 
 
+_UNIQUE_INDEX = {
+    "postgresql": (
+        "SELECT i.relname AS name FROM pg_index x "
+        "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid "
+        "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0] "
+        "WHERE t.relname = ? AND pg_table_is_visible(t.oid) AND a.attname = ? "
+        "AND x.indisunique AND x.indisvalid AND x.indnatts = 1 "
+        "AND x.indpred IS NULL AND x.indexprs IS NULL"
+    ),
+    "sqlite": (
+        "SELECT l.name AS name FROM pragma_index_list(?) AS l "
+        'WHERE l."unique" = 1 AND l.partial = 0 '
+        "AND (SELECT COUNT(*) FROM pragma_index_info(l.name)) = 1 "
+        "AND (SELECT i.name FROM pragma_index_info(l.name) AS i) = ?"
+    ),
+}
+
+
 class Target:
     """An open connection to the target database (ADBC, autocommit off)."""
 
@@ -173,11 +191,19 @@ class Target:
         """Whether ``table`` (one of ours) holds no row."""
         return self.scalar(f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} LIMIT 1) AS one") == 0
 
-    def schema_indexes(self, table: str) -> list[str]:
-        """The non-unique indexes our target DDL declares on ``table`` (no key check uses them;
-        ``apply_schema`` creates whichever is missing)."""
-        pattern = rf"CREATE INDEX IF NOT EXISTS (\w+) ON {re.escape(table)} "
+    def schema_indexes(self, table: str, *, unique: bool = False) -> list[str]:
+        """The non-unique indexes our target DDL declares on ``table``, and with ``unique`` its
+        unique ones too (``apply_schema`` creates whichever is missing)."""
+        kind = "(?:UNIQUE )?" if unique else ""
+        pattern = rf"CREATE {kind}INDEX IF NOT EXISTS (\w+) ON {re.escape(table)} "
         return re.findall(pattern, self._ddl("target"))
+
+    def unique_index(self, table: str, column: str) -> str | None:
+        """A valid, whole-table unique index on ``column`` alone, if ``table`` has one: while
+        it exists the database itself guarantees that no two rows share the value."""
+        sql = _UNIQUE_INDEX[self.dialect]
+        found = self.query(sql, (table, column))
+        return str(found["name"][0]) if found.height else None
 
     def json(self, column: str) -> str:
         """SQL turning a text column into the dialect's JSON type."""

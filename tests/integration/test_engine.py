@@ -7,9 +7,11 @@ from datetime import datetime
 from pathlib import Path
 
 import polars as pl
+import pytest
 
-from columnar_etl import entities, pipeline
+from columnar_etl import entities, extract, pipeline
 from columnar_etl.config import DatabaseUrl, RunConfig
+from columnar_etl.errors import SourceError
 from columnar_etl.extract import Source
 from columnar_etl.legacy import write_legacy
 from columnar_etl.target import Target
@@ -168,6 +170,49 @@ def test_sparse_skewed_ids_give_full_batches(tmp_path: Path) -> None:
     assert [b.records_count for b in plan[:-1]] == [7] * (len(plan) - 1)
     read = [source.read_batch(entities.get("orders").source, b).height for b in plan]
     assert read == [b.records_count for b in plan] and sum(read) == len(ids)
+
+
+def _legacy_orders_with_ids(url: DatabaseUrl, ids: list[int]) -> None:
+    frame = pl.DataFrame({"order_id": ids}).with_columns(
+        customer_id=pl.lit(1, pl.Int64),
+        order_number=pl.lit("N"),
+        order_total=pl.lit("1.00"),
+        status=pl.lit("1"),
+        order_date=pl.lit("2023-01-01"),
+        order_items=pl.lit("P1:1:1.00"),
+    )
+    with Target(url) as t:
+        t.execute("CREATE TABLE orders (order_id INTEGER, customer_id INTEGER, "
+                  "order_number TEXT, order_total TEXT, status TEXT, order_date TEXT, "
+                  "order_items TEXT)")  # fmt: skip
+        t.ingest("orders", frame, append=True)
+        t.commit()
+
+
+@pytest.mark.parametrize("page", [4, 5, 1000])
+def test_plan_reads_ids_in_pages_and_counts_repeated_ids_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: int
+) -> None:
+    """Keyset pages split inside runs of a repeated id (no primary key in the legacy table)."""
+    monkeypatch.setattr(extract, "PLAN_ROWS", page)
+    url = DatabaseUrl.parse(f"sqlite://{tmp_path / 'dupes.db'}", what="source")
+    ids = [9, 1, 2, 2, 2, 3, 4, 4, 5, 6, 7, 7, 7, 8, 10, 11, 12]
+    _legacy_orders_with_ids(url, ids)
+    plan = Source(url).plan(entities.get("orders").source, 3)
+    ordered = sorted(ids)
+    assert [b.start_id for b in plan] == ordered[::3]
+    assert [b.end_id for b in plan] == [s - 1 for s in ordered[3::3]] + [ordered[-1]]
+    assert sum(b.records_count for b in plan) == len(ids)
+
+
+def test_plan_refuses_an_id_repeated_more_than_a_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(extract, "PLAN_ROWS", 4)
+    url = DatabaseUrl.parse(f"sqlite://{tmp_path / 'same.db'}", what="source")
+    _legacy_orders_with_ids(url, [1, 5, 5, 5, 5, 5, 6])
+    with pytest.raises(SourceError, match="repeats one value more than 4 times"):
+        Source(url).plan(entities.get("orders").source, 3)
 
 
 def test_cli_bad_input_is_one_line_and_never_shows_passwords(tmp_path: Path, pg_server) -> None:

@@ -128,15 +128,17 @@ def test_fresh_table_and_non_empty_table_give_identical_rows(
     assert _indexes(fresh) == _indexes(seeded)
 
 
-def test_secondary_indexes_are_dropped_during_the_job_and_rebuilt_after(
+def test_indexes_are_dropped_during_the_fast_job_and_rebuilt_after(
     legacy: DatabaseUrl, make_url: Callable[[], DatabaseUrl], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = make_url()
     with Target(target) as t:
         t.apply_schema()
     full = _indexes(target)
+    # The secondary indexes and, on the direct path, the unique legacy_id index.
     secondary = {"idx_orders_customer_id", "idx_orders_order_date", "idx_orders_etl_job_id"}
-    assert secondary < full
+    secondary.add("idx_orders_legacy_id")
+    assert secondary <= full
     seen: list[set[str]] = []
     original = load.complete_batch
 
@@ -206,6 +208,9 @@ def test_only_legacy_id_keyed_entities_copy_straight_in(
             with load.loading(t, entity, job_id, pending=True) as plan:
                 assert plan.direct is direct
                 assert plan.deferred and not set(plan.deferred) & _indexes(target, table)
+                # The direct path builds the unique legacy_id index at the end; the merge
+                # path needs its unique indexes to find collisions.
+                assert (f"idx_{table}_legacy_id" in plan.deferred) is direct
             assert set(plan.deferred) <= _indexes(target, table)
 
 
@@ -265,3 +270,22 @@ def test_killed_fast_job_resumes_to_the_clean_result(pg_server, tmp_path) -> Non
     finally:
         for name in names:
             pg_server.drop_database(name)
+
+
+def test_unique_index_is_found_only_when_it_guarantees_the_key(
+    make_url: Callable[[], DatabaseUrl],
+) -> None:
+    """verify skips its duplicate scan only for an index that makes duplicates impossible."""
+    with Target(make_url()) as t:
+        t.execute("CREATE TABLE k (a TEXT, b TEXT, c TEXT, d TEXT)")
+        t.execute("CREATE UNIQUE INDEX k_a ON k (a)")
+        t.execute("CREATE UNIQUE INDEX k_b_partial ON k (b) WHERE b <> 'x'")
+        t.execute("CREATE UNIQUE INDEX k_cd ON k (c, d)")
+        t.execute("CREATE INDEX k_d ON k (d)")
+        t.commit()
+        assert t.unique_index("k", "a") == "k_a"
+        for column in ("b", "c", "d"):
+            assert t.unique_index("k", column) is None, column
+        t.execute("DROP INDEX k_a")
+        t.commit()
+        assert t.unique_index("k", "a") is None

@@ -209,7 +209,11 @@ def test_run_all_links_and_every_verify_figure_is_the_independent_count(
         assert source_rows[job_id]["figures"]["source_rows"] == extracted
         assert source_rows[job_id]["figures"]["extracted"] == extracted
         assert "no source-side WHERE" in source_rows[job_id]["figures"]["scope"]
-        assert set(duplicates[name]["figures"].values()) == {0}
+        keys = entities.get(name).unique_keys
+        figures = duplicates[name]["figures"]
+        assert {k: figures[k] for k in keys} == dict.fromkeys(keys, 0)
+        # Every key has its unique index here: the database rules duplicates out.
+        assert set(figures["enforced_by_unique_index"]) == set(keys)
     assert _checks(report, "orphan_orders")["orders"]["figures"] == orphans
 
     # Without a source the source check is "not checked", not passed; the rest still runs.
@@ -285,7 +289,12 @@ def test_verify_fails_on_changes_behind_the_tools_back(
     assert customers["passed"] is False
     assert customers["figures"]["duplicate_legacy_ids"] == 1
     assert customers["figures"]["extra_records"] == 1
-    assert _checks(report, "duplicate_keys")["customers"]["figures"] == {"legacy_id": 1, "email": 0}
+    # Without its index legacy_id is counted by a scan; email still has its index.
+    assert _checks(report, "duplicate_keys")["customers"]["figures"] == {
+        "legacy_id": 1,
+        "email": 0,
+        "enforced_by_unique_index": {"email": "idx_customers_email"},
+    }
     assert _checks(report, "duplicate_keys")["customers"]["passed"] is False
     orphans = _checks(report, "orphan_orders")["orders"]
     assert orphans["passed"] is False and orphans["figures"]["mislinked"] == 1
