@@ -22,11 +22,12 @@ __all__ = [
     "redact",
 ]
 
-#: From the tuning sweep (benchmarks/tune.py, 2M orders into PostgreSQL on 2 cores; README
-#: "Benchmarks"): 25k x 2 was the fastest setting under 768 MiB peak RSS; 100k x 2 was as fast
-#: but peaked at 904 MiB, too near 1 GiB; 4 workers gained nothing within the noise.
-DEFAULT_BATCH_SIZE = 25_000
-DEFAULT_WORKERS = 2
+#: From the tuning sweeps (benchmarks/tune.py, 2M orders into PostgreSQL on 2 cores; README
+#: "Benchmarks"). Once the fast path also deferred the unique index, 50k x 3 was the fastest
+#: setting under 768 MiB peak RSS (605 MiB; 25k x 2 was 20% slower); 100k batches peaked
+#: near 1 GiB; 4 workers gained nothing within the noise in the full sweep.
+DEFAULT_BATCH_SIZE = 50_000
+DEFAULT_WORKERS = 3
 DEFAULT_TARGET_FILE = "columnar_etl_target.db"
 #: Memory grows with workers x batch_size; more workers than this only thrash 2-64 cores.
 MAX_WORKERS = 64
