@@ -65,9 +65,10 @@ def start_and_stop(
     sig: int,
     timeout: float = 300,
     times: int = 1,
+    delay: float = 0.0,
 ) -> tuple[int, str]:
-    """Start ``etl ARGS``, send ``sig`` (``times`` times, 50 ms apart) once ``after`` more
-    batches of the SQLite ``target`` completed; its exit code and stderr."""
+    """Start ``etl ARGS``, send ``sig`` (``times`` times, 50 ms apart) ``delay`` seconds after
+    ``after`` more batches of the SQLite ``target`` completed; its exit code and stderr."""
     before = completed_batches(target) if target.exists() else 0
     proc = subprocess.Popen(
         [sys.executable, "-m", "columnar_etl", *args],
@@ -81,6 +82,7 @@ def start_and_stop(
             if target.exists() and completed_batches(target) >= before + after:
                 break
             time.sleep(0.01)
+        time.sleep(delay)
         assert proc.poll() is None, "the run finished before it could be stopped"
         for n in range(times):
             if n:

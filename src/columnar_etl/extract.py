@@ -127,6 +127,7 @@ class Source:
         ROW_NUMBER() window took twice as long), so memory stays bounded however big the
         table is.
         """
+        self._refuse_null_ids(spec)
         size = int(batch_size)
         starts: list[int] = []
         total, last = 0, None
@@ -144,14 +145,25 @@ class Source:
             batches.append(BatchRange(number, start, end, count))
         return batches
 
+    def _refuse_null_ids(self, spec: SourceSpec) -> None:
+        """Rows without an id fall in no id range: refuse them rather than lose them."""
+        key = _quote(spec.id_column)
+        sql = f"SELECT COUNT(*) AS n FROM {_quote(spec.table)} WHERE {key} IS NULL"
+        nulls = int(self.read(sql)["n"][0])
+        if nulls:
+            raise SourceError(
+                f"{nulls:,} rows of source table {spec.table!r} have no {spec.id_column!r} "
+                "(NULL); batches are id ranges and could not read them: give them ids first"
+            )
+
     def _sorted_ids(self, spec: SourceSpec) -> Iterator[pl.Series]:
         """The table's ids in sorted order, a page at a time (keyset pagination)."""
         table, key = _quote(spec.table), _quote(spec.id_column)
         after = None
         while True:
-            where = "" if after is None else f" WHERE {key} >= {int(after)}"
-            sql = f"SELECT {key} AS id FROM {table}{where} ORDER BY {key} LIMIT {PLAN_ROWS}"
-            ids = self.read(sql)["id"].drop_nulls()
+            where = f"{key} IS NOT NULL" if after is None else f"{key} >= {int(after)}"
+            sql = f"SELECT {key} AS id FROM {table} WHERE {where} ORDER BY {key} LIMIT {PLAN_ROWS}"
+            ids = self.read(sql)["id"]
             if ids.len() < PLAN_ROWS:
                 if ids.len():
                     yield ids

@@ -2,22 +2,36 @@
 
 A KeyboardInterrupt raised at an arbitrary bytecode can land inside a database driver (an
 ADBC statement half-created, a Ray callback) and leave handles that fail noisily when they
-are garbage-collected. So while batches run, Ctrl-C only sets a flag; the loops check it
-where nothing is open and raise KeyboardInterrupt there themselves.
+are garbage-collected; and while an ADBC call runs on the main thread, the driver swaps in its
+own SIGINT handler that cancels the call, which fails the batch instead of stopping the run.
+So while a run is under way, Ctrl-C only sets a flag, database work runs off the main thread
+(see :func:`off_main_thread`), and the loops check the flag where nothing is open.
+
+A second Ctrl-C ends the process at once, as a kill would: the batches in flight roll back
+with their connections, the job stays ``in_progress``, and the next run resumes it (the
+guarantees after a kill, docs/reliability.md).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
+from typing import TypeVar
 
-__all__ = ["Stop", "ctrl_c_as_flag"]
+__all__ = ["Stop", "ctrl_c_as_flag", "off_main_thread"]
 
 log = logging.getLogger("columnar_etl")
+
+T = TypeVar("T")
+
+#: Exit status of a process ended by a second Ctrl-C (128 + SIGINT, as a shell reports it).
+EXIT_NOW = 130
 
 
 class Stop(threading.Event):
@@ -28,28 +42,49 @@ class Stop(threading.Event):
             raise KeyboardInterrupt
 
 
-@contextlib.contextmanager
-def ctrl_c_as_flag(*, twice_stops_now: bool = True) -> Iterator[Stop]:
-    """While inside, the first Ctrl-C sets the yielded flag; with ``twice_stops_now`` a second
-    one raises KeyboardInterrupt at once (the batch being committed rolls back).
+_active: Stop | None = None
 
-    Outside the main thread signals cannot be handled, and the flag is never set.
+
+@contextlib.contextmanager
+def ctrl_c_as_flag() -> Iterator[Stop]:
+    """While inside, the first Ctrl-C sets the yielded flag and a second ends the process.
+
+    Re-entrant: inside an active one, the same flag is yielded. Outside the main thread
+    signals cannot be handled, and the flag is never set.
     """
+    global _active
+    if _active is not None:
+        yield _active
+        return
     stop = Stop()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set() and twice_stops_now:
-            raise KeyboardInterrupt
-        if not stop.is_set():
-            hint = "; Ctrl-C again to stop at once" if twice_stops_now else ""
-            log.warning("stopping after the batches being committed%s", hint)
+        if stop.is_set():
+            # Only async-signal-safe calls: this may run while logging holds its lock.
+            os.write(2, b"interrupted again: stopped at once; run again to resume\n")
+            os._exit(EXIT_NOW)
         stop.set()
+        log.warning("stopping after the batches being committed; Ctrl-C again to stop at once")
 
     previous = signal.signal(signal.SIGINT, handler)
+    _active = stop
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        _active = None
+        # Once stopping, the handler stays for the rest of the process: a second Ctrl-C while
+        # the job is marked or the process exits still ends it cleanly, never with a traceback.
+        if not stop.is_set():
+            signal.signal(signal.SIGINT, previous)
+
+
+def off_main_thread(work: Callable[[], T]) -> T:
+    """``work()`` on a thread of its own, waited for (directly when already off the main
+    thread); its exception is raised here."""
+    if threading.current_thread() is not threading.main_thread():
+        return work()
+    with ThreadPoolExecutor(1, thread_name_prefix="etl-run") as one:
+        return one.submit(work).result()

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import polars as pl
 
@@ -28,7 +29,7 @@ from columnar_etl.contracts import ERROR_TYPE, Split, split
 from columnar_etl.entities import Entity
 from columnar_etl.errors import InterruptedRunError, TargetError
 from columnar_etl.extract import Source
-from columnar_etl.interrupt import Stop, ctrl_c_as_flag
+from columnar_etl.interrupt import Stop, ctrl_c_as_flag, off_main_thread
 from columnar_etl.link import LinkResult, link_orders
 from columnar_etl.load import commit_batch, facts_at_start, loading
 from columnar_etl.target import Target
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("columnar_etl")
+
+T = TypeVar("T")
 
 #: Called after each committed batch with (entity, rows extracted so far, rows in scope).
 Progress = Callable[[str, int, int], None]
@@ -262,10 +265,23 @@ def _run_batches(
                 config, entity.name, job_id, batches, plan.direct, committed
             )
         return _failed(failed, config) if failed else None
+    with ctrl_c_as_flag() as stop:
+        return _commit_locally(target, source, entity, job_id, batches, config, committed, stop)
+
+
+def _commit_locally(
+    target: Target,
+    source: Source,
+    entity: Entity,
+    job_id: int,
+    batches: list[ledger.Batch],
+    config: RunConfig,
+    committed: Callable[[dict[str, int]], None],
+    stop: Stop,
+) -> str | None:
     pool = ThreadPoolExecutor(max_workers=config.workers)
     try:
         with (
-            ctrl_c_as_flag() as stop,
             loading(target, entity, job_id, pending=bool(batches)) as plan,
             contextlib.closing(_prepared(pool, source, entity, batches, config)) as prepared,
         ):
@@ -348,8 +364,21 @@ def _commit_in_lanes(
             lane.close()
 
 
+def _interruptible(config: RunConfig, work: Callable[[Stop], T]) -> T:
+    """``work`` with Ctrl-C as a flag (interrupt.py), off the main thread where ADBC would
+    take SIGINT over; Ray wants its driver on the main thread, where the flag still works."""
+    with ctrl_c_as_flag() as stop:
+        if config.executor == "ray":
+            return work(stop)
+        return off_main_thread(lambda: work(stop))
+
+
 def run_entity(config: RunConfig, name: str, progress: Progress | None = None) -> JobResult:
     """Migrate one entity: resume its unfinished job or start one; returns the job's outcome."""
+    return _interruptible(config, lambda stop: _run_entity(config, name, progress))
+
+
+def _run_entity(config: RunConfig, name: str, progress: Progress | None) -> JobResult:
     entity = entities.get(name)
     source = Source(config.source)
     source.check(entity.source)
@@ -415,10 +444,15 @@ class RunResults(list[JobResult]):
 def run(config: RunConfig, name: str, progress: Progress | None = None) -> RunResults:
     """Run one entity, or ``all`` of them in order (customers, products, orders) and then link
     orders to customers; every job of the run is integrity-checked against the target."""
+    return _interruptible(config, lambda stop: _run(config, name, progress, stop))
+
+
+def _run(config: RunConfig, name: str, progress: Progress | None, stop: Stop) -> RunResults:
     names = entities.names() if name == "all" else (entities.get(name).name,)
     results = RunResults()
     for each in names:
-        result = run_entity(config, each, progress)
+        _stop_between(stop, results, f"before {each}")
+        result = _run_entity(config, each, progress)
         results.append(result)
         if result.status == "failed":
             break
@@ -426,11 +460,21 @@ def run(config: RunConfig, name: str, progress: Progress | None = None) -> RunRe
         return results
     with Target(config.target) as target:
         if name == "all" and all(r.status == "completed" for r in results):
+            _stop_between(stop, results, "before linking orders to customers")
             results.link = link_orders(target)
         job_ids = [r.job_id for r in results if r.job_id is not None]
         checked = check_integrity(target, job_ids)
         results.integrity = {i.migration_job_id: i for i in checked}
     return results
+
+
+def _stop_between(stop: Stop, results: RunResults, where: str) -> None:
+    """A Ctrl-C that came while a job finished stops the run here, between whole steps."""
+    if stop.is_set():
+        done = ", ".join(f"{r.entity} (job {r.job_id})" for r in results) or "nothing"
+        raise InterruptedRunError(
+            f"interrupted {where}; completed: {done}; run again (or `etl link`) to continue"
+        )
 
 
 def rejects_frame(target: Target, job_id: int) -> pl.DataFrame:

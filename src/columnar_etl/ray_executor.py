@@ -145,9 +145,10 @@ def run_batches(
 
     for _ in range(config.workers):
         submit()
-    # Raising KeyboardInterrupt inside Ray's own callbacks can take the driver down with a
-    # core dump, so even a second Ctrl-C only waits for the tasks in flight.
-    with ctrl_c_as_flag(twice_stops_now=False) as stop:
+    # Never a KeyboardInterrupt inside Ray's own callbacks (that can take the driver down
+    # with a core dump): Ctrl-C is a flag checked here; a second one ends the process, and
+    # the local Ray instance shares its fate.
+    with ctrl_c_as_flag() as stop:
         try:
             while in_flight:
                 batch, ref = in_flight[0]

@@ -172,7 +172,7 @@ def test_sparse_skewed_ids_give_full_batches(tmp_path: Path) -> None:
     assert read == [b.records_count for b in plan] and sum(read) == len(ids)
 
 
-def _legacy_orders_with_ids(url: DatabaseUrl, ids: list[int]) -> None:
+def _legacy_orders_with_ids(url: DatabaseUrl, ids: list[int | None]) -> None:
     frame = pl.DataFrame({"order_id": ids}).with_columns(
         customer_id=pl.lit(1, pl.Int64),
         order_number=pl.lit("N"),
@@ -212,6 +212,17 @@ def test_plan_refuses_an_id_repeated_more_than_a_page(
     url = DatabaseUrl.parse(f"sqlite://{tmp_path / 'same.db'}", what="source")
     _legacy_orders_with_ids(url, [1, 5, 5, 5, 5, 5, 6])
     with pytest.raises(SourceError, match="repeats one value more than 4 times"):
+        Source(url).plan(entities.get("orders").source, 3)
+
+
+@pytest.mark.parametrize("page", [4, 1000])
+def test_plan_refuses_rows_without_an_id_instead_of_losing_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: int
+) -> None:
+    monkeypatch.setattr(extract, "PLAN_ROWS", page)
+    url = DatabaseUrl.parse(f"sqlite://{tmp_path / 'nulls.db'}", what="source")
+    _legacy_orders_with_ids(url, [None, *range(1, 11), None])  # SQLite sorts NULL first
+    with pytest.raises(SourceError, match="2 rows of source table 'orders' have no 'order_id'"):
         Source(url).plan(entities.get("orders").source, 3)
 
 
