@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,7 +28,7 @@ from columnar_etl.config import (
     first_line,
     one_line,
 )
-from columnar_etl.errors import EtlError
+from columnar_etl.errors import EtlError, InterruptedRunError
 from columnar_etl.extract import Source
 from columnar_etl.legacy import check_size, write_legacy
 from columnar_etl.link import link_orders
@@ -418,6 +419,12 @@ def _quiet_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
     )
 
 
+def _ignore_ctrl_c() -> None:
+    # Stopping already: at interpreter shutdown Python resets its SIGINT handler to the
+    # system default, and one more press would kill the process (exit -2) mid-teardown.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def main() -> None:
     """Entry point: any error becomes one line on stderr and a non-zero exit, not a traceback."""
     sys.unraisablehook = _quiet_unraisable
@@ -430,9 +437,12 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except EtlError as exc:
         typer.echo(f"error: {one_line(str(exc))}", err=True)
+        if isinstance(exc, InterruptedRunError):
+            _ignore_ctrl_c()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted: committed batches are kept; run again to resume", err=True)
+        _ignore_ctrl_c()
         sys.exit(130)
     except Exception as exc:  # a bug or an unforeseen driver error: still one line, no secrets
         logging.getLogger("columnar_etl").debug("unexpected error", exc_info=True)
