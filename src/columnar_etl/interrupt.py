@@ -42,20 +42,12 @@ class Stop(threading.Event):
             raise KeyboardInterrupt
 
 
-_active: Stop | None = None
-
-
 @contextlib.contextmanager
 def ctrl_c_as_flag() -> Iterator[Stop]:
     """While inside, the first Ctrl-C sets the yielded flag and a second ends the process.
 
-    Re-entrant: inside an active one, the same flag is yielded. Outside the main thread
-    signals cannot be handled, and the flag is never set.
+    Outside the main thread signals cannot be handled, and the flag is never set.
     """
-    global _active
-    if _active is not None:
-        yield _active
-        return
     stop = Stop()
     if threading.current_thread() is not threading.main_thread():
         yield stop
@@ -70,11 +62,9 @@ def ctrl_c_as_flag() -> Iterator[Stop]:
         log.warning("stopping after the batches being committed; Ctrl-C again to stop at once")
 
     previous = signal.signal(signal.SIGINT, handler)
-    _active = stop
     try:
         yield stop
     finally:
-        _active = None
         # Once stopping, the handler stays for the rest of the process: a second Ctrl-C while
         # the job is marked or the process exits still ends it cleanly, never with a traceback.
         if not stop.is_set():

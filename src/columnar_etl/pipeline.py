@@ -247,8 +247,10 @@ def _run_batches(
     config: RunConfig,
     progress: Progress | None,
     total: int,
+    stop: Stop,
 ) -> str | None:
-    """Commit ``batches``; the error that stopped them, or None when all committed."""
+    """Commit ``batches``; the error that stopped them, or None when all committed; ``stop``
+    (Ctrl-C) is checked between batches."""
     done = total - sum(b.records_count for b in batches)
 
     def committed(counts: dict[str, int]) -> None:
@@ -262,23 +264,9 @@ def _run_batches(
 
         with loading(target, entity, job_id, pending=bool(batches)) as plan:
             failed = ray_executor.run_batches(
-                config, entity.name, job_id, batches, plan.direct, committed
+                config, entity.name, job_id, batches, plan.direct, committed, stop
             )
         return _failed(failed, config) if failed else None
-    with ctrl_c_as_flag() as stop:
-        return _commit_locally(target, source, entity, job_id, batches, config, committed, stop)
-
-
-def _commit_locally(
-    target: Target,
-    source: Source,
-    entity: Entity,
-    job_id: int,
-    batches: list[ledger.Batch],
-    config: RunConfig,
-    committed: Callable[[dict[str, int]], None],
-    stop: Stop,
-) -> str | None:
     pool = ThreadPoolExecutor(max_workers=config.workers)
     try:
         with (
@@ -375,10 +363,10 @@ def _interruptible(config: RunConfig, work: Callable[[Stop], T]) -> T:
 
 def run_entity(config: RunConfig, name: str, progress: Progress | None = None) -> JobResult:
     """Migrate one entity: resume its unfinished job or start one; returns the job's outcome."""
-    return _interruptible(config, lambda stop: _run_entity(config, name, progress))
+    return _interruptible(config, lambda stop: _run_entity(config, name, progress, stop))
 
 
-def _run_entity(config: RunConfig, name: str, progress: Progress | None) -> JobResult:
+def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: Stop) -> JobResult:
     entity = entities.get(name)
     source = Source(config.source)
     source.check(entity.source)
@@ -401,7 +389,9 @@ def _run_entity(config: RunConfig, name: str, progress: Progress | None) -> JobR
         if progress:
             progress(entity.name, done, total)
         try:
-            error = _run_batches(target, source, entity, job_id, batches, config, progress, total)
+            error = _run_batches(
+                target, source, entity, job_id, batches, config, progress, total, stop
+            )
         except KeyboardInterrupt:
             # Ctrl-C: the batch being committed rolled back (or had committed); mark the job.
             target.rollback()
@@ -452,7 +442,7 @@ def _run(config: RunConfig, name: str, progress: Progress | None, stop: Stop) ->
     results = RunResults()
     for each in names:
         _stop_between(stop, results, f"before {each}")
-        result = _run_entity(config, each, progress)
+        result = _run_entity(config, each, progress, stop)
         results.append(result)
         if result.status == "failed":
             break

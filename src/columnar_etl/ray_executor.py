@@ -29,7 +29,7 @@ from columnar_etl import entities, ledger
 from columnar_etl.config import RunConfig
 from columnar_etl.errors import ConfigError
 from columnar_etl.extract import Source
-from columnar_etl.interrupt import ctrl_c_as_flag
+from columnar_etl.interrupt import Stop
 from columnar_etl.target import Target
 
 __all__ = ["run_batches"]
@@ -126,10 +126,12 @@ def run_batches(
     batches: list[ledger.Batch],
     direct: bool,
     committed: Callable[[dict[str, int]], None],
+    stop: Stop,
 ) -> ledger.Batch | None:
     """Run ``batches`` as Ray tasks, ``config.workers`` at a time; the batch that failed, if any.
 
-    ``committed`` is called with each batch's counts, in batch order.
+    ``committed`` is called with each batch's counts, in batch order; ``stop`` (Ctrl-C) is
+    checked between them.
     """
     ray = _ray()
     _start(ray, config.ray_address)
@@ -146,28 +148,26 @@ def run_batches(
     for _ in range(config.workers):
         submit()
     # Never a KeyboardInterrupt inside Ray's own callbacks (that can take the driver down
-    # with a core dump): Ctrl-C is a flag checked here; a second one ends the process, and
-    # the local Ray instance shares its fate.
-    with ctrl_c_as_flag() as stop:
-        try:
-            while in_flight:
-                batch, ref = in_flight[0]
-                ready, _ = ray.wait([ref], timeout=0.2)
-                stop.check()
-                if not ready:
-                    continue
-                try:
-                    counts = ray.get(ref)
-                except ray.exceptions.RayError:  # the task died more often than max_retries
-                    counts = None
-                in_flight.popleft()
-                if counts is None:
-                    return batch
-                committed(counts)
-                submit()
-            return None
-        finally:
-            _settle(ray, [ref for _, ref in in_flight])
+    # with a core dump): Ctrl-C is the flag (interrupt.py), checked here.
+    try:
+        while in_flight:
+            batch, ref = in_flight[0]
+            ready, _ = ray.wait([ref], timeout=0.2)
+            stop.check()
+            if not ready:
+                continue
+            try:
+                counts = ray.get(ref)
+            except ray.exceptions.RayError:  # the task died more often than max_retries
+                counts = None
+            in_flight.popleft()
+            if counts is None:
+                return batch
+            committed(counts)
+            submit()
+        return None
+    finally:
+        _settle(ray, [ref for _, ref in in_flight])
 
 
 def _settle(ray: Any, refs: list[Any]) -> None:
