@@ -12,7 +12,7 @@ import importlib.resources
 import os
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import polars as pl
@@ -39,6 +39,25 @@ _UNIQUE_INDEX = {
         "AND (SELECT i.name FROM pragma_index_info(l.name) AS i) = ?"
     ),
 }
+
+
+def _statements(ddl: str) -> Iterator[str]:
+    """The statements of a DDL file: split at semicolons outside ``$$`` bodies, with whole-line
+    comments (which may hold semicolons) and empty pieces left out."""
+    code = "\n".join(line for line in ddl.splitlines() if not line.lstrip().startswith("--"))
+    statement = ""
+    for index, part in enumerate(code.split("$$")):
+        if index % 2:  # a $$ body, kept whole
+            statement += f"$${part}$$"
+            continue
+        *ends, rest = part.split(";")
+        for end in ends:
+            if (statement + end).strip():
+                yield (statement + end).strip()
+            statement = ""
+        statement += rest
+    if statement.strip():
+        yield statement.strip()
 
 
 class Target:
@@ -198,6 +217,13 @@ class Target:
         pattern = rf"CREATE {kind}INDEX IF NOT EXISTS (\w+) ON {re.escape(table)} "
         return re.findall(pattern, self._ddl("target"))
 
+    def schema_primary_key(self, table: str) -> str | None:
+        """The primary key our DDL restores on ``table`` when it is missing (PostgreSQL: a
+        DO block), so a job may drop it while it loads; None where the DDL does not."""
+        pattern = rf"ALTER TABLE {re.escape(table)} ADD CONSTRAINT (\w+) PRIMARY KEY"
+        found = re.search(pattern, self._ddl("target"))
+        return found.group(1) if found else None
+
     def unique_index(self, table: str, column: str) -> str | None:
         """A valid, whole-table unique index on ``column`` alone, if ``table`` has one: while
         it exists the database itself guarantees that no two rows share the value."""
@@ -238,13 +264,9 @@ class Target:
 
     def apply_schema(self, name: str = "target") -> None:
         """Apply ``schemas/<dialect>/<name>.sql`` (idempotent ``IF NOT EXISTS`` DDL)."""
-        statements = [s.strip() for s in self._ddl(name).split(";")]
         try:
-            for statement in statements:
-                if statement and not all(
-                    line.startswith("--") for line in statement.splitlines() if line.strip()
-                ):
-                    self.execute(statement)
+            for statement in _statements(self._ddl(name)):
+                self.execute(statement)
             self.commit()
         except Exception as exc:
             self.rollback()

@@ -135,9 +135,12 @@ def test_indexes_are_dropped_during_the_fast_job_and_rebuilt_after(
     with Target(target) as t:
         t.apply_schema()
     full = _indexes(target)
-    # The secondary indexes and, on the direct path, the unique legacy_id index.
+    # The secondary indexes and, on the direct path, the unique legacy_id index and (on
+    # PostgreSQL; SQLite's is the rowid) the primary key's.
     secondary = {"idx_orders_customer_id", "idx_orders_order_date", "idx_orders_etl_job_id"}
     secondary.add("idx_orders_legacy_id")
+    if target.dialect == "postgresql":
+        secondary.add("orders_pkey")
     assert secondary <= full
     seen: list[set[str]] = []
     original = load.complete_batch
@@ -211,7 +214,44 @@ def test_only_legacy_id_keyed_entities_copy_straight_in(
                 # The direct path builds the unique legacy_id index at the end; the merge
                 # path needs its unique indexes to find collisions.
                 assert (f"idx_{table}_legacy_id" in plan.deferred) is direct
+                # And the primary key, on PostgreSQL (SQLite's is the rowid itself).
+                dropped = direct and t.dialect == "postgresql"
+                assert (f"{table}_pkey" in plan.deferred) is dropped
+                assert _primary_key(t, table) == ([] if dropped else ["id"])
             assert set(plan.deferred) <= _indexes(target, table)
+            assert _primary_key(t, table) == ["id"]
+
+
+def _primary_key(t: Target, table: str) -> list[str]:
+    """The columns of ``table``'s primary key, as the database itself declares it."""
+    if t.dialect == "sqlite":
+        found = t.query("SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", (table,))
+    else:
+        found = t.query(
+            "SELECT a.attname AS name FROM pg_constraint c JOIN pg_attribute a "
+            "ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) "
+            "WHERE c.conrelid = CAST(? AS regclass) AND c.contype = 'p'",
+            (table,),
+        )
+    return found["name"].to_list()
+
+
+def test_the_schema_step_brings_back_a_primary_key_a_killed_job_dropped(
+    make_url: Callable[[], DatabaseUrl],
+) -> None:
+    with Target(make_url()) as t:
+        t.apply_schema()
+        if t.dialect == "sqlite":  # the rowid: never dropped, so the DDL has nothing to restore
+            assert t.schema_primary_key("orders") is None
+            return
+        assert t.schema_primary_key("orders") == "orders_pkey"
+        t.execute("ALTER TABLE orders DROP CONSTRAINT orders_pkey")
+        t.commit()
+        assert _primary_key(t, "orders") == []
+        t.apply_schema()
+        assert _primary_key(t, "orders") == ["id"]
+        t.apply_schema()  # and again: idempotent
+        assert _primary_key(t, "orders") == ["id"]
 
 
 def test_killed_fast_job_resumes_to_the_clean_result(pg_server, tmp_path) -> None:
@@ -267,6 +307,8 @@ def test_killed_fast_job_resumes_to_the_clean_result(pg_server, tmp_path) -> Non
         with Target(killed) as a, Target(clean) as b:
             assert a.query(counts).equals(b.query(counts))
         assert _indexes(killed) == _indexes(clean)
+        with Target(killed) as t:
+            assert _primary_key(t, "orders") == ["id"]
     finally:
         for name in names:
             pg_server.drop_database(name)

@@ -204,6 +204,7 @@ def test_run_all_links_and_every_verify_figure_is_the_independent_count(
         }
         assert figures["skipped_existing"] == 0
         assert figures["rejects_recorded"] == len(e.rejected)
+        assert figures["rejects_outside_the_jobs_batches"] == 0
         assert figures["loaded_rejected_filtered_skipped"] == extracted
         assert source_rows[job_id]["passed"] is True
         assert source_rows[job_id]["figures"]["source_rows"] == extracted
@@ -312,6 +313,23 @@ def test_verify_fails_on_changes_behind_the_tools_back(
     conservation = _checks(report, "conservation")[jobs["products"]]
     assert conservation["passed"] is False
     assert conservation["figures"]["job_row_matches_batches"] is False
+
+    # A reject moved onto another job's batch: each job's count still adds up, but the
+    # reject no longer names a batch of its job (the ledger has no foreign key to stop it).
+    with Target(target) as t:
+        t.execute(
+            "UPDATE migration_errors SET batch_id = (SELECT MIN(id) FROM migration_batches "
+            "WHERE migration_job_id = ?) WHERE id = (SELECT MIN(id) FROM migration_errors "
+            "WHERE migration_job_id = ?)",
+            (jobs["products"], jobs["customers"]),
+        )
+        t.commit()
+    code, report = _verify(target, "--job", str(jobs["customers"]))
+    assert code == 1
+    conservation = _checks(report, "conservation")[jobs["customers"]]
+    assert conservation["passed"] is False
+    assert conservation["figures"]["rejects_outside_the_jobs_batches"] == 1
+    assert conservation["figures"]["rejects_recorded"] == conservation["figures"]["rejected"]
 
 
 def test_rollback_refuses_then_forces_and_a_rerun_restores(
