@@ -122,12 +122,42 @@ CREATE INDEX IF NOT EXISTS idx_orders_customer_id ON orders (customer_id);
 CREATE INDEX IF NOT EXISTS idx_orders_order_date ON orders (order_date);
 CREATE INDEX IF NOT EXISTS idx_orders_etl_job_id ON orders (etl_job_id);
 
--- The fast path (load.py) drops a table's primary key while a job COPYs into it, as it does
--- its indexes; this brings the key back at the job's end, or on the next run after a kill.
+-- A job loading an empty table (the fast path, load.py) drops the table's primary key with
+-- its indexes, and pauses autovacuum on it: vacuuming the growing table cost CPU, and held
+-- up the index builds at the end for a second (deadlock_timeout) before it gave way. At the
+-- job's end, or in the next run after a kill, this brings both back.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = 'customers'::regclass AND contype = 'p') THEN
+        ALTER TABLE customers ADD CONSTRAINT customers_pkey PRIMARY KEY (id);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_class WHERE oid = 'customers'::regclass
+               AND reloptions @> ARRAY['autovacuum_enabled=false']) THEN
+        ALTER TABLE customers RESET (autovacuum_enabled);
+    END IF;
+END $$;
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = 'products'::regclass AND contype = 'p') THEN
+        ALTER TABLE products ADD CONSTRAINT products_pkey PRIMARY KEY (id);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_class WHERE oid = 'products'::regclass
+               AND reloptions @> ARRAY['autovacuum_enabled=false']) THEN
+        ALTER TABLE products RESET (autovacuum_enabled);
+    END IF;
+END $$;
+
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_constraint
                    WHERE conrelid = 'orders'::regclass AND contype = 'p') THEN
         ALTER TABLE orders ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_class WHERE oid = 'orders'::regclass
+               AND reloptions @> ARRAY['autovacuum_enabled=false']) THEN
+        ALTER TABLE orders RESET (autovacuum_enabled);
     END IF;
 END $$;

@@ -7,8 +7,9 @@ naming the winner; a row colliding with an earlier job's row is ``skipped_existi
 updates it with ``on_conflict="update"`` when the legacy id matches).
 
 The fast path (:func:`loading`): a job that found its table empty records so, drops the
-table's secondary indexes until it ends, and, when ``legacy_id`` is the only unique key,
-COPYs rows straight into the table (JSON parsed by the server) instead of staging and merging.
+table's secondary indexes and pauses autovacuum on it until it ends, and, when ``legacy_id``
+is the only unique key, also drops that key's index and the primary key and COPYs rows
+straight into the table (JSON parsed by the server) instead of staging and merging.
 """
 
 from __future__ import annotations
@@ -375,6 +376,8 @@ def _plan(target: Target, entity: Entity, job_id: int, pending: bool) -> LoadPla
     if primary:
         target.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {primary}")
         deferred.append(primary)
+    # Autovacuum scanned the growing table, then held up the index builds for a second.
+    target.pause_autovacuum(table)
     target.commit()
     return LoadPlan(direct, tuple(deferred))
 

@@ -224,6 +224,14 @@ class Target:
         found = re.search(pattern, self._ddl("target"))
         return found.group(1) if found else None
 
+    def pause_autovacuum(self, table: str) -> bool:
+        """Turn autovacuum off for ``table`` if our DDL turns it back on (PostgreSQL);
+        whether it did. ``apply_schema`` is what restores it."""
+        if f"ALTER TABLE {table} RESET (autovacuum_enabled)" not in self._ddl("target"):
+            return False
+        self.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+        return True
+
     def unique_index(self, table: str, column: str) -> str | None:
         """A valid, whole-table unique index on ``column`` alone, if ``table`` has one: while
         it exists the database itself guarantees that no two rows share the value."""

@@ -218,8 +218,19 @@ def test_only_legacy_id_keyed_entities_copy_straight_in(
                 dropped = direct and t.dialect == "postgresql"
                 assert (f"{table}_pkey" in plan.deferred) is dropped
                 assert _primary_key(t, table) == ([] if dropped else ["id"])
+                # Autovacuum is paused on either path while the empty table fills (PostgreSQL).
+                assert _autovacuum_paused(t, table) is (t.dialect == "postgresql")
             assert set(plan.deferred) <= _indexes(target, table)
             assert _primary_key(t, table) == ["id"]
+            assert not _autovacuum_paused(t, table)
+
+
+def _autovacuum_paused(t: Target, table: str) -> bool:
+    if t.dialect == "sqlite":
+        return False
+    options = t.scalar("SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = "
+                       "CAST(? AS regclass)", (table,))  # fmt: skip
+    return "autovacuum_enabled=false" in (options or "")
 
 
 def _primary_key(t: Target, table: str) -> list[str]:
@@ -236,22 +247,23 @@ def _primary_key(t: Target, table: str) -> list[str]:
     return found["name"].to_list()
 
 
-def test_the_schema_step_brings_back_a_primary_key_a_killed_job_dropped(
+def test_the_schema_step_brings_back_what_a_killed_fast_job_paused(
     make_url: Callable[[], DatabaseUrl],
 ) -> None:
     with Target(make_url()) as t:
         t.apply_schema()
-        if t.dialect == "sqlite":  # the rowid: never dropped, so the DDL has nothing to restore
-            assert t.schema_primary_key("orders") is None
+        if t.dialect == "sqlite":  # the rowid: never dropped; no autovacuum
+            assert t.schema_primary_key("orders") is None and not t.pause_autovacuum("orders")
             return
         assert t.schema_primary_key("orders") == "orders_pkey"
         t.execute("ALTER TABLE orders DROP CONSTRAINT orders_pkey")
+        assert t.pause_autovacuum("orders")
         t.commit()
-        assert _primary_key(t, "orders") == []
+        assert _primary_key(t, "orders") == [] and _autovacuum_paused(t, "orders")
         t.apply_schema()
-        assert _primary_key(t, "orders") == ["id"]
+        assert _primary_key(t, "orders") == ["id"] and not _autovacuum_paused(t, "orders")
         t.apply_schema()  # and again: idempotent
-        assert _primary_key(t, "orders") == ["id"]
+        assert _primary_key(t, "orders") == ["id"] and not _autovacuum_paused(t, "orders")
 
 
 def test_killed_fast_job_resumes_to_the_clean_result(pg_server, tmp_path) -> None:
@@ -309,6 +321,7 @@ def test_killed_fast_job_resumes_to_the_clean_result(pg_server, tmp_path) -> Non
         assert _indexes(killed) == _indexes(clean)
         with Target(killed) as t:
             assert _primary_key(t, "orders") == ["id"]
+            assert not _autovacuum_paused(t, "orders")
     finally:
         for name in names:
             pg_server.drop_database(name)
