@@ -64,6 +64,16 @@ STREAM_ROWS = 200_000
 PLAN_ROWS = 1_000_000
 
 
+#: connectorx's reading protocol per dialect. On PostgreSQL its "cursor" protocol cost both the
+#: client and the server about a tenth less CPU than the default binary COPY (2M orders:
+#: client 2.0 s vs 2.2 s, server 1.5 s vs 1.7 s; 1M ids: 0.40 s vs 0.50 s).
+_PROTOCOL = {"postgresql": "cursor"}
+
+
+def _read_options(url: DatabaseUrl) -> dict[str, str]:
+    return {"protocol": _PROTOCOL[url.dialect]} if url.dialect in _PROTOCOL else {}
+
+
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
@@ -93,7 +103,7 @@ class Source:
         if self.url.dialect == "sqlite" and not self.url.path.exists():
             raise SourceError(f"source database file not found: {self.url.path}")
         try:
-            table = cx.read_sql(self.url.url, sql, return_type="arrow")
+            table = cx.read_sql(self.url.url, sql, return_type="arrow", **_read_options(self.url))
         except Exception as exc:
             raise SourceError(f"cannot read source {self.url}: {first_line(exc)}") from None
         return pl.from_arrow(table)  # type: ignore[return-value]
@@ -251,7 +261,11 @@ class Source:
         schema, key = dict(spec.schema), spec.id_column
         try:
             reader = cx.read_sql(
-                self.url.url, sql, return_type="arrow_stream", batch_size=rows_per_read
+                self.url.url,
+                sql,
+                return_type="arrow_stream",
+                batch_size=rows_per_read,
+                **_read_options(self.url),
             )
         except Exception as exc:
             raise SourceError(f"cannot read source {self.url}: {first_line(exc)}") from None
