@@ -60,8 +60,29 @@ def _decoded(column: str) -> pl.Expr:
 #: Source rows per streamed query (see :meth:`Source.stream`).
 STREAM_ROWS = 200_000
 
-#: Ids per query while planning the batches (see :meth:`Source.plan`): 8 MB of memory.
-PLAN_ROWS = 1_000_000
+#: The batch plan, in SQL that PostgreSQL and SQLite both run: each batch starts at the first id
+#: after the ``skip``-th id from the previous start (an index walk of ``skip`` entries), ends
+#: just before the next start, and counts its rows. Only identifiers (checked against the
+#: table) and an integer of ours are pasted in.
+_PLAN = """
+WITH RECURSIVE starts(start_id) AS (
+    SELECT MIN({key}) FROM {table}
+    UNION ALL
+    SELECT (SELECT MIN({key}) FROM {table} WHERE {key} > (
+                SELECT {key} FROM {table} WHERE {key} >= starts.start_id
+                ORDER BY {key} LIMIT 1 OFFSET {skip}))
+    FROM starts WHERE starts.start_id IS NOT NULL
+),
+ranges AS (
+    SELECT start_id, COALESCE(LEAD(start_id) OVER (ORDER BY start_id) - 1,
+                              (SELECT MAX({key}) FROM {table})) AS end_id
+    FROM starts WHERE start_id IS NOT NULL
+)
+SELECT start_id, end_id,
+       (SELECT COUNT(*) FROM {table}
+        WHERE {key} >= ranges.start_id AND {key} <= ranges.end_id) AS records_count
+FROM ranges ORDER BY start_id
+"""
 
 
 #: connectorx's reading protocol per dialect. On PostgreSQL its "cursor" protocol cost both the
@@ -129,31 +150,24 @@ class Source:
             )
 
     def plan(self, spec: SourceSpec, batch_size: int) -> list[BatchRange]:
-        """Cut the table into ranges of exactly ``batch_size`` rows (the last may be smaller).
+        """Cut the table into id ranges of ``batch_size`` rows (the last may hold fewer).
 
-        Boundaries are every batch_size-th id in sorted order, so gaps and skew in the ids
-        never make a batch empty or oversized. The sorted ids are read in pages of
-        ``PLAN_ROWS`` (a scan of the id index, the count and the last id in one pass; a
-        ROW_NUMBER() window took twice as long), so memory stays bounded however big the
-        table is.
+        The database walks the id index, ``batch_size`` ids at a time, and returns one row per
+        batch with its exact count (:data:`_PLAN`), so gaps and skew in the ids never make a
+        batch empty or oversized, and nothing proportional to the table crosses the wire
+        (reading 2M sorted ids into the client cost 0.8 s of its CPU; this takes about 0.35 s
+        of the server's). A batch always holds every row of its last id: ids that repeat
+        (no primary key) make it larger, never split. Ranges are contiguous, so a row added
+        to the source later still falls in exactly one batch.
         """
         self._refuse_null_ids(spec)
-        size = int(batch_size)
-        starts: list[int] = []
-        total, last = 0, None
-        for ids in self._sorted_ids(spec):
-            # Positions total, total+1, ... in the table; every size-th one starts a batch.
-            starts.extend(int(v) for v in ids.gather_every(size, offset=(-total) % size))
-            total += ids.len()
-            last = int(ids[-1])
-        if last is None:
-            return []
-        batches = []
-        for number, start in enumerate(starts, 1):
-            end = starts[number] - 1 if number < len(starts) else last
-            count = size if number < len(starts) else total - size * (len(starts) - 1)
-            batches.append(BatchRange(number, start, end, count))
-        return batches
+        key, table = _quote(spec.id_column), _quote(spec.table)
+        sql = _PLAN.format(key=key, table=table, skip=int(batch_size) - 1)
+        rows = self.read(sql).rows()
+        return [
+            BatchRange(number, int(start), int(end), int(count))
+            for number, (start, end, count) in enumerate(rows, 1)
+        ]
 
     def _refuse_null_ids(self, spec: SourceSpec) -> None:
         """Rows without an id fall in no id range: refuse them rather than lose them."""
@@ -165,29 +179,6 @@ class Source:
                 f"{nulls:,} rows of source table {spec.table!r} have no {spec.id_column!r} "
                 "(NULL); batches are id ranges and could not read them: give them ids first"
             )
-
-    def _sorted_ids(self, spec: SourceSpec) -> Iterator[pl.Series]:
-        """The table's ids in sorted order, a page at a time (keyset pagination)."""
-        table, key = _quote(spec.table), _quote(spec.id_column)
-        after = None
-        while True:
-            where = f"{key} IS NOT NULL" if after is None else f"{key} >= {int(after)}"
-            sql = f"SELECT {key} AS id FROM {table} WHERE {where} ORDER BY {key} LIMIT {PLAN_ROWS}"
-            ids = self.read(sql)["id"]
-            if ids.len() < PLAN_ROWS:
-                if ids.len():
-                    yield ids
-                return
-            # The next page starts at the last id: its repeats (ids need not be unique)
-            # are all counted there, none twice.
-            after = ids[-1]
-            whole = ids.search_sorted(after, side="left")
-            if whole == 0:
-                raise SourceError(
-                    f"source column {spec.id_column!r} of {spec.table!r} repeats one value "
-                    f"more than {PLAN_ROWS:,} times; it cannot cut the table into batches"
-                )
-            yield ids.slice(0, whole)
 
     def count(self, spec: SourceSpec) -> int:
         """Rows in the source table."""

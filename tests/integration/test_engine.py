@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from columnar_etl import entities, extract, pipeline
+from columnar_etl import entities, pipeline
 from columnar_etl.config import DatabaseUrl, RunConfig
 from columnar_etl.errors import SourceError
 from columnar_etl.extract import Source
@@ -182,45 +185,58 @@ def _legacy_orders_with_ids(url: DatabaseUrl, ids: list[int | None]) -> None:
         order_items=pl.lit("P1:1:1.00"),
     )
     with Target(url) as t:
-        t.execute("CREATE TABLE orders (order_id INTEGER, customer_id INTEGER, "
+        t.execute("CREATE TABLE orders (order_id BIGINT, customer_id BIGINT, "
                   "order_number TEXT, order_total TEXT, status TEXT, order_date TEXT, "
                   "order_items TEXT)")  # fmt: skip
         t.ingest("orders", frame, append=True)
         t.commit()
 
 
-@pytest.mark.parametrize("page", [4, 5, 1000])
-def test_plan_reads_ids_in_pages_and_counts_repeated_ids_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: int
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DatabaseUrl]:
+    """A new, empty database of each dialect, to hold a hand-made legacy table."""
+    if request.param == "sqlite":
+        yield DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
+        return
+    server = request.getfixturevalue("pg_server")
+    name = server.create_database(f"plan_{uuid.uuid4().hex[:12]}")
+    yield DatabaseUrl.parse(server.url(name), what="source")
+    server.drop_database(name)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 100])
+def test_plan_keeps_repeated_ids_in_one_batch_and_counts_each_batch_exactly(
+    empty_source: DatabaseUrl, size: int
 ) -> None:
-    """Keyset pages split inside runs of a repeated id (no primary key in the legacy table)."""
-    monkeypatch.setattr(extract, "PLAN_ROWS", page)
-    url = DatabaseUrl.parse(f"sqlite://{tmp_path / 'dupes.db'}", what="source")
-    ids = [9, 1, 2, 2, 2, 3, 4, 4, 5, 6, 7, 7, 7, 8, 10, 11, 12]
+    """Ids need not be unique (no primary key in this legacy table): a batch takes every row
+    of its last id, and each batch's count is what reading its range gives."""
+    url = empty_source
+    ids = [9, 1, 2, 2, 2, 3, 4, 4, 5, 6, 7, 7, 7, 7, 7, 8, 10, 11, 12, 40, 41]
     _legacy_orders_with_ids(url, ids)
-    plan = Source(url).plan(entities.get("orders").source, 3)
-    ordered = sorted(ids)
-    assert [b.start_id for b in plan] == ordered[::3]
-    assert [b.end_id for b in plan] == [s - 1 for s in ordered[3::3]] + [ordered[-1]]
-    assert sum(b.records_count for b in plan) == len(ids)
+    source, spec = Source(url), entities.get("orders").source
+    plan = source.plan(spec, size)
+    assert [b.batch_number for b in plan] == list(range(1, len(plan) + 1))
+    assert plan[0].start_id == min(ids) and plan[-1].end_id == max(ids)
+    # Contiguous ranges: a row added to the source later still falls in exactly one batch.
+    assert all(a.end_id + 1 == b.start_id for a, b in itertools.pairwise(plan))
+    read = [source.read_batch(spec, b) for b in plan]
+    assert [frame.height for frame in read] == [b.records_count for b in plan]
+    assert sorted(v for frame in read for v in frame["order_id"]) == sorted(ids)
+    # Every batch but the last holds at least `size` rows, and more only to keep an id whole.
+    for batch, frame in zip(plan[:-1], read[:-1], strict=True):
+        assert batch.records_count >= size
+        if batch.records_count > size:
+            assert ids.count(frame["order_id"][-1]) > 1
+    assert plan[-1].records_count <= size or ids.count(plan[-1].end_id) > 1
 
 
-def test_plan_refuses_an_id_repeated_more_than_a_page(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(extract, "PLAN_ROWS", 4)
-    url = DatabaseUrl.parse(f"sqlite://{tmp_path / 'same.db'}", what="source")
-    _legacy_orders_with_ids(url, [1, 5, 5, 5, 5, 5, 6])
-    with pytest.raises(SourceError, match="repeats one value more than 4 times"):
-        Source(url).plan(entities.get("orders").source, 3)
+def test_plan_of_an_empty_table_is_empty(empty_source: DatabaseUrl) -> None:
+    _legacy_orders_with_ids(empty_source, [])
+    assert Source(empty_source).plan(entities.get("orders").source, 3) == []
 
 
-@pytest.mark.parametrize("page", [4, 1000])
-def test_plan_refuses_rows_without_an_id_instead_of_losing_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: int
-) -> None:
-    monkeypatch.setattr(extract, "PLAN_ROWS", page)
-    url = DatabaseUrl.parse(f"sqlite://{tmp_path / 'nulls.db'}", what="source")
+def test_plan_refuses_rows_without_an_id_instead_of_losing_them(empty_source: DatabaseUrl) -> None:
+    url = empty_source
     _legacy_orders_with_ids(url, [None, *range(1, 11), None])  # SQLite sorts NULL first
     with pytest.raises(SourceError, match="2 rows of source table 'orders' have no 'order_id'"):
         Source(url).plan(entities.get("orders").source, 3)
