@@ -1,0 +1,59 @@
+"""The loader's pure rule: within a batch, the lowest legacy id keeps a unique key value."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from columnar_etl.contracts import ERROR_MESSAGE
+from columnar_etl.load import within_batch_duplicates
+
+
+def _expected(rows: list[tuple[int, str | None]]) -> tuple[list[int], dict[int, str]]:
+    """Row by row: walk in legacy id order, the first holder of an email keeps it."""
+    holder: dict[str, int] = {}
+    kept, lost = [], {}
+    for legacy_id, email in sorted(rows):
+        if email is not None and email in holder:
+            lost[legacy_id] = f"duplicate email '{email}' (kept legacy_id {holder[email]})"
+        else:
+            kept.append(legacy_id)
+            if email is not None:
+                holder[email] = legacy_id
+    return kept, lost
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 40), st.one_of(st.none(), st.sampled_from("abc"))),
+        unique_by=lambda r: r[0],
+        max_size=25,
+    ),
+    st.booleans(),
+)
+def test_the_lowest_legacy_id_keeps_the_value_in_any_order(
+    rows: list[tuple[int, str | None]], in_id_order: bool
+) -> None:
+    rows = sorted(rows) if in_id_order else rows
+    frame = pl.DataFrame(
+        {"legacy_id": [str(i) for i, _ in rows], "email": [e for _, e in rows]},
+        schema={"legacy_id": pl.String, "email": pl.String},
+    )
+    kept, losers = within_batch_duplicates(frame, ("email",))
+    expected_kept, expected_lost = _expected(rows)
+    assert kept["legacy_id"].to_list() == [str(i) for i in expected_kept]
+    lost = dict(zip(losers["legacy_id"].cast(pl.Int64), losers[ERROR_MESSAGE], strict=True))
+    assert lost == expected_lost
+
+
+@pytest.mark.parametrize("legacy_ids", [["1", "2", "10"], ["10", "2", "1"]])
+def test_a_batch_without_duplicates_keeps_every_row_in_legacy_id_order(
+    legacy_ids: list[str],
+) -> None:
+    frame = pl.DataFrame({"legacy_id": legacy_ids, "email": ["a", "b", "c"]})
+    kept, losers = within_batch_duplicates(frame, ("legacy_id", "email"))
+    assert kept["legacy_id"].to_list() == ["1", "2", "10"] and losers.is_empty()
+    assert losers.schema == {"legacy_id": pl.String, ERROR_MESSAGE: pl.String}
