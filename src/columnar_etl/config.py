@@ -105,7 +105,7 @@ class RunConfig:
     source: DatabaseUrl
     target: DatabaseUrl
     batch_size: int = DEFAULT_BATCH_SIZE
-    """Source rows per batch (and per target transaction)."""
+    """Source rows per batch (and per target transaction); more where an id repeats."""
     workers: int = DEFAULT_WORKERS
     """Batches being extracted and transformed at once."""
     max_retries: int = 3

@@ -50,7 +50,8 @@ _NO_ROWS = pl.DataFrame(schema={"legacy_id": pl.String, ERROR_MESSAGE: pl.String
 def _legacy_order(frame: pl.DataFrame) -> pl.DataFrame:
     numeric = frame["legacy_id"].cast(pl.Int64, strict=False)
     # Batches arrive in source id order: checking that costs a fraction of sorting again.
-    if not numeric.null_count() and (numeric.diff().drop_nulls() > 0).all():
+    # (A shifted comparison, not diff(), which wraps around near the int64 limits.)
+    if not numeric.null_count() and (numeric.slice(1) > numeric.head(-1)).all():
         return frame
     return frame.sort(numeric, "legacy_id")
 
@@ -354,6 +355,8 @@ class LoadPlan(NamedTuple):
     direct path the unique legacy_id index too (maintaining it row by row doubled the time
     of a 2M-row COPY; building it at the end is the guard, as it fails on a duplicate) and,
     where the DDL restores it (PostgreSQL), the primary key."""
+    autovacuum_paused: bool = False
+    """Autovacuum is off on the table until the job ends (PostgreSQL)."""
 
 
 def facts_at_start(target: Target, entity: Entity) -> dict[str, Any]:
@@ -386,13 +389,13 @@ def _plan(target: Target, entity: Entity, job_id: int, pending: bool) -> LoadPla
         target.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {primary}")
         deferred.append(primary)
     # Autovacuum scanned the growing table, then held up the index builds for a second.
-    target.pause_autovacuum(table)
+    paused = target.pause_autovacuum(table)
     target.commit()
-    return LoadPlan(direct, tuple(deferred))
+    return LoadPlan(direct, tuple(deferred), paused)
 
 
 def _restore(target: Target, plan: LoadPlan) -> None:
-    if not plan.deferred:
+    if not plan.deferred and not plan.autovacuum_paused:
         return
     target.rollback()
     log.info("rebuilding %s", ", ".join(plan.deferred))

@@ -373,8 +373,10 @@ def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: S
     if config.dry_run:
         return _dry_run(source, entity, config)
     with Target(config.target) as target:
-        target.apply_schema()
+        # The lock first: a second run of the entity is refused before its schema step could
+        # bring back what the running job deferred (its indexes, key and autovacuum).
         target.lock_run(entity.name)
+        target.apply_schema()
         job_id = None if config.fresh else ledger.resumable_job(target, entity.name)
         if job_id is None:
             configuration = {**config.describe(), **facts_at_start(target, entity)}

@@ -41,9 +41,15 @@ _UNIQUE_INDEX = {
 }
 
 
+#: PostgreSQL advisory lock key serializing schema steps (run locks are crc32 of the entity).
+_SCHEMA_LOCK = zlib.crc32(b"columnar_etl:schema")
+
+
 def _statements(ddl: str) -> Iterator[str]:
-    """The statements of a DDL file: split at semicolons outside ``$$`` bodies, with whole-line
-    comments (which may hold semicolons) and empty pieces left out."""
+    """The statements of one of our DDL files: split at semicolons outside ``$$`` bodies, with
+    whole-line comments (which may hold semicolons) and empty pieces left out. Not a SQL
+    parser: our files keep semicolons out of string literals and trailing comments, and use
+    no other dollar tags."""
     code = "\n".join(line for line in ddl.splitlines() if not line.lstrip().startswith("--"))
     statement = ""
     for index, part in enumerate(code.split("$$")):
@@ -273,6 +279,10 @@ class Target:
     def apply_schema(self, name: str = "target") -> None:
         """Apply ``schemas/<dialect>/<name>.sql`` (idempotent ``IF NOT EXISTS`` DDL)."""
         try:
+            if self.dialect == "postgresql":
+                # One schema step at a time: two at once deadlocked upgrading their locks on a
+                # table whose index or key they both found missing.
+                self.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
             for statement in _statements(self._ddl(name)):
                 self.execute(statement)
             self.commit()

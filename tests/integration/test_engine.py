@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from columnar_etl import entities, pipeline
+from columnar_etl import entities, extract, pipeline
 from columnar_etl.config import DatabaseUrl, RunConfig
 from columnar_etl.errors import SourceError
 from columnar_etl.extract import Source
@@ -228,6 +228,33 @@ def test_plan_keeps_repeated_ids_in_one_batch_and_counts_each_batch_exactly(
         if batch.records_count > size:
             assert ids.count(frame["order_id"][-1]) > 1
     assert plan[-1].records_count <= size or ids.count(plan[-1].end_id) > 1
+
+
+@pytest.mark.parametrize("page", [1, 2, 3, 1000])
+def test_plan_is_the_same_with_and_without_an_index_on_the_id(
+    empty_source: DatabaseUrl, monkeypatch: pytest.MonkeyPatch, page: int
+) -> None:
+    """The database's plan query (index on the id) and the paged reading of id counts (none)."""
+    monkeypatch.setattr(extract, "PLAN_ROWS", page)
+    ids = [9, 1, 2, 2, 2, 3, 4, 4, 5, 6, 7, 7, 7, 7, 7, 8, 10, 11, 12, 40, 41, -5]
+    _legacy_orders_with_ids(empty_source, ids)
+    source, spec = Source(empty_source), entities.get("orders").source
+    assert not source._id_indexed(spec)
+    without = {size: source.plan(spec, size) for size in (1, 2, 3, 4, 7, 100)}
+    with Target(empty_source) as t:
+        t.execute("CREATE INDEX legacy_orders_id ON orders (order_id)")
+        t.commit()
+    assert source._id_indexed(spec)
+    for size, plan in without.items():
+        assert source.plan(spec, size) == plan, size
+        assert sum(b.records_count for b in plan) == len(ids)
+
+
+def test_plan_sees_the_rowid_and_primary_keys_as_indexes(tmp_path: Path) -> None:
+    url = DatabaseUrl.parse(f"sqlite://{tmp_path / 'keys.db'}", what="source")
+    write_legacy(url, 50, seed=1)  # order_id INTEGER PRIMARY KEY: the rowid
+    assert Source(url).plan(entities.get("orders").source, 7)  # planned by the query
+    assert Source(url)._id_indexed(entities.get("orders").source)
 
 
 def test_plan_of_an_empty_table_is_empty(empty_source: DatabaseUrl) -> None:

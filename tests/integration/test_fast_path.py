@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -344,3 +345,67 @@ def test_unique_index_is_found_only_when_it_guarantees_the_key(
         t.execute("DROP INDEX k_a")
         t.commit()
         assert t.unique_index("k", "a") is None
+
+
+def test_schema_steps_at_once_do_not_deadlock_over_a_job_s_deferred_key(pg_server) -> None:
+    """Two runs' schema steps found the same dropped key while a batch held the table: one of
+    them failed with a deadlock until schema steps took turns."""
+    name = pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    url = DatabaseUrl.parse(pg_server.url(name), what="test")
+    try:
+        with Target(url) as t:
+            t.apply_schema()
+            for index in t.schema_indexes("orders", unique=True):
+                t.execute(f"DROP INDEX {index}")
+            t.execute("ALTER TABLE orders DROP CONSTRAINT orders_pkey")
+            t.pause_autovacuum("orders")
+            t.commit()
+        errors: list[str] = []
+
+        def schema_step() -> None:
+            try:
+                with Target(url) as t:
+                    t.apply_schema()
+            except Exception as exc:  # what the test looks for
+                errors.append(str(exc))
+
+        with Target(url) as lane:
+            lane.execute("LOCK TABLE orders IN ROW EXCLUSIVE MODE")  # a batch in flight
+            steps = [threading.Thread(target=schema_step) for _ in range(2)]
+            for step in steps:
+                step.start()
+            time.sleep(1.5)
+            lane.rollback()
+        for step in steps:
+            step.join(60)
+        assert errors == []
+        with Target(url) as t:
+            assert _primary_key(t, "orders") == ["id"] and not _autovacuum_paused(t, "orders")
+    finally:
+        pg_server.drop_database(name)
+
+
+RUN_ORDERS = (sys.executable, "-m", "columnar_etl", "run", "--entity", "orders")
+
+
+def test_a_refused_second_run_leaves_the_running_job_s_table_alone(pg_server, tmp_path) -> None:
+    names = [pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}") for _ in range(2)]
+    legacy, target = (DatabaseUrl.parse(pg_server.url(n), what="test") for n in names)
+    try:
+        write_legacy(legacy, 200, seed=2)
+        with Target(target) as running:
+            running.apply_schema()
+            running.lock_run("orders")  # a fast job is loading: its key is dropped
+            running.execute("ALTER TABLE orders DROP CONSTRAINT orders_pkey")
+            running.commit()
+            second = subprocess.run(
+                [*RUN_ORDERS, "--source", legacy.url, "--target", target.url],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert second.returncode != 0 and "already running" in second.stderr
+            assert _primary_key(running, "orders") == []  # not brought back under the job
+    finally:
+        for name in names:
+            pg_server.drop_database(name)

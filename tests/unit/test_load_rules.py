@@ -57,3 +57,25 @@ def test_a_batch_without_duplicates_keeps_every_row_in_legacy_id_order(
     kept, losers = within_batch_duplicates(frame, ("legacy_id", "email"))
     assert kept["legacy_id"].to_list() == ["1", "2", "10"] and losers.is_empty()
     assert losers.schema == {"legacy_id": pl.String, ERROR_MESSAGE: pl.String}
+
+
+@pytest.mark.parametrize(
+    ("legacy_ids", "winner"),
+    [
+        # diff() of these wraps around to a positive number: still not in order.
+        (["9000000000000000000", "-9000000000000000000"], "-9000000000000000000"),
+        (["2", "1"], "1"),
+    ],
+)
+def test_the_winner_is_the_lowest_id_even_near_the_int64_limits(
+    legacy_ids: list[str], winner: str
+) -> None:
+    frame = pl.DataFrame({"legacy_id": legacy_ids, "email": ["a", "a"]})
+    kept, losers = within_batch_duplicates(frame, ("email",))
+    assert kept["legacy_id"].to_list() == [winner] and losers.height == 1
+
+
+def test_an_empty_batch_has_no_duplicates() -> None:
+    frame = pl.DataFrame(schema={"legacy_id": pl.String, "email": pl.String})
+    kept, losers = within_batch_duplicates(frame, ("legacy_id", "email"))
+    assert kept.is_empty() and losers.is_empty()
