@@ -1,7 +1,8 @@
-"""Reading the legacy database with connectorx: batch planning from sorted ids, one batch as Arrow.
+"""Reading the legacy database with connectorx: the batch plan (id ranges), one batch as Arrow.
 
 Identifiers come from the entity's SourceSpec and are checked against the source table's real
-columns before any query runs; the only values in the SQL are integers we computed.
+columns before any query runs; the only values in the SQL are integers we computed and, in
+catalog lookups, those identifiers as string literals.
 """
 
 from __future__ import annotations
