@@ -56,6 +56,19 @@ def sqlite_path(tmp_path: Path) -> Path:
     return tmp_path / "legacy.sqlite"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DatabaseUrl]:
+    """A new, empty database of each dialect (a SQLite file, or a PostgreSQL database that is
+    dropped afterwards)."""
+    if request.param == "sqlite":
+        yield DatabaseUrl.parse(f"sqlite://{tmp_path / 'empty.db'}", what="test")
+        return
+    server = request.getfixturevalue("pg_server")
+    name = server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    yield DatabaseUrl.parse(server.url(name), what="test")
+    server.drop_database(name)
+
+
 #: Orders in the generated legacy database of ``urls`` (customers and products to match).
 URLS_ROWS = 3_000
 

@@ -127,37 +127,17 @@ CREATE INDEX IF NOT EXISTS idx_orders_etl_job_id ON orders (etl_job_id);
 -- up the index builds at the end for a second (deadlock_timeout) before it gave way. At the
 -- job's end, or in the next run after a kill, this brings both back.
 DO $$
+DECLARE
+    t text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                   WHERE conrelid = 'customers'::regclass AND contype = 'p') THEN
-        ALTER TABLE customers ADD CONSTRAINT customers_pkey PRIMARY KEY (id);
-    END IF;
-    IF EXISTS (SELECT 1 FROM pg_class WHERE oid = 'customers'::regclass
-               AND reloptions @> ARRAY['autovacuum_enabled=false']) THEN
-        ALTER TABLE customers RESET (autovacuum_enabled);
-    END IF;
-END $$;
-
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                   WHERE conrelid = 'products'::regclass AND contype = 'p') THEN
-        ALTER TABLE products ADD CONSTRAINT products_pkey PRIMARY KEY (id);
-    END IF;
-    IF EXISTS (SELECT 1 FROM pg_class WHERE oid = 'products'::regclass
-               AND reloptions @> ARRAY['autovacuum_enabled=false']) THEN
-        ALTER TABLE products RESET (autovacuum_enabled);
-    END IF;
-END $$;
-
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                   WHERE conrelid = 'orders'::regclass AND contype = 'p') THEN
-        ALTER TABLE orders ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
-    END IF;
-    IF EXISTS (SELECT 1 FROM pg_class WHERE oid = 'orders'::regclass
-               AND reloptions @> ARRAY['autovacuum_enabled=false']) THEN
-        ALTER TABLE orders RESET (autovacuum_enabled);
-    END IF;
+    FOREACH t IN ARRAY ARRAY['customers', 'products', 'orders'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                       WHERE conrelid = t::regclass AND contype = 'p') THEN
+            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (id)', t, t || '_pkey');
+        END IF;
+        IF EXISTS (SELECT 1 FROM pg_class WHERE oid = t::regclass
+                   AND reloptions @> ARRAY['autovacuum_enabled=false']) THEN
+            EXECUTE format('ALTER TABLE %I RESET (autovacuum_enabled)', t);
+        END IF;
+    END LOOP;
 END $$;

@@ -223,17 +223,21 @@ class Target:
         pattern = rf"CREATE {kind}INDEX IF NOT EXISTS (\w+) ON {re.escape(table)} "
         return re.findall(pattern, self._ddl("target"))
 
+    def _restored_tables(self) -> list[str]:
+        """The tables whose primary key and autovacuum our DDL brings back when missing or
+        paused (PostgreSQL: the list its DO block walks); none on SQLite."""
+        found = re.search(r"FOREACH \w+ IN ARRAY ARRAY\[([^\]]*)\]", self._ddl("target"))
+        return re.findall(r"'(\w+)'", found.group(1)) if found else []
+
     def schema_primary_key(self, table: str) -> str | None:
-        """The primary key our DDL restores on ``table`` when it is missing (PostgreSQL: a
-        DO block), so a job may drop it while it loads; None where the DDL does not."""
-        pattern = rf"ALTER TABLE {re.escape(table)} ADD CONSTRAINT (\w+) PRIMARY KEY"
-        found = re.search(pattern, self._ddl("target"))
-        return found.group(1) if found else None
+        """The primary key our DDL restores on ``table`` when it is missing, so a job may drop
+        it while it loads; None where the DDL does not."""
+        return f"{table}_pkey" if table in self._restored_tables() else None
 
     def pause_autovacuum(self, table: str) -> bool:
         """Turn autovacuum off for ``table`` if our DDL turns it back on (PostgreSQL);
         whether it did. ``apply_schema`` is what restores it."""
-        if f"ALTER TABLE {table} RESET (autovacuum_enabled)" not in self._ddl("target"):
+        if table not in self._restored_tables():
             return False
         self.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
         return True

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -192,25 +190,13 @@ def _legacy_orders_with_ids(url: DatabaseUrl, ids: list[int | None]) -> None:
         t.commit()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DatabaseUrl]:
-    """A new, empty database of each dialect, to hold a hand-made legacy table."""
-    if request.param == "sqlite":
-        yield DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
-        return
-    server = request.getfixturevalue("pg_server")
-    name = server.create_database(f"plan_{uuid.uuid4().hex[:12]}")
-    yield DatabaseUrl.parse(server.url(name), what="source")
-    server.drop_database(name)
-
-
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 100])
 def test_plan_keeps_repeated_ids_in_one_batch_and_counts_each_batch_exactly(
-    empty_source: DatabaseUrl, size: int
+    empty_url: DatabaseUrl, size: int
 ) -> None:
     """Ids need not be unique (no primary key in this legacy table): a batch takes every row
     of its last id, and each batch's count is what reading its range gives."""
-    url = empty_source
+    url = empty_url
     ids = [9, 1, 2, 2, 2, 3, 4, 4, 5, 6, 7, 7, 7, 7, 7, 8, 10, 11, 12, 40, 41]
     _legacy_orders_with_ids(url, ids)
     source, spec = Source(url), entities.get("orders").source
@@ -232,16 +218,16 @@ def test_plan_keeps_repeated_ids_in_one_batch_and_counts_each_batch_exactly(
 
 @pytest.mark.parametrize("page", [1, 2, 3, 1000])
 def test_plan_is_the_same_with_and_without_an_index_on_the_id(
-    empty_source: DatabaseUrl, monkeypatch: pytest.MonkeyPatch, page: int
+    empty_url: DatabaseUrl, monkeypatch: pytest.MonkeyPatch, page: int
 ) -> None:
     """The database's plan query (index on the id) and the paged reading of id counts (none)."""
     monkeypatch.setattr(extract, "PLAN_ROWS", page)
     ids = [9, 1, 2, 2, 2, 3, 4, 4, 5, 6, 7, 7, 7, 7, 7, 8, 10, 11, 12, 40, 41, -5]
-    _legacy_orders_with_ids(empty_source, ids)
-    source, spec = Source(empty_source), entities.get("orders").source
+    _legacy_orders_with_ids(empty_url, ids)
+    source, spec = Source(empty_url), entities.get("orders").source
     assert not source._id_indexed(spec)
     without = {size: source.plan(spec, size) for size in (1, 2, 3, 4, 7, 100)}
-    with Target(empty_source) as t:
+    with Target(empty_url) as t:
         t.execute("CREATE INDEX legacy_orders_id ON orders (order_id)")
         t.commit()
     assert source._id_indexed(spec)
@@ -257,13 +243,13 @@ def test_plan_sees_the_rowid_and_primary_keys_as_indexes(tmp_path: Path) -> None
     assert Source(url)._id_indexed(entities.get("orders").source)
 
 
-def test_plan_of_an_empty_table_is_empty(empty_source: DatabaseUrl) -> None:
-    _legacy_orders_with_ids(empty_source, [])
-    assert Source(empty_source).plan(entities.get("orders").source, 3) == []
+def test_plan_of_an_empty_table_is_empty(empty_url: DatabaseUrl) -> None:
+    _legacy_orders_with_ids(empty_url, [])
+    assert Source(empty_url).plan(entities.get("orders").source, 3) == []
 
 
-def test_plan_refuses_rows_without_an_id_instead_of_losing_them(empty_source: DatabaseUrl) -> None:
-    url = empty_source
+def test_plan_refuses_rows_without_an_id_instead_of_losing_them(empty_url: DatabaseUrl) -> None:
+    url = empty_url
     _legacy_orders_with_ids(url, [None, *range(1, 11), None])  # SQLite sorts NULL first
     with pytest.raises(SourceError, match="2 rows of source table 'orders' have no 'order_id'"):
         Source(url).plan(entities.get("orders").source, 3)

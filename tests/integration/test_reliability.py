@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,27 +119,17 @@ def test_ctrl_c_during_a_database_call_still_stops_the_run(
         assert status == "interrupted", stderr
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DatabaseUrl]:
-    if request.param == "sqlite":
-        yield DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
-        return
-    server = request.getfixturevalue("pg_server")
-    name = server.create_database(f"t_{uuid.uuid4().hex[:12]}")
-    yield DatabaseUrl.parse(server.url(name), what="target")
-    server.drop_database(name)
-
-
-def test_a_second_run_of_the_same_entity_refuses(legacy: str, target_url: DatabaseUrl) -> None:
+def test_a_second_run_of_the_same_entity_refuses(legacy: str, empty_url: DatabaseUrl) -> None:
+    target = empty_url  # the database both runs target
     source = DatabaseUrl.parse(legacy, what="source")
-    config = RunConfig(source=source, target=target_url, batch_size=500)
-    holder = Target(target_url)
+    config = RunConfig(source=source, target=target, batch_size=500)
+    holder = Target(target)
     try:
         holder.apply_schema()
         holder.lock_run("orders")  # as a run in progress would
         with pytest.raises(RunLockedError, match="already running"):
             pipeline.run(config, "orders")
-        env = {**os.environ, "LEGACY_DATABASE_URL": legacy, "DATABASE_URL": target_url.url}
+        env = {**os.environ, "LEGACY_DATABASE_URL": legacy, "DATABASE_URL": target.url}
         cli = subprocess.run(
             [sys.executable, "-m", "columnar_etl", "run", "--entity", "orders"],
             capture_output=True,
@@ -157,7 +146,7 @@ def test_a_second_run_of_the_same_entity_refuses(legacy: str, target_url: Databa
     # The lock dies with its holder: now the run goes through, once.
     [result] = pipeline.run(config, "orders")
     assert result.status == "completed" and result.counts["loaded"] > 0
-    with Target(target_url) as t:
+    with Target(target) as t:
         assert t.scalar("SELECT COUNT(*) FROM orders") == result.counts["loaded"]
 
 
