@@ -41,6 +41,14 @@ _UNIQUE_INDEX = {
 }
 
 
+_FREE_TEXT_INDEXES = (
+    "SELECT DISTINCT i.relname AS name FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+    "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = ANY (x.indkey) "
+    "WHERE x.indrelid = CAST(? AS regclass) AND a.attname <> 'legacy_id' "
+    "AND a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, "
+    "'bytea'::regtype, 'jsonb'::regtype)"
+)
+
 #: PostgreSQL advisory lock key serializing schema steps (run locks are crc32 of the entity).
 _SCHEMA_LOCK = zlib.crc32(b"columnar_etl:schema")
 
@@ -222,6 +230,16 @@ class Target:
         kind = "(?:UNIQUE )?" if unique else ""
         pattern = rf"CREATE {kind}INDEX IF NOT EXISTS (\w+) ON {re.escape(table)} "
         return re.findall(pattern, self._ddl("target"))
+
+    def free_text_indexes(self, table: str) -> set[str]:
+        """Indexes of ``table`` over a text column that can hold any length (PostgreSQL: a btree
+        entry has a size limit, so a long enough value is refused by the index); ``legacy_id``
+        does not count, being the text of an integer source id. None on SQLite, which has no
+        such limit."""
+        if self.dialect != "postgresql":
+            return set()
+        found = self.query(_FREE_TEXT_INDEXES, (table,))
+        return set(found["name"].to_list())
 
     def _restored_tables(self) -> list[str]:
         """The tables whose primary key and autovacuum our DDL brings back when missing or

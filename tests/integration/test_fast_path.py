@@ -6,7 +6,9 @@ every index present, nothing lost or doubled by a kill and a resume.
 
 from __future__ import annotations
 
+import random
 import signal
+import string
 import subprocess
 import sys
 import threading
@@ -406,6 +408,42 @@ def test_a_refused_second_run_leaves_the_running_job_s_table_alone(pg_server, tm
             )
             assert second.returncode != 0 and "already running" in second.stderr
             assert _primary_key(running, "orders") == []  # not brought back under the job
+    finally:
+        for name in names:
+            pg_server.drop_database(name)
+
+
+def test_a_value_too_long_for_an_index_is_a_reject_not_a_failed_job(pg_server) -> None:
+    """A category past the btree entry limit (about 2.7 kB): the fast path keeps the index on
+    free text, so the database refuses that row alone, as the merge path would."""
+    names = [pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}") for _ in range(2)]
+    legacy, target = (DatabaseUrl.parse(pg_server.url(n), what="test") for n in names)
+    try:
+        write_legacy(legacy, 500, seed=4)
+        long = "".join(random.Random(5).choices(string.ascii_lowercase, k=8000))
+        with Target(legacy) as t:
+            t.execute(
+                "UPDATE products SET category = ? WHERE product_id = "
+                "(SELECT MIN(product_id) FROM products)",
+                (long,),
+            )
+            t.commit()
+            victim = str(t.scalar("SELECT MIN(product_id) FROM products"))
+        with Target(target) as t:
+            t.apply_schema()
+            assert "idx_products_category" in t.free_text_indexes("products")
+            assert "idx_orders_legacy_id" not in t.free_text_indexes("orders")
+        [result] = pipeline.run(_config(legacy, target), "products")
+        assert result.status == "completed"
+        assert result.rejected_by_type.get("database_error") == 1
+        with Target(target) as t:
+            refused = t.query(
+                "SELECT record_id, error_message FROM migration_errors "
+                "WHERE error_type = 'database_error'"
+            )
+            assert refused["record_id"].to_list() == [victim]
+            assert "index row size" in refused["error_message"][0]
+            assert "idx_products_category" in _indexes(target, "products")
     finally:
         for name in names:
             pg_server.drop_database(name)
