@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests import oracle
 
 from columnar_etl import entities
-from columnar_etl.contracts import split
+from columnar_etl.contracts import in_memory_collects, split
 from columnar_etl.generate import customers_table, generate, products_table, sizes_for
 
 AS_OF = datetime(2026, 1, 1)
@@ -79,8 +79,9 @@ def main() -> None:
     judge = ORACLE[args.entity]
 
     def vectorized() -> None:
-        for offset in range(0, legacy.height, args.batch):
-            split(legacy.slice(offset, args.batch), entity, AS_OF)
+        with in_memory_collects():  # as a run does
+            for offset in range(0, legacy.height, args.batch):
+                split(legacy.slice(offset, args.batch), entity, AS_OF)
 
     def row_wise() -> None:
         for record in sample:

