@@ -58,6 +58,9 @@ CREATE INDEX IF NOT EXISTS idx_migration_batches_status ON migration_batches (st
 -- No foreign keys here: PostgreSQL checks one per inserted row (a query and a row lock),
 -- which cost more server time than the rejects themselves. Each reject is written in its
 -- batch's own transaction, and `etl verify` checks that it names a batch of its job.
+-- source_data is json, not jsonb: the source row is kept as written (keys in the source's
+-- column order), and the server only checks it rather than converting it, which took less
+-- than half the server time (122k rejects: 0.3 s vs 0.7 s).
 CREATE TABLE IF NOT EXISTS migration_errors (
     id                bigserial PRIMARY KEY,
     migration_job_id  bigint NOT NULL,
@@ -65,7 +68,7 @@ CREATE TABLE IF NOT EXISTS migration_errors (
     record_id         text NOT NULL,
     error_type        text NOT NULL,
     error_message     text NOT NULL,
-    source_data       jsonb NOT NULL DEFAULT '{}',
+    source_data       json NOT NULL DEFAULT '{}',
     attempted_at      timestamptz NOT NULL DEFAULT now(),
     retry_count       integer NOT NULL DEFAULT 0,
     resolved          boolean NOT NULL DEFAULT false
