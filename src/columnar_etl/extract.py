@@ -63,8 +63,10 @@ STREAM_ROWS = 200_000
 
 #: The batch plan, in SQL that PostgreSQL and SQLite both run on an indexed id: each batch starts
 #: at the first id after the ``skip``-th id from the previous start (an index walk), ends
-#: just before the next start, and counts its rows. Only identifiers (checked against the
-#: table) and an integer of ours are pasted in.
+#: just before the next start, and counts its rows. With ``unique`` (1: a unique index on the
+#: id alone) every batch but the last holds exactly ``skip + 1`` rows, and only the last is
+#: counted: the counts were 60% of the query's time (2M ids: 0.27 s vs 0.10 s without). Only
+#: identifiers (checked against the table) and integers of ours are pasted in.
 _PLAN = """
 WITH RECURSIVE starts(start_id) AS (
     SELECT MIN({key}) FROM {table}
@@ -76,12 +78,14 @@ WITH RECURSIVE starts(start_id) AS (
 ),
 ranges AS (
     SELECT start_id, COALESCE(LEAD(start_id) OVER (ORDER BY start_id) - 1,
-                              (SELECT MAX({key}) FROM {table})) AS end_id
+                              (SELECT MAX({key}) FROM {table})) AS end_id,
+           LEAD(start_id) OVER (ORDER BY start_id) IS NULL AS last
     FROM starts WHERE start_id IS NOT NULL
 )
 SELECT start_id, end_id,
-       (SELECT COUNT(*) FROM {table}
-        WHERE {key} >= ranges.start_id AND {key} <= ranges.end_id) AS records_count
+       CASE WHEN {unique} = 1 AND NOT last THEN {skip} + 1
+            ELSE (SELECT COUNT(*) FROM {table}
+                  WHERE {key} >= ranges.start_id AND {key} <= ranges.end_id) END AS records_count
 FROM ranges ORDER BY start_id
 """
 
@@ -99,10 +103,12 @@ def _read_options(url: DatabaseUrl) -> dict[str, str]:
 #: Distinct ids per page while planning a table whose id has no index: 16 MB of memory.
 PLAN_ROWS = 1_000_000
 
-#: One row, ``n`` > 0 when an index leads with the id column (SQLite: or it is the rowid).
+#: One row: ``n`` > 0 when an index leads with the id column (SQLite: or it is the rowid), ``u``
+#: > 0 when one of them is a unique index on the id alone (or the rowid).
 _ID_INDEXED = {
     "postgresql": (
-        "SELECT COUNT(*) AS n FROM pg_index x "
+        "SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE x.indisunique AND x.indnkeyatts = 1) AS u "
+        "FROM pg_index x "
         "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0] "
         "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_am m ON m.oid = i.relam "
         "WHERE x.indrelid = to_regclass({quoted}) AND a.attname = {column} "
@@ -111,11 +117,19 @@ _ID_INDEXED = {
     "sqlite": (
         "SELECT (SELECT COUNT(*) FROM pragma_index_list({table}) AS l WHERE l.partial = 0 "
         "AND (SELECT i.name FROM pragma_index_info(l.name) AS i WHERE i.seqno = 0) = {column}) "
-        "+ (SELECT COUNT(*) FROM pragma_table_info({table}) WHERE name = {column} AND pk = 1 "
-        "AND upper(type) = 'INTEGER' "
-        "AND (SELECT COUNT(*) FROM pragma_table_info({table}) WHERE pk > 0) = 1) AS n"
+        "+ {rowid} AS n, "
+        "(SELECT COUNT(*) FROM pragma_index_list({table}) AS l WHERE l.partial = 0 "
+        'AND l."unique" = 1 AND (SELECT COUNT(*) FROM pragma_index_info(l.name)) = 1 '
+        "AND (SELECT i.name FROM pragma_index_info(l.name) AS i WHERE i.seqno = 0) = {column}) "
+        "+ {rowid} AS u"
     ),
 }
+#: SQLite: 1 when the id column is the rowid (the table's only key, declared INTEGER).
+_SQLITE_ROWID = (
+    "(SELECT COUNT(*) FROM pragma_table_info({table}) WHERE name = {column} AND pk = 1 "
+    "AND upper(type) = 'INTEGER' "
+    "AND (SELECT COUNT(*) FROM pragma_table_info({table}) WHERE pk > 0) = 1)"
+)
 
 
 def _literal(text: str) -> str:
@@ -192,9 +206,11 @@ class Source:
         """
         self._refuse_null_ids(spec)
         size = int(batch_size)
-        if self._id_indexed(spec):
+        indexed, unique = self._id_index(spec)
+        if indexed:
             key, table = _quote(spec.id_column), _quote(spec.table)
-            ranges = self.read(_PLAN.format(key=key, table=table, skip=size - 1)).rows()
+            sql = _PLAN.format(key=key, table=table, skip=size - 1, unique=int(unique))
+            ranges = self.read(sql).rows()
         else:
             ranges = self._ranges_from_id_counts(spec, size)
         return [
@@ -202,14 +218,14 @@ class Source:
             for number, (start, end, count) in enumerate(ranges, 1)
         ]
 
-    def _id_indexed(self, spec: SourceSpec) -> bool:
-        """Whether an index (or SQLite's rowid) leads with the id column."""
+    def _id_index(self, spec: SourceSpec) -> tuple[bool, bool]:
+        """Whether an index leads with the id column, and whether one keeps it unique."""
+        names = {"table": _literal(spec.table), "column": _literal(spec.id_column)}
         sql = _ID_INDEXED[self.url.dialect].format(
-            table=_literal(spec.table),
-            quoted=_literal(_quote(spec.table)),
-            column=_literal(spec.id_column),
+            quoted=_literal(_quote(spec.table)), rowid=_SQLITE_ROWID.format(**names), **names
         )
-        return bool(self.read(sql)["n"][0])
+        found = self.read(sql).row(0, named=True)
+        return bool(found["n"]), bool(found["u"])
 
     def _ranges_from_id_counts(self, spec: SourceSpec, size: int) -> list[tuple[int, int, int]]:
         """(start, end, rows) per batch, as :data:`_PLAN` gives them, from the distinct ids and
