@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -46,6 +47,8 @@ def test_py_whitespace_is_what_str_strip_removes() -> None:
     assert "\u3000" in PY_WHITESPACE
     assert "\u200b" not in PY_WHITESPACE  # zero-width space is not whitespace to Python
     assert len(PY_WHITESPACE) == 29
+    every = "".join(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace())
+    assert every == PY_WHITESPACE
 
 
 def test_is_empty() -> None:
