@@ -201,8 +201,9 @@ class Source:
 
         With an index on the id, the database computes the batches (:data:`_PLAN`) and only
         they cross the wire: reading 2M sorted ids into the client cost 0.8 s of its CPU, the
-        query about 0.35 s of the server's. Without one, that query would scan the table once
-        per batch: the ids and their counts are read in pages instead.
+        query 0.1 s of the server's over a unique id (0.27 s where it must count each batch).
+        Without an index, that query would scan the table once per batch: the ids and their
+        counts are read in pages instead.
         """
         self._refuse_null_ids(spec)
         size = int(batch_size)
