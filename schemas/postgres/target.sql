@@ -128,12 +128,15 @@ CREATE INDEX IF NOT EXISTS idx_orders_etl_job_id ON orders (etl_job_id);
 -- A job loading an empty table (the fast path, load.py) drops the table's primary key with
 -- its indexes, and pauses autovacuum on it: vacuuming the growing table cost CPU, and held
 -- up the index builds at the end for a second (deadlock_timeout) before it gave way. At the
--- job's end, or in the next run after a kill, this brings both back.
+-- job's end, or in the next run after a kill, this brings both back; not while the job runs
+-- (columnar_etl.busy_tables, set by Target.apply_schema).
 DO $$
 DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['customers', 'products', 'orders'] LOOP
+        CONTINUE WHEN t = ANY (string_to_array(
+            current_setting('columnar_etl.busy_tables', true), ','));
         IF NOT EXISTS (SELECT 1 FROM pg_constraint
                        WHERE conrelid = t::regclass AND contype = 'p') THEN
             EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (id)', t, t || '_pkey');

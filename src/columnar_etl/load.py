@@ -383,6 +383,7 @@ def _plan(target: Target, entity: Entity, job_id: int, pending: bool) -> LoadPla
     # row, which is then a database_error reject; built at the end, it failed the whole job.
     keep = target.free_text_indexes(table)
     deferred = [name for name in target.schema_indexes(table, unique=direct) if name not in keep]
+    target.hold_deferred(table)  # other runs' schema steps leave what we defer to us
     for name in deferred:
         target.execute(f"DROP INDEX IF EXISTS {name}")
     # The primary key too (an id sequence's btree grown row by row cost a quarter of the
@@ -397,13 +398,14 @@ def _plan(target: Target, entity: Entity, job_id: int, pending: bool) -> LoadPla
     return LoadPlan(direct, tuple(deferred), paused)
 
 
-def _restore(target: Target, plan: LoadPlan) -> None:
+def _restore(target: Target, table: str, plan: LoadPlan) -> None:
     if not plan.deferred and not plan.autovacuum_paused:
         return
     target.rollback()
     log.info("rebuilding %s", ", ".join(plan.deferred))
     started = time.perf_counter()
     target.apply_schema()  # CREATE INDEX IF NOT EXISTS: exactly the ones deferred
+    target.release_deferred(table)
     log.info("rebuilt the indexes in %.1f s", time.perf_counter() - started)
 
 
@@ -419,10 +421,10 @@ def loading(target: Target, entity: Entity, job_id: int, *, pending: bool) -> It
         yield plan
     except BaseException:
         with contextlib.suppress(Exception):
-            _restore(target, plan)
+            _restore(target, entity.target_table, plan)
         raise
     try:
-        _restore(target, plan)
+        _restore(target, entity.target_table, plan)
     except TargetError as exc:  # the job stays open: its indexes come back before it closes
         raise TargetError(
             f"{entity.target_table}: the committed batches are kept but the indexes deferred "

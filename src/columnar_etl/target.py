@@ -52,6 +52,18 @@ _FREE_TEXT_INDEXES = (
 #: PostgreSQL advisory lock key serializing schema steps (run locks are crc32 of the entity).
 _SCHEMA_LOCK = zlib.crc32(b"columnar_etl:schema")
 
+#: Sessions holding another session's deferral lock on a table (see Target.hold_deferred).
+_DEFERRED_ELSEWHERE = (
+    "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND classid = 0 AND objsubid = 1 AND objid::text::bigint = ? AND pid <> pg_backend_pid()"
+)
+#: The table a ``CREATE [UNIQUE] INDEX IF NOT EXISTS name ON table`` statement builds on.
+_INDEX_TABLE = re.compile(r"CREATE (?:UNIQUE )?INDEX IF NOT EXISTS \w+ ON (\w+)")
+
+
+def _deferred_key(table: str) -> int:
+    return zlib.crc32(f"columnar_etl:deferred:{table}".encode())
+
 
 def _statements(ddl: str) -> Iterator[str]:
     """The statements of one of our DDL files: split at semicolons outside ``$$`` bodies, with
@@ -87,6 +99,7 @@ class Target:
             raise TargetError(f"target {url} does not exist: nothing has been migrated there")
         self._lock_fd: int | None = None
         self._locked: str | None = None
+        self._deferring: set[str] = set()
         self.conn = self._connect()
 
     def _connect(self) -> Any:
@@ -129,6 +142,8 @@ class Target:
         self.conn = self._connect()
         if self._locked is not None and self.dialect == "postgresql":
             self.lock_run(self._locked)
+        for table in self._deferring:
+            self.scalar("SELECT pg_advisory_lock(?)", (_deferred_key(table),))
 
     def lock_run(self, entity: str) -> None:
         """Hold the run lock for ``entity`` until this connection closes, or refuse at once.
@@ -151,6 +166,29 @@ class Target:
             os.close(fd)
             raise RunLockedError(f"{busy} (SQLite targets take one run at a time)") from None
         self._lock_fd = fd
+
+    def hold_deferred(self, table: str) -> None:
+        """Say, until :meth:`release_deferred` or this connection closes, that a job is loading
+        ``table`` with its indexes, key and autovacuum deferred (PostgreSQL): other sessions'
+        schema steps then leave them to the job, which restores them at its end. A killed
+        job's session is gone, so the next schema step restores them."""
+        if self.dialect != "postgresql" or table in self._deferring:
+            return
+        self.scalar("SELECT pg_advisory_lock(?)", (_deferred_key(table),))
+        self._deferring.add(table)
+
+    def release_deferred(self, table: str) -> None:
+        """End :meth:`hold_deferred` for ``table``."""
+        if table in self._deferring:
+            self._deferring.discard(table)
+            self.scalar("SELECT pg_advisory_unlock(?)", (_deferred_key(table),))
+
+    def _deferred_elsewhere(self) -> list[str]:
+        """The tables another session's job is loading with what it deferred (PostgreSQL)."""
+        if self.dialect != "postgresql":
+            return []
+        tables = self._restored_tables()
+        return [t for t in tables if self.scalar(_DEFERRED_ELSEWHERE, (_deferred_key(t),))]
 
     # -- statements -----------------------------------------------------------------------
     def _sql(self, sql: str) -> str:
@@ -203,8 +241,9 @@ class Target:
     def append(self, table: str, frame: pl.DataFrame, *, json_columns: Sequence[str] = ()) -> None:
         """Bulk-append ``frame`` into the existing ``table`` (binary COPY on PG), by column name.
 
-        JSON columns travel as text in Arrow's JSON extension type, which the PostgreSQL driver
-        writes as jsonb for the server to parse: no staging table, no per-row cast in SQL.
+        JSON columns travel as text in Arrow's JSON extension type; the PostgreSQL driver reads
+        the table's column types and writes each as it needs (jsonb or json, which the server
+        parses or checks): no staging table, no per-row cast in SQL.
         """
         if self.dialect == "sqlite" or not json_columns:
             self.ingest(table, frame, append=True)
@@ -299,14 +338,27 @@ class Target:
         return ddl.read_text(encoding="utf-8")
 
     def apply_schema(self, name: str = "target") -> None:
-        """Apply ``schemas/<dialect>/<name>.sql`` (idempotent ``IF NOT EXISTS`` DDL)."""
+        """Apply ``schemas/<dialect>/<name>.sql`` (idempotent ``IF NOT EXISTS`` DDL).
+
+        What a running job deferred on its table (see :meth:`hold_deferred`) is left to it:
+        rebuilt here, its indexes would slow the rest of its load, and the build would wait
+        for its batches and hold them up.
+        """
         try:
+            busy: list[str] = []
             if self.dialect == "postgresql":
                 # One schema step at a time: two at once deadlocked upgrading their locks on a
                 # table whose index or key they both found missing.
                 self.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+                busy = self._deferred_elsewhere()
+                # Read by the DDL's DO block, which restores keys and autovacuum.
+                self.scalar(
+                    "SELECT set_config('columnar_etl.busy_tables', ?, true)", (",".join(busy),)
+                )
             for statement in _statements(self._ddl(name)):
-                self.execute(statement)
+                index = _INDEX_TABLE.match(statement)
+                if index is None or index.group(1) not in busy:
+                    self.execute(statement)
             self.commit()
         except Exception as exc:
             self.rollback()

@@ -387,6 +387,49 @@ def test_schema_steps_at_once_do_not_deadlock_over_a_job_s_deferred_key(pg_serve
         pg_server.drop_database(name)
 
 
+def test_another_run_s_schema_step_leaves_a_running_job_s_deferred_table_alone(
+    pg_server, tmp_path
+) -> None:
+    """Another entity's run starting while a fast orders job loads: its schema step used to
+    rebuild the job's indexes and key mid-load. Now it restores only what no live job holds."""
+    name = pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    target = DatabaseUrl.parse(pg_server.url(name), what="test")
+    legacy = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="test")
+    write_legacy(legacy, 2_000, seed=4)
+    try:
+        with Target(target) as t:
+            t.apply_schema()
+            t.execute("ALTER TABLE customers DROP CONSTRAINT customers_pkey")  # a killed job's
+            t.commit()
+        full = _indexes(target)
+        during: list[tuple[set[str], list[str], bool]] = []
+
+        def other_run_starts(entity: str, done: int, total: int) -> None:
+            if done and not during:
+                with Target(target) as other:
+                    other.apply_schema()
+                    during.append(
+                        (
+                            _indexes(target),
+                            _primary_key(other, "customers"),
+                            _autovacuum_paused(other, "orders"),
+                        )
+                    )
+
+        config = _config(legacy, target, workers=1)
+        [result] = pipeline.run(config, "orders", progress=other_run_starts)
+        assert result.status == "completed" and during
+        indexes, customers_key, paused = during[0]
+        assert "orders_pkey" not in indexes and "idx_orders_legacy_id" not in indexes
+        assert paused  # the job's table: left alone
+        assert customers_key == ["id"]  # what no live job holds: restored
+        assert _indexes(target) == full  # and the job restored its own at its end
+        with Target(target) as t:
+            assert _primary_key(t, "orders") == ["id"] and not _autovacuum_paused(t, "orders")
+    finally:
+        pg_server.drop_database(name)
+
+
 RUN_ORDERS = (sys.executable, "-m", "columnar_etl", "run", "--entity", "orders")
 
 
