@@ -7,6 +7,8 @@ reject says which rules it broke, in the order the contract declares them.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -47,6 +49,34 @@ class Split(NamedTuple):
     """How many rows the entity's filter put out of scope."""
 
 
+class _EngineAffinity:
+    """The in-memory affinity while anyone is inside :func:`in_memory_collects`: counted, so
+    runs that overlap in one process keep it until the last one leaves, which puts back the
+    affinity found by the first (only that setting, not the rest of Polars' config)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._before: str | None = None
+
+    def enter(self) -> None:
+        with self._lock:
+            if not self._users:
+                self._before = os.environ.get(_AFFINITY)
+                pl.Config.set_engine_affinity("in-memory")
+            self._users += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if not self._users:
+                pl.Config.set_engine_affinity(self._before)  # type: ignore[arg-type]
+
+
+_AFFINITY = "POLARS_ENGINE_AFFINITY"
+_ENGINE = _EngineAffinity()
+
+
 @contextmanager
 def in_memory_collects() -> Iterator[None]:
     """Polars' in-memory engine for every ``collect()`` that names none, as pandera's do.
@@ -54,10 +84,14 @@ def in_memory_collects() -> Iterator[None]:
     pandera collects each check on its own, about 30 times per ``validate``; on a batch held
     in memory the streaming engine (Polars 2's default) costs more to set up each time than
     the check itself: 2M orders took 0.4 s less CPU to split with this. The setting is
-    process-wide, so a run enters it once, around all its threads.
+    process-wide (Polars has no per-thread one), so a run enters this once, around all its
+    threads; processes it starts meanwhile (a local Ray instance) inherit it.
     """
-    with pl.Config(engine_affinity="in-memory"):
+    _ENGINE.enter()
+    try:
         yield
+    finally:
+        _ENGINE.leave()
 
 
 def _message_ranks(schema: pa.DataFrameSchema, entity: Entity) -> pl.DataFrame:

@@ -79,11 +79,11 @@ WITH RECURSIVE starts(start_id) AS (
 ranges AS (
     SELECT start_id, COALESCE(LEAD(start_id) OVER (ORDER BY start_id) - 1,
                               (SELECT MAX({key}) FROM {table})) AS end_id,
-           LEAD(start_id) OVER (ORDER BY start_id) IS NULL AS last
+           LEAD(start_id) OVER (ORDER BY start_id) IS NULL AS is_last
     FROM starts WHERE start_id IS NOT NULL
 )
 SELECT start_id, end_id,
-       CASE WHEN {unique} = 1 AND NOT last THEN {skip} + 1
+       CASE WHEN {unique} = 1 AND NOT is_last THEN {skip} + 1
             ELSE (SELECT COUNT(*) FROM {table}
                   WHERE {key} >= ranges.start_id AND {key} <= ranges.end_id) END AS records_count
 FROM ranges ORDER BY start_id
@@ -107,7 +107,9 @@ PLAN_ROWS = 1_000_000
 #: > 0 when one of them is a unique index on the id alone (or the rowid).
 _ID_INDEXED = {
     "postgresql": (
-        "SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE x.indisunique AND x.indnkeyatts = 1) AS u "
+        # A unique index does not cover inheritance children, which FROM the table reads too.
+        "SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE x.indisunique AND x.indnkeyatts = 1 "
+        "AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhparent = x.indrelid)) AS u "
         "FROM pg_index x "
         "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0] "
         "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_am m ON m.oid = i.relam "

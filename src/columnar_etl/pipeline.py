@@ -472,7 +472,7 @@ def _stop_between(stop: Stop, results: RunResults, where: str) -> None:
 def rejects_frame(target: Target, job_id: int) -> pl.DataFrame:
     """A job's rejects, for ``etl rejects``."""
     return target.query(
-        # source_data as text: jsonb arrives as an Arrow extension type CSV cannot hold.
+        # source_data as text: json/jsonb arrive as an Arrow extension type CSV cannot hold.
         "SELECT record_id, error_type, error_message, CAST(source_data AS TEXT) AS source_data "
         "FROM migration_errors WHERE migration_job_id = ? ORDER BY id",
         (job_id,),

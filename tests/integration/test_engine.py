@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -206,7 +207,7 @@ def _legacy_orders_with_ids(url: DatabaseUrl, ids: list[int | None]) -> None:
     frame = pl.DataFrame({"order_id": ids}).with_columns(
         customer_id=pl.lit(1, pl.Int64),
         order_number=pl.lit("N"),
-        order_total=pl.lit("1.00"),
+        order_total=pl.int_range(pl.len()).cast(pl.String),  # one per row, for a unique key
         status=pl.lit("1"),
         order_date=pl.lit("2023-01-01"),
         order_items=pl.lit("P1:1:1.00"),
@@ -265,24 +266,63 @@ def test_plan_is_the_same_with_and_without_an_index_on_the_id(
         assert sum(b.records_count for b in plan) == len(ids)
 
 
-@pytest.mark.parametrize("key", ["UNIQUE INDEX", "INDEX"])
+UNIQUE_IDS = [9, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 40, 41, -5, 1000, 1001]
+REPEATED_IDS = [9, 1, 2, 2, 2, 3, 4, 4, 5, 6, 7, 7, 7, 7, 7, 8, 10, 11, 12, 40, 41, -5]
+
+
+@pytest.mark.parametrize(
+    ("key", "ids", "unique"),
+    [
+        ("CREATE UNIQUE INDEX legacy_orders_id ON orders (order_id)", UNIQUE_IDS, True),
+        ("ALTER TABLE orders ADD PRIMARY KEY (order_id)", UNIQUE_IDS, "postgresql"),
+        ("CREATE INDEX legacy_orders_id ON orders (order_id)", UNIQUE_IDS, False),
+        # Unique over two columns: the id itself repeats.
+        ("CREATE UNIQUE INDEX legacy_orders_id ON orders (order_id, order_total)", [], False),
+    ],
+)
 def test_plan_over_a_unique_id_counts_only_the_last_batch_and_gives_the_same_plan(
-    empty_url: DatabaseUrl, key: str
+    empty_url: DatabaseUrl, key: str, ids: list[int], unique: bool | str
 ) -> None:
-    """A unique index on the id lets the plan skip counting the full batches; the plan must
-    still be the one counting everything gives, and each count what reading the batch gives."""
-    ids = [9, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 40, 41, -5, 1000, 1001]
+    """A unique index on the id alone lets the plan skip counting the full batches; the plan
+    must still be the one counting everything gives, each count what reading the batch gives."""
+    if unique == "postgresql":  # SQLite cannot add a primary key to an existing table
+        if empty_url.dialect != "postgresql":
+            return
+        unique = True
+    if not ids:
+        ids = REPEATED_IDS
     _legacy_orders_with_ids(empty_url, ids)
     source, spec = Source(empty_url), entities.get("orders").source
     counted = {size: source.plan(spec, size) for size in (1, 2, 3, 4, 7, 17, 100)}
     with Target(empty_url) as t:
-        t.execute(f"CREATE {key} legacy_orders_id ON orders (order_id)")
+        t.execute(key)
         t.commit()
-    assert source._id_index(spec) == (True, key == "UNIQUE INDEX")
+    assert source._id_index(spec) == (True, unique)
     for size, plan in counted.items():
         assert source.plan(spec, size) == plan, size
         read = [source.read_batch(spec, b).height for b in plan]
         assert read == [b.records_count for b in plan] and sum(read) == len(ids)
+
+
+def test_plan_counts_every_batch_when_inheritance_children_share_the_table(pg_server) -> None:
+    """PostgreSQL: a unique index on the parent does not cover a child table, whose rows the
+    parent's queries read too; the ids then repeat across them."""
+    name = pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    url = DatabaseUrl.parse(pg_server.url(name), what="test")
+    try:
+        _legacy_orders_with_ids(url, UNIQUE_IDS)
+        with Target(url) as t:
+            t.execute("CREATE UNIQUE INDEX legacy_orders_id ON orders (order_id)")
+            t.execute("CREATE TABLE more_orders () INHERITS (orders)")
+            t.execute("INSERT INTO more_orders SELECT * FROM orders WHERE order_id < 8")
+            t.commit()
+        source, spec = Source(url), entities.get("orders").source
+        assert source._id_index(spec) == (True, False)
+        plan = source.plan(spec, 3)
+        read = [source.read_batch(spec, b).height for b in plan]
+        assert read == [b.records_count for b in plan] and sum(read) == len(UNIQUE_IDS) + 8
+    finally:
+        pg_server.drop_database(name)
 
 
 def test_plan_sees_the_rowid_and_primary_keys_as_indexes(tmp_path: Path) -> None:
