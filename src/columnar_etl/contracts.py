@@ -52,7 +52,8 @@ class Split(NamedTuple):
 class _EngineAffinity:
     """The in-memory affinity while anyone is inside :func:`in_memory_collects`: counted, so
     runs that overlap in one process keep it until the last one leaves, which puts back the
-    affinity found by the first (only that setting, not the rest of Polars' config)."""
+    affinity found by the first (only that setting, not the rest of Polars' config; a named
+    affinity, not an engine object set with ``pl.Config.set_engine_affinity``)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -70,7 +71,10 @@ class _EngineAffinity:
         with self._lock:
             self._users -= 1
             if not self._users:
-                pl.Config.set_engine_affinity(self._before)  # type: ignore[arg-type]
+                try:
+                    pl.Config.set_engine_affinity(self._before)  # type: ignore[arg-type]
+                except ValueError:  # not a name Polars knows: put the text back as it was
+                    os.environ[_AFFINITY] = str(self._before)
 
 
 _AFFINITY = "POLARS_ENGINE_AFFINITY"

@@ -379,11 +379,15 @@ def _plan(target: Target, entity: Entity, job_id: int, pending: bool) -> LoadPla
     # Only indexes our DDL declares: apply_schema is how they come back, even after a kill,
     # and before anything else can write to the table.
     direct = entity.unique_keys == ("legacy_id",)
+    # Not while another run's schema step restores: it could have looked for our lock before
+    # we took it, and rebuild what we drop. The commit first lets go of the table we read.
+    target.commit()
+    target.schema_turn()
+    target.hold_deferred(table)  # other runs' schema steps leave what we defer to us
     # Not an index over free text: with it present, a value too long for the index fails its
     # row, which is then a database_error reject; built at the end, it failed the whole job.
     keep = target.free_text_indexes(table)
     deferred = [name for name in target.schema_indexes(table, unique=direct) if name not in keep]
-    target.hold_deferred(table)  # other runs' schema steps leave what we defer to us
     for name in deferred:
         target.execute(f"DROP INDEX IF EXISTS {name}")
     # The primary key too (an id sequence's btree grown row by row cost a quarter of the

@@ -55,6 +55,7 @@ _SCHEMA_LOCK = zlib.crc32(b"columnar_etl:schema")
 #: Sessions holding another session's deferral lock on a table (see Target.hold_deferred).
 _DEFERRED_ELSEWHERE = (
     "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     "AND classid = 0 AND objsubid = 1 AND objid::text::bigint = ? AND pid <> pg_backend_pid()"
 )
 #: The table a ``CREATE [UNIQUE] INDEX IF NOT EXISTS name ON table`` statement builds on.
@@ -100,6 +101,7 @@ class Target:
         self._lock_fd: int | None = None
         self._locked: str | None = None
         self._deferring: set[str] = set()
+        self._relock = False
         self.conn = self._connect()
 
     def _connect(self) -> Any:
@@ -133,17 +135,24 @@ class Target:
 
     def revive(self) -> None:
         """After a failed batch: roll back, and reconnect if the connection died (a restarted
-        server); the run lock is taken again. Raises TargetError while the server is down."""
+        server); the run lock and deferral locks are taken again. Raises TargetError while the
+        server is down, RunLockedError or TargetError while the dead connection's server
+        session still holds a lock; the next call tries again."""
         self.rollback()
-        if self.ping():
+        alive = self.ping()
+        if alive and not self._relock:
             return
-        with contextlib.suppress(Exception):
-            self.conn.close()
-        self.conn = self._connect()
+        if not alive:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+            self.conn = self._connect()
+            self._relock = True  # until every lock is back, even across failed attempts
         if self._locked is not None and self.dialect == "postgresql":
             self.lock_run(self._locked)
         for table in self._deferring:
-            self.scalar("SELECT pg_advisory_lock(?)", (_deferred_key(table),))
+            if not self.scalar("SELECT pg_try_advisory_lock(?)", (_deferred_key(table),)):
+                raise TargetError(f"the lock on {table} is still held by the lost connection")
+        self._relock = False
 
     def lock_run(self, entity: str) -> None:
         """Hold the run lock for ``entity`` until this connection closes, or refuse at once.
@@ -178,10 +187,24 @@ class Target:
         self._deferring.add(table)
 
     def release_deferred(self, table: str) -> None:
-        """End :meth:`hold_deferred` for ``table``."""
-        if table in self._deferring:
-            self._deferring.discard(table)
+        """End :meth:`hold_deferred` for ``table`` (if the database refuses, the lock ends with
+        this connection, at the end of the run)."""
+        if table not in self._deferring:
+            return
+        try:
             self.scalar("SELECT pg_advisory_unlock(?)", (_deferred_key(table),))
+        except Exception:  # the driver's own error classes
+            self.rollback()
+            return
+        self._deferring.discard(table)
+
+    def schema_turn(self) -> None:
+        """Wait for other schema steps, and keep them waiting until this transaction ends
+        (PostgreSQL): a job dropping what it defers must not interleave with one restoring.
+        Call it first in a transaction: holding a table lock while waiting here deadlocked
+        with a schema step that wanted that table."""
+        if self.dialect == "postgresql":
+            self.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
 
     def _deferred_elsewhere(self) -> list[str]:
         """The tables another session's job is loading with what it deferred (PostgreSQL)."""
@@ -349,7 +372,7 @@ class Target:
             if self.dialect == "postgresql":
                 # One schema step at a time: two at once deadlocked upgrading their locks on a
                 # table whose index or key they both found missing.
-                self.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+                self.schema_turn()
                 busy = self._deferred_elsewhere()
                 # Read by the DDL's DO block, which restores keys and autovacuum.
                 self.scalar(

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ import pytest
 
 from columnar_etl import entities, ledger, load, pipeline
 from columnar_etl.config import DatabaseUrl, RunConfig
+from columnar_etl.errors import TargetError
 from columnar_etl.legacy import write_legacy
 from columnar_etl.target import Target
 
@@ -428,6 +430,106 @@ def test_another_run_s_schema_step_leaves_a_running_job_s_deferred_table_alone(
             assert _primary_key(t, "orders") == ["id"] and not _autovacuum_paused(t, "orders")
     finally:
         pg_server.drop_database(name)
+
+
+@pytest.fixture
+def pg_target(pg_server) -> Iterator[DatabaseUrl]:
+    """An empty PostgreSQL database with the target schema applied."""
+    name = pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    url = DatabaseUrl.parse(pg_server.url(name), what="test")
+    with Target(url) as t:
+        t.apply_schema()
+    yield url
+    pg_server.drop_database(name)
+
+
+def _deferral_holders(t: Target, table: str) -> list[int]:
+    """Server pids holding the deferral lock on ``table`` in ``t``'s database."""
+    sql = (
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid::text::bigint"
+        " = ? AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    key = zlib.crc32(f"columnar_etl:deferred:{table}".encode())
+    return t.query(sql, (key,))["pid"].to_list()
+
+
+def test_a_deferral_lock_in_another_database_does_not_stop_a_restore(
+    pg_server, pg_target: DatabaseUrl
+) -> None:
+    """Advisory locks are per database: a job on another target of the same server must not
+    make this one skip its restore (its own job would then close without its key)."""
+    name = pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    elsewhere = DatabaseUrl.parse(pg_server.url(name), what="test")
+    try:
+        with Target(elsewhere) as other:
+            other.hold_deferred("orders")
+            other.commit()
+            with Target(pg_target) as t:
+                t.execute("ALTER TABLE orders DROP CONSTRAINT orders_pkey")
+                t.commit()
+                t.apply_schema()
+                assert _primary_key(t, "orders") == ["id"]
+    finally:
+        pg_server.drop_database(name)
+
+
+def test_a_job_dropping_what_it_defers_waits_for_a_schema_step_already_under_way(
+    pg_target: DatabaseUrl,
+) -> None:
+    """The schema step looked for deferral locks before the job took its own; had the job's
+    drops run while the step waited on another table, the step would rebuild them after."""
+    entity = entities.get("orders")
+    with Target(pg_target) as job, Target(pg_target) as blocker:
+        job_id = ledger.create_job(job, "orders", "orders", {load.EMPTY_AT_START: True})
+        job.commit()
+        blocker.execute("LOCK TABLE customers IN ACCESS EXCLUSIVE MODE")
+        step = threading.Thread(target=lambda: Target(pg_target).apply_schema())
+        step.start()
+        time.sleep(0.5)  # the step has looked for locks and waits on customers
+        plan: list[load.LoadPlan] = []
+        planning = threading.Thread(
+            target=lambda: plan.append(load._plan(job, entity, job_id, pending=True))
+        )
+        planning.start()
+        time.sleep(0.5)
+        blocker.rollback()
+        step.join(60)
+        planning.join(60)
+        assert plan and plan[0].direct and "orders_pkey" in plan[0].deferred
+        assert "orders_pkey" not in _indexes(pg_target)  # still deferred after the step
+        assert "idx_orders_legacy_id" not in _indexes(pg_target)
+
+
+def test_revive_takes_the_locks_back_even_after_a_failed_attempt(
+    pg_target: DatabaseUrl,
+) -> None:
+    with Target(pg_target) as job, Target(pg_target) as admin:
+        job.lock_run("orders")
+        job.hold_deferred("orders")
+        job.commit()
+        [first] = _deferral_holders(admin, "orders")
+        squatter = Target(pg_target)
+        admin.scalar("SELECT pg_terminate_backend(CAST(? AS integer))", (first,))
+        admin.commit()
+        key = zlib.crc32(b"columnar_etl:deferred:orders")
+        assert squatter.scalar("SELECT pg_try_advisory_lock(?)", (key,))
+        failed: list[BaseException] = []
+
+        def revive() -> None:
+            try:
+                job.revive()  # reconnected, but the lock is someone else's for now
+            except Exception as exc:  # what the test looks for
+                failed.append(exc)
+
+        attempt = threading.Thread(target=revive, daemon=True)
+        attempt.start()
+        attempt.join(30)
+        assert not attempt.is_alive(), "revive waited for a lock instead of failing"
+        assert isinstance(failed[0], TargetError) and "still held" in str(failed[0])
+        squatter.close()
+        job.revive()  # the connection works now: the locks must still come back
+        [again] = _deferral_holders(admin, "orders")
+        assert again != first and again == job.scalar("SELECT pg_backend_pid()")
 
 
 RUN_ORDERS = (sys.executable, "-m", "columnar_etl", "run", "--entity", "orders")

@@ -40,3 +40,10 @@ def test_the_setting_is_put_back_when_the_run_fails() -> None:
         assert os.environ.get(AFFINITY) == "in-memory"
         raise RuntimeError("a failed run")
     assert os.environ.get(AFFINITY) == "streaming"
+
+
+def test_an_affinity_polars_does_not_know_is_put_back_as_it_was_without_failing_the_run() -> None:
+    os.environ[AFFINITY] = "bogus"
+    with in_memory_collects():
+        assert os.environ.get(AFFINITY) == "in-memory"
+    assert os.environ.get(AFFINITY) == "bogus"
