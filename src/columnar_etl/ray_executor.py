@@ -97,18 +97,12 @@ def _maybe_crash(batch: ledger.Batch) -> None:
         os._exit(1)
 
 
+# A Ray worker runs one task at a time: the process-wide setting is this task's alone.
+@in_memory_collects()
 def _batch_task(
     config: RunConfig, entity_name: str, job_id: int, batch: ledger.Batch, direct: bool
 ) -> dict[str, int] | None:
     """One batch, start to finish, inside a Ray worker; None when it failed after retries."""
-    # A Ray worker runs one task at a time: the process-wide setting is this task's alone.
-    with in_memory_collects():
-        return _one_batch(config, entity_name, job_id, batch, direct)
-
-
-def _one_batch(
-    config: RunConfig, entity_name: str, job_id: int, batch: ledger.Batch, direct: bool
-) -> dict[str, int] | None:
     from columnar_etl.pipeline import load_with_retries, prepare
 
     entity = entities.get(entity_name)

@@ -58,8 +58,8 @@ _DEFERRED_ELSEWHERE = (
     "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     "AND classid = 0 AND objsubid = 1 AND objid::text::bigint = ? AND pid <> pg_backend_pid()"
 )
-#: The table a ``CREATE [UNIQUE] INDEX IF NOT EXISTS name ON table`` statement builds on.
-_INDEX_TABLE = re.compile(r"CREATE (?:UNIQUE )?INDEX IF NOT EXISTS \w+ ON (\w+)")
+#: Our DDL's ``CREATE [UNIQUE] INDEX IF NOT EXISTS name ON table``: (UNIQUE, name, table).
+_CREATE_INDEX = re.compile(r"CREATE (UNIQUE )?INDEX IF NOT EXISTS (\w+) ON (\w+)")
 
 
 def _deferred_key(table: str) -> int:
@@ -289,9 +289,8 @@ class Target:
     def schema_indexes(self, table: str, *, unique: bool = False) -> list[str]:
         """The non-unique indexes our target DDL declares on ``table``, and with ``unique`` its
         unique ones too (``apply_schema`` creates whichever is missing)."""
-        kind = "(?:UNIQUE )?" if unique else ""
-        pattern = rf"CREATE {kind}INDEX IF NOT EXISTS (\w+) ON {re.escape(table)} "
-        return re.findall(pattern, self._ddl("target"))
+        found = _CREATE_INDEX.finditer(self._ddl("target"))
+        return [m[2] for m in found if m[3] == table and (unique or not m[1])]
 
     def free_text_indexes(self, table: str) -> set[str]:
         """Indexes of ``table`` over a text column that can hold any length (PostgreSQL: a btree
@@ -379,8 +378,8 @@ class Target:
                     "SELECT set_config('columnar_etl.busy_tables', ?, true)", (",".join(busy),)
                 )
             for statement in _statements(self._ddl(name)):
-                index = _INDEX_TABLE.match(statement)
-                if index is None or index.group(1) not in busy:
+                index = _CREATE_INDEX.match(statement)
+                if index is None or index[3] not in busy:
                     self.execute(statement)
             self.commit()
         except Exception as exc:

@@ -274,11 +274,11 @@ def _stray_rejects(target: Target) -> dict[int, int]:
     for them (PostgreSQL checks one row by row, which cost more than writing the rejects)."""
     rows = _rows(
         target,
-        "SELECT e.migration_job_id AS job, COUNT(*) AS n FROM migration_errors e "
+        "SELECT e.migration_job_id AS job_id, COUNT(*) AS n FROM migration_errors e "
         "WHERE NOT EXISTS (SELECT 1 FROM migration_batches b WHERE b.id = e.batch_id "
         "AND b.migration_job_id = e.migration_job_id) GROUP BY e.migration_job_id",
     )
-    return {int(r["job"]): int(r["n"]) for r in rows}
+    return _by_job(rows)
 
 
 def _conservation(job: dict[str, Any], done: dict[str, int], recorded: int, stray: int) -> Check:
@@ -421,9 +421,9 @@ def verify(
     seen: dict[str, int] = {}
     checks: list[Check] = []
     for item, job in zip(_integrity(target, jobs, sums), jobs, strict=True):
-        done = sums.get(int(job["id"]), dict.fromkeys(_SUMS, 0))
-        checks += _integrity_checks(item)
         job_id = int(job["id"])
+        done = sums.get(job_id, dict.fromkeys(_SUMS, 0))
+        checks += _integrity_checks(item)
         checks.append(_conservation(job, done, recorded.get(job_id, 0), stray.get(job_id, 0)))
         if job["status"] != "rolled_back":
             checks.append(_source_rows(job, done, source, seen))
