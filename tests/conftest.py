@@ -63,10 +63,7 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databa
     if request.param == "sqlite":
         yield DatabaseUrl.parse(f"sqlite://{tmp_path / 'empty.db'}", what="test")
         return
-    server = request.getfixturevalue("pg_server")
-    name = server.create_database(f"t_{uuid.uuid4().hex[:12]}")
-    yield DatabaseUrl.parse(server.url(name), what="test")
-    server.drop_database(name)
+    yield DatabaseUrl.parse(request.getfixturevalue("pg_url"), what="test")
 
 
 #: Orders in the generated legacy database of ``urls`` (customers and products to match).

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -304,25 +303,21 @@ def test_plan_over_a_unique_id_counts_only_the_last_batch_and_gives_the_same_pla
         assert read == [b.records_count for b in plan] and sum(read) == len(ids)
 
 
-def test_plan_counts_every_batch_when_inheritance_children_share_the_table(pg_server) -> None:
+def test_plan_counts_every_batch_when_inheritance_children_share_the_table(pg_url: str) -> None:
     """PostgreSQL: a unique index on the parent does not cover a child table, whose rows the
     parent's queries read too; the ids then repeat across them."""
-    name = pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
-    url = DatabaseUrl.parse(pg_server.url(name), what="test")
-    try:
-        _legacy_orders_with_ids(url, UNIQUE_IDS)
-        with Target(url) as t:
-            t.execute("CREATE UNIQUE INDEX legacy_orders_id ON orders (order_id)")
-            t.execute("CREATE TABLE more_orders () INHERITS (orders)")
-            t.execute("INSERT INTO more_orders SELECT * FROM orders WHERE order_id < 8")
-            t.commit()
-        source, spec = Source(url), entities.get("orders").source
-        assert source._id_index(spec) == (True, False)
-        plan = source.plan(spec, 3)
-        read = [source.read_batch(spec, b).height for b in plan]
-        assert read == [b.records_count for b in plan] and sum(read) == len(UNIQUE_IDS) + 8
-    finally:
-        pg_server.drop_database(name)
+    url = DatabaseUrl.parse(pg_url, what="test")
+    _legacy_orders_with_ids(url, UNIQUE_IDS)
+    with Target(url) as t:
+        t.execute("CREATE UNIQUE INDEX legacy_orders_id ON orders (order_id)")
+        t.execute("CREATE TABLE more_orders () INHERITS (orders)")
+        t.execute("INSERT INTO more_orders SELECT * FROM orders WHERE order_id < 8")
+        t.commit()
+    source, spec = Source(url), entities.get("orders").source
+    assert source._id_index(spec) == (True, False)
+    plan = source.plan(spec, 3)
+    read = [source.read_batch(spec, b).height for b in plan]
+    assert read == [b.records_count for b in plan] and sum(read) == len(UNIQUE_IDS) + 8
 
 
 def test_plan_sees_the_rowid_and_primary_keys_as_indexes(tmp_path: Path) -> None:

@@ -71,6 +71,15 @@ def legacy(make_url: Callable[[], DatabaseUrl]) -> DatabaseUrl:
     return url
 
 
+@pytest.fixture
+def pg_target(pg_url: str) -> DatabaseUrl:
+    """The test's own PostgreSQL database (conftest's ``pg_url``), target schema applied."""
+    url = DatabaseUrl.parse(pg_url, what="test")
+    with Target(url) as t:
+        t.apply_schema()
+    return url
+
+
 def _config(source: DatabaseUrl, target: DatabaseUrl, **kw: Any) -> RunConfig:
     base = {"batch_size": 400, "workers": 2, "max_retries": 1, "retry_backoff": 0.01}
     return RunConfig(source=source, target=target, as_of=AS_OF, **{**base, **kw})
@@ -351,96 +360,77 @@ def test_unique_index_is_found_only_when_it_guarantees_the_key(
         assert t.unique_index("k", "a") is None
 
 
-def test_schema_steps_at_once_do_not_deadlock_over_a_job_s_deferred_key(pg_server) -> None:
+def test_schema_steps_at_once_do_not_deadlock_over_a_job_s_deferred_key(
+    pg_target: DatabaseUrl,
+) -> None:
     """Two runs' schema steps found the same dropped key while a batch held the table: one of
     them failed with a deadlock until schema steps took turns."""
-    name = pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
-    url = DatabaseUrl.parse(pg_server.url(name), what="test")
-    try:
-        with Target(url) as t:
-            t.apply_schema()
-            for index in t.schema_indexes("orders", unique=True):
-                t.execute(f"DROP INDEX {index}")
-            t.execute("ALTER TABLE orders DROP CONSTRAINT orders_pkey")
-            t.pause_autovacuum("orders")
-            t.commit()
-        errors: list[str] = []
+    url = pg_target
+    with Target(url) as t:
+        for index in t.schema_indexes("orders", unique=True):
+            t.execute(f"DROP INDEX {index}")
+        t.execute("ALTER TABLE orders DROP CONSTRAINT orders_pkey")
+        t.pause_autovacuum("orders")
+        t.commit()
+    errors: list[str] = []
 
-        def schema_step() -> None:
-            try:
-                with Target(url) as t:
-                    t.apply_schema()
-            except Exception as exc:  # what the test looks for
-                errors.append(str(exc))
+    def schema_step() -> None:
+        try:
+            with Target(url) as t:
+                t.apply_schema()
+        except Exception as exc:  # what the test looks for
+            errors.append(str(exc))
 
-        with Target(url) as lane:
-            lane.execute("LOCK TABLE orders IN ROW EXCLUSIVE MODE")  # a batch in flight
-            steps = [threading.Thread(target=schema_step) for _ in range(2)]
-            for step in steps:
-                step.start()
-            time.sleep(1.5)
-            lane.rollback()
+    with Target(url) as lane:
+        lane.execute("LOCK TABLE orders IN ROW EXCLUSIVE MODE")  # a batch in flight
+        steps = [threading.Thread(target=schema_step) for _ in range(2)]
         for step in steps:
-            step.join(60)
-        assert errors == []
-        with Target(url) as t:
-            assert _primary_key(t, "orders") == ["id"] and not _autovacuum_paused(t, "orders")
-    finally:
-        pg_server.drop_database(name)
+            step.start()
+        time.sleep(1.5)
+        lane.rollback()
+    for step in steps:
+        step.join(60)
+    assert errors == []
+    with Target(url) as t:
+        assert _primary_key(t, "orders") == ["id"] and not _autovacuum_paused(t, "orders")
 
 
 def test_another_run_s_schema_step_leaves_a_running_job_s_deferred_table_alone(
-    pg_server, tmp_path
+    pg_target: DatabaseUrl, tmp_path
 ) -> None:
     """Another entity's run starting while a fast orders job loads: its schema step used to
     rebuild the job's indexes and key mid-load. Now it restores only what no live job holds."""
-    name = pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
-    target = DatabaseUrl.parse(pg_server.url(name), what="test")
+    target = pg_target
     legacy = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="test")
     write_legacy(legacy, 2_000, seed=4)
-    try:
-        with Target(target) as t:
-            t.apply_schema()
-            t.execute("ALTER TABLE customers DROP CONSTRAINT customers_pkey")  # a killed job's
-            t.commit()
-        full = _indexes(target)
-        during: list[tuple[set[str], list[str], bool]] = []
+    with Target(target) as t:
+        t.execute("ALTER TABLE customers DROP CONSTRAINT customers_pkey")  # a killed job's
+        t.commit()
+    full = _indexes(target)
+    during: list[tuple[set[str], list[str], bool]] = []
 
-        def other_run_starts(entity: str, done: int, total: int) -> None:
-            if done and not during:
-                with Target(target) as other:
-                    other.apply_schema()
-                    during.append(
-                        (
-                            _indexes(target),
-                            _primary_key(other, "customers"),
-                            _autovacuum_paused(other, "orders"),
-                        )
+    def other_run_starts(entity: str, done: int, total: int) -> None:
+        if done and not during:
+            with Target(target) as other:
+                other.apply_schema()
+                during.append(
+                    (
+                        _indexes(target),
+                        _primary_key(other, "customers"),
+                        _autovacuum_paused(other, "orders"),
                     )
+                )
 
-        config = _config(legacy, target, workers=1)
-        [result] = pipeline.run(config, "orders", progress=other_run_starts)
-        assert result.status == "completed" and during
-        indexes, customers_key, paused = during[0]
-        assert "orders_pkey" not in indexes and "idx_orders_legacy_id" not in indexes
-        assert paused  # the job's table: left alone
-        assert customers_key == ["id"]  # what no live job holds: restored
-        assert _indexes(target) == full  # and the job restored its own at its end
-        with Target(target) as t:
-            assert _primary_key(t, "orders") == ["id"] and not _autovacuum_paused(t, "orders")
-    finally:
-        pg_server.drop_database(name)
-
-
-@pytest.fixture
-def pg_target(pg_server) -> Iterator[DatabaseUrl]:
-    """An empty PostgreSQL database with the target schema applied."""
-    name = pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
-    url = DatabaseUrl.parse(pg_server.url(name), what="test")
-    with Target(url) as t:
-        t.apply_schema()
-    yield url
-    pg_server.drop_database(name)
+    config = _config(legacy, target, workers=1)
+    [result] = pipeline.run(config, "orders", progress=other_run_starts)
+    assert result.status == "completed" and during
+    indexes, customers_key, paused = during[0]
+    assert "orders_pkey" not in indexes and "idx_orders_legacy_id" not in indexes
+    assert paused  # the job's table: left alone
+    assert customers_key == ["id"]  # what no live job holds: restored
+    assert _indexes(target) == full  # and the job restored its own at its end
+    with Target(target) as t:
+        assert _primary_key(t, "orders") == ["id"] and not _autovacuum_paused(t, "orders")
 
 
 def _deferral_holders(t: Target, table: str) -> list[int]:
