@@ -131,6 +131,22 @@ class Bench:
         # utime, stime, cutime, cstime: the postmaster and every backend it has reaped.
         return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
+    def work(self) -> float:
+        """CPU seconds used so far by this process (all its threads) and the server.
+
+        Call it with no connection open: a backend's CPU reaches the postmaster's count when
+        the backend exits and is reaped, a moment after its client closes it, so this waits
+        for the count to stand still.
+        """
+        server = self.server_cpu()
+        for _ in range(20):
+            time.sleep(0.05)
+            again = self.server_cpu()
+            if again == server:
+                break
+            server = again
+        return time.process_time() + server
+
     def etl(self, source: DatabaseUrl, target: DatabaseUrl, *args: str) -> EtlRun:
         """``etl run --entity orders`` as a subprocess, measured."""
         command = [sys.executable, "-m", "columnar_etl", "run", "--entity", "orders"]
