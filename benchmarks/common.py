@@ -3,6 +3,8 @@ legacy databases, cold target databases, and running ``etl`` as a measured subpr
 
 The server is the test suite's (tests/pgserver.py: fsync off, 64 MB shared buffers), started
 for the benchmark and removed after it. Peak RSS is the tool process's own (see _LAUNCHER).
+Figures go to benchmarks/results/, or to the folder named by ``BENCH_RESULTS`` (the test
+that runs the benchmarks keeps the committed figures untouched that way).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from columnar_etl.config import DatabaseUrl
 from columnar_etl.legacy import write_legacy
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or ROOT / "benchmarks" / "results")
 
 __all__ = [
     "RESULTS",
@@ -37,6 +39,7 @@ __all__ = [
     "EtlRun",
     "machine",
     "median",
+    "pyplot",
     "save_json",
 ]
 
@@ -53,6 +56,19 @@ def machine() -> dict[str, Any]:
 
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot (headless), or None with a line saying how to get the charts."""
+    try:
+        import matplotlib
+    except ImportError:
+        print('no chart: matplotlib is not installed (pip install -e ".[bench]")')
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def save_json(name: str, data: dict[str, Any]) -> Path:

@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, Bench, machine, median, save_json
+from benchmarks.common import RESULTS, Bench, machine, median, pyplot, save_json
 
 from columnar_etl.config import DEFAULT_BATCH_SIZE, DEFAULT_WORKERS
 
@@ -27,10 +27,9 @@ SIZES = (1_000_000, 2_000_000, 3_000_000, 10_000_000)
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
+    if plt is None:
+        return
 
     orders = [r["orders"] / 1e6 for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
@@ -57,6 +56,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
 
 
 def main() -> None:
@@ -113,7 +113,7 @@ def main() -> None:
         },
     )
     plot(rows, RESULTS / "scaling.png")
-    print(f"wrote {RESULTS / 'scaling.json'} and scaling.png")
+    print(f"wrote {RESULTS / 'scaling.json'}")
 
 
 if __name__ == "__main__":

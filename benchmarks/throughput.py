@@ -46,7 +46,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, Bench, EtlRun, machine, median, save_json
+from benchmarks.common import RESULTS, Bench, EtlRun, machine, median, pyplot, save_json
 from tests import oracle
 
 from columnar_etl import entities
@@ -217,10 +217,9 @@ def work_floor(works: dict[str, list[float]], ceiling_way: str) -> dict[str, Any
 
 
 def chart(result: dict[str, Any]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
+    if plt is None:
+        return
 
     m = result["measurements"]
     labels = [
@@ -250,6 +249,7 @@ def chart(result: dict[str, Any]) -> None:
     ax.set_xlim(right=max(rates) * 8)
     fig.tight_layout()
     fig.savefig(RESULTS / "throughput.png", dpi=120)
+    print(f"wrote {RESULTS / 'throughput.png'}")
 
 
 def main() -> None:
@@ -403,7 +403,6 @@ def main() -> None:
         print(f"  {'met    ' if met else 'NOT met'}  {goal}")
     print(f"wrote {save_json('throughput', result)}")
     chart(result)
-    print(f"wrote {RESULTS / 'throughput.png'}")
 
 
 if __name__ == "__main__":

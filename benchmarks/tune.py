@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, Bench, machine, median, save_json
+from benchmarks.common import RESULTS, Bench, machine, median, pyplot, save_json
 
 from columnar_etl.config import DEFAULT_BATCH_SIZE, DEFAULT_WORKERS
 
@@ -33,10 +33,9 @@ WORKERS = (1, 2, 4)
 
 
 def heatmaps(rows: list[dict[str, Any]], path: Path, orders: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
+    if plt is None:
+        return
     import numpy as np
 
     sizes = sorted({r["batch_size"] for r in rows})
@@ -62,6 +61,7 @@ def heatmaps(rows: list[dict[str, Any]], path: Path, orders: int) -> None:
     fig.suptitle(f"etl run --entity orders, {orders:,} orders into PostgreSQL", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
 
 
 def main() -> None:
@@ -137,7 +137,7 @@ def main() -> None:
         },
     )
     heatmaps(rows, RESULTS / f"{args.name}.png", args.orders)
-    print(f"wrote {RESULTS / args.name}.csv, .json and .png")
+    print(f"wrote {RESULTS / args.name}.csv and .json")
 
 
 if __name__ == "__main__":
