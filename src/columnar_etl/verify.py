@@ -223,9 +223,11 @@ def _by_job(rows: list[dict[str, Any]]) -> dict[int, int]:
 
 
 def _integrity(
-    target: Target, jobs: list[dict[str, Any]], sums: dict[int, dict[str, int]]
+    target: Target,
+    jobs: list[dict[str, Any]],
+    sums: dict[int, dict[str, int]],
+    errors: dict[int, dict[str, int]],
 ) -> list[JobIntegrity]:
-    errors = error_summary(target)
     tables = {entities.get(j["entity"]).target_table for j in jobs}
     actual = {table: _per_job(target, table) for table in tables}
     result = []
@@ -251,7 +253,9 @@ def _integrity(
 def integrity(target: Target, job_ids: list[int] | None = None) -> list[JobIntegrity]:
     """The integrity of the given live jobs (default: all), in job order."""
     jobs = [j for j in _jobs(target) if job_ids is None or int(j["id"]) in job_ids]
-    return _integrity(target, jobs, _batch_sums(target)) if jobs else []
+    if not jobs:
+        return []
+    return _integrity(target, jobs, _batch_sums(target), error_summary(target))
 
 
 # -- the checks -----------------------------------------------------------------------------
@@ -415,12 +419,12 @@ def verify(
         jobs = [j for j in jobs if j["entity"] == entity]
     else:
         names = entities.names()
-    sums = _batch_sums(target)
-    recorded = {k: sum(v.values()) for k, v in error_summary(target).items()}
+    sums, errors = _batch_sums(target), error_summary(target)
+    recorded = {k: sum(v.values()) for k, v in errors.items()}
     stray = _stray_rejects(target)
     seen: dict[str, int] = {}
     checks: list[Check] = []
-    for item, job in zip(_integrity(target, jobs, sums), jobs, strict=True):
+    for item, job in zip(_integrity(target, jobs, sums, errors), jobs, strict=True):
         job_id = int(job["id"])
         done = sums.get(job_id, dict.fromkeys(_SUMS, 0))
         checks += _integrity_checks(item)
