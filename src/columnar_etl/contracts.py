@@ -47,6 +47,9 @@ class Split(NamedTuple):
     """Untouched source rows plus ``error_type`` and ``error_message``."""
     filtered: int
     """How many rows the entity's filter put out of scope."""
+    valid_rows: pl.Series
+    """Each valid row's position in the source frame (UInt32): which source row a valid row
+    came from when the source repeats an id."""
 
 
 class _EngineAffinity:
@@ -183,13 +186,16 @@ def split(source: pl.DataFrame, entity: Entity, as_of: datetime) -> Split:
         pl.col(ERROR_MESSAGE),
     )
     bad = pl.concat([unreadable, broken, invalid]).sort(ROW_ID)
-    valid = candidates.filter(~pl.col(ROW_ID).is_in(bad[ROW_ID].implode())).select(
-        entity.target_columns
-    )
+    kept = candidates.filter(~pl.col(ROW_ID).is_in(bad[ROW_ID].implode()))
     rejects = (
         source.drop(SOURCE_ERRORS, strict=False)
         .join(bad, on=ROW_ID, how="inner")
         .sort(ROW_ID)
         .drop(ROW_ID)
     )
-    return Split(valid=valid, rejects=rejects, filtered=out.height - in_scope.height)
+    return Split(
+        valid=kept.select(entity.target_columns),
+        rejects=rejects,
+        filtered=out.height - in_scope.height,
+        valid_rows=kept[ROW_ID],
+    )

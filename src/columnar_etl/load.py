@@ -25,6 +25,7 @@ import polars as pl
 from columnar_etl.config import first_line
 from columnar_etl.contracts import ERROR_MESSAGE, ERROR_TYPE, Split
 from columnar_etl.entities import Entity
+from columnar_etl.entities.base import ROW_ID
 from columnar_etl.errors import TargetError
 from columnar_etl.ledger import Batch, complete_batch, job_configuration
 from columnar_etl.target import Target
@@ -43,8 +44,12 @@ log = logging.getLogger("columnar_etl")
 _STAGE, _DROP = "etl_stage", "etl_stage_drop"
 
 
-#: (legacy_id, error_message) of rows a batch loses: none.
-_NO_ROWS = pl.DataFrame(schema={"legacy_id": pl.String, ERROR_MESSAGE: pl.String})
+#: (legacy_id, ROW_ID, error_message) of rows a batch loses: none. ROW_ID is the row's
+#: position in the batch's source frame, so a loser finds its own source row even where the
+#: source repeats its id.
+_NO_ROWS = pl.DataFrame(
+    schema={"legacy_id": pl.String, ROW_ID: pl.UInt32, ERROR_MESSAGE: pl.String}
+)
 
 
 def _legacy_order(frame: pl.DataFrame) -> pl.DataFrame:
@@ -53,7 +58,8 @@ def _legacy_order(frame: pl.DataFrame) -> pl.DataFrame:
     # (A shifted comparison, not diff(), which wraps around near the int64 limits.)
     if not numeric.null_count() and (numeric.slice(1) > numeric.head(-1)).all():
         return frame
-    return frame.sort(numeric, "legacy_id")
+    # Stable: among rows of one repeated id, the first in the source wins.
+    return frame.sort(numeric, "legacy_id", maintain_order=True)
 
 
 def _duplicate_message(key: pl.Expr, value: pl.Expr, winner: pl.Expr) -> pl.Expr:
@@ -65,7 +71,10 @@ def _duplicate_message(key: pl.Expr, value: pl.Expr, winner: pl.Expr) -> pl.Expr
 def within_batch_duplicates(
     valid: pl.DataFrame, keys: tuple[str, ...]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Keep the lowest legacy id per unique key value; the others become (legacy_id, message)."""
+    """Keep the lowest legacy id per unique key value (the first row of a repeated id); the
+    others become (legacy_id, ROW_ID, message). ``valid`` without ROW_ID is numbered here."""
+    if ROW_ID not in valid.columns:
+        valid = valid.with_row_index(ROW_ID)
     kept = _legacy_order(valid)
     losers = [_NO_ROWS]
     for key in keys:
@@ -76,7 +85,7 @@ def within_batch_duplicates(
         marked = kept.with_columns(
             _duplicate_message(pl.lit(key), pl.col(key), winner).alias(ERROR_MESSAGE), dup=is_dup
         )
-        losers.append(marked.filter("dup").select("legacy_id", ERROR_MESSAGE))
+        losers.append(marked.filter("dup").select("legacy_id", ROW_ID, ERROR_MESSAGE))
         kept = marked.filter(~pl.col("dup")).drop("dup", ERROR_MESSAGE)
     return kept, pl.concat(losers)
 
@@ -168,10 +177,11 @@ def _load_rows(
 ) -> _Outcome:
     """Stage ``rows``, settle key collisions against the target, insert the rest; ``direct``
     (see :func:`plan_job`): nothing can collide, COPY them straight into the table."""
+    data = rows.drop(ROW_ID, strict=False)
     if direct:
-        _append_rows(target, entity, job_id, rows)
+        _append_rows(target, entity, job_id, data)
         return _EMPTY
-    target.ingest(_STAGE, rows)
+    target.ingest(_STAGE, data)
     hits = _collisions(target, entity, job_id)
     if not hits.height:
         _insert_staged(target, entity, job_id)
@@ -189,9 +199,16 @@ def _load_rows(
         _update_staged(target, entity)
     target.execute(f"DELETE FROM {_STAGE} WHERE legacy_id IN (SELECT legacy_id FROM {_DROP})")
     _insert_staged(target, entity, job_id)
-    duplicates = hits.filter(pl.col("action") == "duplicate").select(
-        "legacy_id",
-        _duplicate_message(pl.col("key"), pl.col("value"), pl.col("holder")).alias(ERROR_MESSAGE),
+    duplicates = (
+        hits.filter(pl.col("action") == "duplicate")
+        .join(rows.select("legacy_id", ROW_ID), on="legacy_id")  # unique in a batch's rows
+        .select(
+            "legacy_id",
+            ROW_ID,
+            _duplicate_message(pl.col("key"), pl.col("value"), pl.col("holder")).alias(
+                ERROR_MESSAGE
+            ),
+        )
     )
     skipped = int((hits["action"] == "skip").sum())
     updated = int((hits["action"] == "update").sum())
@@ -214,7 +231,7 @@ def _refused(
     """
     if rows.height == 1:
         message = f"refused by the target database: {first_line(exc)}"
-        return rows.select("legacy_id", pl.lit(message).alias(ERROR_MESSAGE))
+        return rows.select("legacy_id", ROW_ID, pl.lit(message).alias(ERROR_MESSAGE))
     found = [_NO_ROWS]
     half = rows.height // 2
     for part in (rows.slice(0, half), rows.slice(half)):
@@ -248,7 +265,7 @@ def _load_or_bisect(
         refused = _refused(target, entity, job_id, rows, on_conflict, exc, direct)
         if refused.is_empty():
             raise  # the set fails but no row alone does: not a row problem, retry the batch
-    rest = rows.join(refused, on="legacy_id", how="anti")
+    rest = rows.join(refused, on=ROW_ID, how="anti")
     outcome = (
         _load_rows(target, entity, job_id, rest, on_conflict, direct) if rest.height else _EMPTY
     )
@@ -269,7 +286,7 @@ def _with_source_json(frame: pl.DataFrame, entity: Entity) -> pl.DataFrame:
     return frame.select(
         pl.col(entity.source.id_column).cast(pl.String).alias("record_id"),
         columns.select(pl.struct(pl.all()).struct.json_encode().alias("source_data")).to_series(),
-        *(c for c in (ERROR_TYPE, ERROR_MESSAGE) if c in frame.columns),
+        *(c for c in (ERROR_TYPE, ERROR_MESSAGE, ROW_ID) if c in frame.columns),
     )
 
 
@@ -282,12 +299,13 @@ def _rejects(
     by_loader = {kind: rows for kind, rows in by_loader.items() if rows.height}
     if not by_loader:
         return parts[0].with_columns(_without_nul(pl.col(ERROR_MESSAGE)))
-    # Only the loader's rejects need their source row: encode those, not the whole batch.
-    ids = pl.concat([rows["legacy_id"] for rows in by_loader.values()]).implode()
-    wanted = source.filter(pl.col(entity.source.id_column).cast(pl.String).is_in(ids))
-    source_json = _with_source_json(wanted, entity)
+    # Only the loader's rejects need their source row: encode those, not the whole batch. By
+    # position, not id: where the source repeats an id, each loser has its own row.
+    positions = pl.concat([rows[ROW_ID] for rows in by_loader.values()]).implode()
+    wanted = source.with_row_index(ROW_ID).filter(pl.col(ROW_ID).is_in(positions))
+    source_json = _with_source_json(wanted, entity).select(ROW_ID, "source_data")
     for error_type, rows in by_loader.items():
-        found = rows.join(source_json, left_on="legacy_id", right_on="record_id")
+        found = rows.join(source_json, on=ROW_ID)
         parts.append(
             found.select(
                 pl.col("legacy_id").alias("record_id"),
@@ -316,7 +334,8 @@ def commit_batch(
 
     ``direct`` is the job's :class:`LoadPlan` fast path: rows go straight into the table.
     """
-    kept, duplicates = within_batch_duplicates(split.valid, entity.unique_keys)
+    valid = split.valid.with_columns(split.valid_rows.alias(ROW_ID))
+    kept, duplicates = within_batch_duplicates(valid, entity.unique_keys)
     outcome, refused = _EMPTY, _NO_ROWS
     if kept.height:
         outcome, refused = _load_or_bisect(target, entity, job_id, kept, on_conflict, direct)

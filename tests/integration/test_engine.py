@@ -424,3 +424,31 @@ def test_rows_the_database_refuses_are_bisected_out(urls: tuple[DatabaseUrl, Dat
         )
     assert set(errors["record_id"]) == refused
     assert errors["error_message"].str.contains("no_sevens").all()
+
+
+@pytest.mark.parametrize("batch_size", [1, 100])
+def test_each_copy_of_a_repeated_source_id_is_one_row_somewhere(
+    tmp_path: Path, empty_url: DatabaseUrl, batch_size: int
+) -> None:
+    """A legacy table without a primary key may repeat an id: the first copy loads, every
+    later copy is one duplicate reject carrying its own source row (not every copy's)."""
+    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
+    _legacy_orders_with_ids(source, [1, 2, 2, 5, 5, 5, 5, 7])  # order_total: the row's position
+    config = RunConfig(source=source, target=empty_url, batch_size=batch_size, as_of=AS_OF)
+    [result] = pipeline.run(config, "orders")
+    assert result.counts["extracted"] == 8 and result.conserved
+    assert (result.counts["loaded"], result.counts["rejected"]) == (4, 4)
+    with Target(empty_url) as t:
+        loaded = t.query("SELECT legacy_id, total FROM orders ORDER BY legacy_id")
+        rejects = t.query(
+            "SELECT record_id, error_type, CAST(source_data AS TEXT) AS source_data "
+            "FROM migration_errors ORDER BY id"
+        )
+    # The first copy of each id wins: its total is its position in the source.
+    assert loaded.rows() == [("1", 0.0), ("2", 1.0), ("5", 3.0), ("7", 7.0)]
+    assert rejects["error_type"].unique().to_list() == ["duplicate"]
+    lost = sorted(
+        (row["record_id"], json.loads(row["source_data"])["order_total"])
+        for row in rejects.iter_rows(named=True)
+    )
+    assert lost == [("2", "2"), ("5", "4"), ("5", "5"), ("5", "6")]

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from columnar_etl.contracts import ERROR_MESSAGE
+from columnar_etl.entities.base import ROW_ID
 from columnar_etl.load import within_batch_duplicates
 
 
@@ -56,7 +57,7 @@ def test_a_batch_without_duplicates_keeps_every_row_in_legacy_id_order(
     frame = pl.DataFrame({"legacy_id": legacy_ids, "email": ["a", "b", "c"]})
     kept, losers = within_batch_duplicates(frame, ("legacy_id", "email"))
     assert kept["legacy_id"].to_list() == ["1", "2", "10"] and losers.is_empty()
-    assert losers.schema == {"legacy_id": pl.String, ERROR_MESSAGE: pl.String}
+    assert losers.schema == {"legacy_id": pl.String, ROW_ID: pl.UInt32, ERROR_MESSAGE: pl.String}
 
 
 @pytest.mark.parametrize(
