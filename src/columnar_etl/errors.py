@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ConservationError",
     "ContractError",
     "EtlError",
     "InterruptedRunError",
@@ -46,6 +47,10 @@ class InterruptedRunError(EtlError):
 
 class ContractError(EtlError):
     """A transform produced a frame that does not have the contract's columns or types."""
+
+
+class ConservationError(EtlError):
+    """A batch's rows do not each land in exactly one place; it is not committed."""
 
 
 class RollbackRefusedError(EtlError):
