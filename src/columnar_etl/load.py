@@ -26,7 +26,7 @@ from columnar_etl.config import first_line
 from columnar_etl.contracts import ERROR_MESSAGE, ERROR_TYPE, Split
 from columnar_etl.entities import Entity
 from columnar_etl.entities.base import ROW_ID
-from columnar_etl.errors import TargetError
+from columnar_etl.errors import ConservationError, TargetError
 from columnar_etl.ledger import Batch, complete_batch, job_configuration
 from columnar_etl.target import Target
 
@@ -351,9 +351,21 @@ def commit_batch(
         "skipped_existing": outcome.skipped,
         "updated": outcome.updated,
     }
+    _check_conserved(batch, counts)
     complete_batch(target, batch, counts, retries)
     target.commit()
     return counts
+
+
+def _check_conserved(batch: Batch, counts: dict[str, int]) -> None:
+    """Refuse to commit a batch whose rows do not each land in exactly one place: a bug, but
+    one that must fail the batch (rolled back, retried, then failed), not pass unnoticed."""
+    placed = sum(counts[k] for k in ("loaded", "rejected", "filtered", "skipped_existing"))
+    if placed != counts["extracted"]:
+        raise ConservationError(
+            f"batch {batch.batch_number}: {counts['extracted']} rows extracted but {placed} "
+            f"placed ({counts}); nothing of it was committed"
+        )
 
 
 # -- the fast path on a fresh table -------------------------------------------------------------

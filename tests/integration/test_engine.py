@@ -452,3 +452,26 @@ def test_each_copy_of_a_repeated_source_id_is_one_row_somewhere(
         for row in rejects.iter_rows(named=True)
     )
     assert lost == [("2", "2"), ("5", "4"), ("5", "5"), ("5", "6")]
+
+
+def test_a_batch_whose_counts_do_not_add_up_is_not_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
+    write_legacy(source, 200, seed=3)
+    target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
+    real = pipeline.split
+
+    def miscounted(*args: object) -> object:
+        result = real(*args)  # type: ignore[arg-type]
+        return result._replace(filtered=result.filtered + 1)
+
+    monkeypatch.setattr(pipeline, "split", miscounted)
+    config = RunConfig(source=source, target=target, max_retries=1, retry_backoff=0.01)
+    [result] = pipeline.run(config, "customers")
+    assert result.status == "failed" and result.counts["extracted"] == 0
+    with Target(target) as t:
+        assert t.scalar("SELECT COUNT(*) FROM customers") == 0
+        assert t.scalar("SELECT COUNT(*) FROM migration_errors") == 0
+        error = t.scalar("SELECT error_details FROM migration_batches")
+    assert "rows extracted but" in error and "nothing of it was committed" in error
