@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "earlier_batches",
     "fail_batch",
     "finish_job",
+    "has_batches",
     "interrupt_job",
     "job_configuration",
     "job_counts",
@@ -65,15 +67,25 @@ def require_ledger(target: Target, job_id: int | None = None) -> None:
         raise TargetError(f"no job {job_id} in {target.url} (see etl status)")
 
 
-def create_job(target: Target, entity: str, table: str, configuration: dict[str, Any]) -> int:
-    """A new pending job; ``configuration`` must already be redacted."""
-    job_id = target.scalar(
-        "INSERT INTO migration_jobs (name, entity, source_system, target_table, configuration) "
-        f"VALUES (?, ?, ?, ?, {target.json('?')}) RETURNING id",
-        (f"Migrate {entity}", entity, "legacy_database", table, json.dumps(configuration)),
+def create_job(
+    target: Target,
+    entity: str,
+    table: str,
+    configuration: dict[str, Any],
+    ranges: Sequence[BatchRange] = (),
+) -> int:
+    """A new pending job with its batch plan, in one transaction (a job stopped between the
+    two would resume with nothing to do and close as completed); ``configuration`` must
+    already be redacted."""
+    job_id = int(
+        target.scalar(
+            "INSERT INTO migration_jobs (name, entity, source_system, target_table, "
+            f"configuration) VALUES (?, ?, ?, ?, {target.json('?')}) RETURNING id",
+            (f"Migrate {entity}", entity, "legacy_database", table, json.dumps(configuration)),
+        )
     )
-    target.commit()
-    return int(job_id)
+    add_batches(target, job_id, ranges)
+    return job_id
 
 
 def job_configuration(target: Target, job_id: int) -> dict[str, Any]:
@@ -96,8 +108,8 @@ def resumable_job(target: Target, entity: str) -> int | None:
     return None
 
 
-def add_batches(target: Target, job_id: int, ranges: list[BatchRange]) -> None:
-    """Record the job's plan and total; one transaction."""
+def add_batches(target: Target, job_id: int, ranges: Sequence[BatchRange]) -> None:
+    """Record the job's plan and total, and commit."""
     for r in ranges:
         target.execute(
             "INSERT INTO migration_batches (migration_job_id, batch_number, start_id, end_id, "
@@ -109,6 +121,15 @@ def add_batches(target: Target, job_id: int, ranges: list[BatchRange]) -> None:
         (sum(r.records_count for r in ranges), job_id),
     )
     target.commit()
+
+
+def has_batches(target: Target, job_id: int) -> bool:
+    """Whether the job has a batch plan. A job of an older version could be stopped after its
+    row was written and before its plan; resumed as it was, it would close with nothing done."""
+    planned = target.scalar(
+        "SELECT COUNT(*) FROM migration_batches WHERE migration_job_id = ?", (job_id,)
+    )
+    return bool(planned)
 
 
 def start_job(target: Target, job_id: int) -> None:

@@ -379,11 +379,15 @@ def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: S
         target.apply_schema()
         job_id = None if config.fresh else ledger.resumable_job(target, entity.name)
         if job_id is None:
+            plan = source.plan(entity.source, config.batch_size)
             configuration = {**config.describe(), **facts_at_start(target, entity)}
-            job_id = ledger.create_job(target, entity.name, entity.target_table, configuration)
-            ledger.add_batches(target, job_id, source.plan(entity.source, config.batch_size))
+            job_id = ledger.create_job(
+                target, entity.name, entity.target_table, configuration, plan
+            )
         else:
             log.info("resuming job %s for %s", job_id, entity.name)
+            if not ledger.has_batches(target, job_id):
+                ledger.add_batches(target, job_id, source.plan(entity.source, config.batch_size))
         ledger.start_job(target, job_id)
         batches = ledger.open_batches(target, job_id)
         done = ledger.job_counts(target, job_id)["extracted"]
@@ -402,6 +406,13 @@ def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: S
                 f"interrupted: {entity.name} job {job_id} stopped; its committed batches are "
                 "kept and running the same command again resumes it"
             ) from None
+        except Exception as exc:
+            # Close the job as failed rather than leave it in_progress for good (its committed
+            # batches stay, and a rerun resumes it); the error itself goes on to the caller.
+            with contextlib.suppress(Exception):
+                target.rollback()
+                ledger.finish_job(target, job_id, _error_text(exc))
+            raise
         try:
             status, counts = ledger.finish_job(target, job_id, error)
         except Exception as exc:  # most likely the target went away for good

@@ -11,7 +11,7 @@ import pandera.polars as pa
 import polars as pl
 import pytest
 
-from columnar_etl import entities, extract, pipeline
+from columnar_etl import entities, extract, ledger, pipeline
 from columnar_etl.config import DatabaseUrl, RunConfig
 from columnar_etl.errors import SourceError
 from columnar_etl.extract import Source
@@ -475,3 +475,61 @@ def test_a_batch_whose_counts_do_not_add_up_is_not_committed(
         assert t.scalar("SELECT COUNT(*) FROM migration_errors") == 0
         error = t.scalar("SELECT error_details FROM migration_batches")
     assert "rows extracted but" in error and "nothing of it was committed" in error
+
+
+def _sqlite_pair(tmp_path: Path, rows: int = 300) -> tuple[DatabaseUrl, DatabaseUrl]:
+    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
+    write_legacy(source, rows, seed=4)
+    return source, DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
+
+
+def _customers(source: DatabaseUrl) -> int:
+    return Source(source).count(entities.get("customers").source)
+
+
+def test_a_run_stopped_while_planning_leaves_no_job_and_the_next_run_loads_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = _sqlite_pair(tmp_path)
+    config = RunConfig(source=source, target=target, batch_size=50, as_of=AS_OF)
+
+    def stopped(*args: object, **kwargs: object) -> object:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Source, "plan", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.run(config, "customers")
+    with Target(target) as t:
+        assert t.scalar("SELECT COUNT(*) FROM migration_jobs") == 0
+    [result] = pipeline.run(config, "customers")
+    assert result.status == "completed" and result.counts["extracted"] == _customers(source) > 0
+
+
+def test_a_job_left_without_its_plan_is_planned_when_resumed(tmp_path: Path) -> None:
+    """A ledger written by an older version can hold a job whose plan never got written."""
+    source, target = _sqlite_pair(tmp_path)
+    with Target(target) as t:
+        t.apply_schema()
+        entity = entities.get("customers")
+        job_id = ledger.create_job(t, entity.name, entity.target_table, {})
+    config = RunConfig(source=source, target=target, batch_size=50, as_of=AS_OF)
+    [result] = pipeline.run(config, "customers")
+    assert result.job_id == job_id and result.status == "completed"
+    assert result.counts["extracted"] == _customers(source) > 0 and result.conserved
+
+
+def test_an_error_that_stops_a_run_closes_its_job_as_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = _sqlite_pair(tmp_path)
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise SourceError("the source went away")
+
+    monkeypatch.setattr(pipeline, "_run_batches", broken)
+    with pytest.raises(SourceError):
+        pipeline.run(RunConfig(source=source, target=target, as_of=AS_OF), "customers")
+    with Target(target) as t:
+        job = t.query("SELECT status, error_message FROM migration_jobs").row(0)
+    assert job[0] == "failed" and "the source went away" in job[1]
