@@ -3,8 +3,9 @@
 Unique keys are resolved here. Batches commit in id order (see pipeline), and within a batch
 rows are sorted by legacy id, so "the lower legacy id wins" holds whatever order the batches
 were extracted in: a later row colliding with a row of the same job is a ``duplicate`` reject
-naming the winner; a row colliding with an earlier job's row is ``skipped_existing`` (or
-updates it with ``on_conflict="update"`` when the legacy id matches).
+naming the winner; a row whose legacy id an earlier job loaded is ``skipped_existing`` (or
+updates that row with ``on_conflict="update"``); a row whose other unique key (email, sku)
+another record holds is a ``duplicate`` reject naming it, whichever job loaded it.
 
 The fast path (:func:`loading`): a job that found its table empty records so, drops the
 table's secondary indexes and pauses autovacuum on it until it ends, and, when ``legacy_id``
@@ -108,7 +109,8 @@ def _collisions(target: Target, entity: Entity, job_id: int) -> pl.DataFrame:
         )
     hits = pl.concat(parts)
     same_job = pl.col("holder_job") == job_id
-    # Per staged row, the first collision by (same job first, then key order) decides.
+    # Per staged row, its first collision in key order decides: legacy_id (the record itself
+    # is there) before any other key.
     return hits.with_columns(same_job=same_job).unique(
         "legacy_id", keep="first", maintain_order=True
     )
@@ -186,10 +188,13 @@ def _load_rows(
     if not hits.height:
         _insert_staged(target, entity, job_id)
         return _EMPTY
+    # Skipped (or updated) only when the record itself is there: another record holding the
+    # row's email or sku makes it a duplicate, whichever job loaded that record, as it is
+    # when both are in one batch (before, the outcome depended on the batch size).
     action = (
-        pl.when(pl.col("same_job"))
+        pl.when(pl.col("same_job") | (pl.col("key") != "legacy_id"))
         .then(pl.lit("duplicate"))
-        .when((on_conflict == "update") & (pl.col("key") == "legacy_id"))
+        .when(pl.lit(on_conflict == "update"))
         .then(pl.lit("update"))
         .otherwise(pl.lit("skip"))
     )

@@ -533,3 +533,21 @@ def test_an_error_that_stops_a_run_closes_its_job_as_failed(
     with Target(target) as t:
         job = t.query("SELECT status, error_message FROM migration_jobs").row(0)
     assert job[0] == "failed" and "the source went away" in job[1]
+
+
+def test_a_rerun_gives_the_same_outcome_for_every_batch_size(tmp_path: Path) -> None:
+    """Skipped means the record itself is there: a customer whose email another customer
+    holds is a duplicate in the rerun too, whether the two share a batch or not."""
+    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
+    write_legacy(source, 3000, seed=11)
+    reruns = {}
+    for batch_size in (7, 100_000):
+        target = DatabaseUrl.parse(f"sqlite://{tmp_path / f't{batch_size}.db'}", what="target")
+        config = RunConfig(source=source, target=target, batch_size=batch_size, as_of=AS_OF)
+        [first] = pipeline.run(config, "customers")
+        [second] = pipeline.run(config, "customers")
+        assert first.rejected_by_type["duplicate"] > 0 and second.conserved
+        assert second.counts["skipped_existing"] == first.counts["loaded"]
+        assert second.rejected_by_type == first.rejected_by_type
+        reruns[batch_size] = (second.counts, second.rejected_by_type)
+    assert reruns[7] == reruns[100_000]
