@@ -96,6 +96,10 @@ def job_configuration(target: Target, job_id: int) -> dict[str, Any]:
     return json.loads(text) if text else {}
 
 
+#: Statuses of a job that has not closed (its row does not hold its counts yet).
+_OPEN = ("pending", "in_progress", "interrupted")
+
+
 def resumable_job(target: Target, entity: str) -> int | None:
     """The entity's latest job when it did not finish (failed, interrupted, or never started)."""
     row = target.query(
@@ -247,9 +251,15 @@ def finish_job(target: Target, job_id: int, error: str | None = None) -> tuple[s
 
 def jobs_overview(target: Target) -> pl.DataFrame:
     """Every live job with percent complete and its batches by status (``etl status``)."""
+    # A job's row gets its counts when it closes; until then they are its committed batches'.
+    counts = ", ".join(
+        f"CASE WHEN j.status IN ({', '.join(map(repr, _OPEN))}) THEN CAST(COALESCE(SUM(CASE "
+        f"WHEN b.status = 'completed' THEN b.{name} ELSE 0 END), 0) AS BIGINT) ELSE j.{name} "
+        f"END AS {name}"
+        for name in COUNTS
+    )
     jobs = target.query(
-        "SELECT j.id, j.entity, j.status, j.total_records, j.extracted, j.loaded, j.rejected, "
-        "j.filtered, j.skipped_existing, j.updated, j.error_message, "
+        f"SELECT j.id, j.entity, j.status, j.total_records, {counts}, j.error_message, "
         # PostgreSQL sums bigints to numeric, which Arrow cannot type: cast back.
         "CAST(SUM(CASE WHEN b.status = 'completed' THEN b.records_count ELSE 0 END) AS BIGINT) "
         "AS done, "

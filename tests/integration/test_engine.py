@@ -551,3 +551,22 @@ def test_a_rerun_gives_the_same_outcome_for_every_batch_size(tmp_path: Path) -> 
         assert second.rejected_by_type == first.rejected_by_type
         reruns[batch_size] = (second.counts, second.rejected_by_type)
     assert reruns[7] == reruns[100_000]
+
+
+def test_status_counts_an_unfinished_job_by_its_committed_batches(tmp_path: Path) -> None:
+    source, target = _sqlite_pair(tmp_path)
+    config = RunConfig(source=source, target=target, batch_size=20, as_of=AS_OF)
+    [result] = pipeline.run(config, "customers")
+    with Target(target) as t:
+        # What a killed run leaves: batches committed, the job row never closed.
+        t.execute(
+            "UPDATE migration_jobs SET status = 'in_progress', "
+            + ", ".join(f"{name} = 0" for name in ledger.COUNTS)
+        )
+        t.execute("UPDATE migration_batches SET status = 'pending' WHERE batch_number = 1")
+        first = t.query("SELECT extracted FROM migration_batches WHERE batch_number = 1").item()
+        t.commit()
+        [row] = ledger.jobs_overview(t).to_dicts()
+    assert row["status"] == "in_progress" and row["batches_pending"] == 1
+    assert row["extracted"] == result.counts["extracted"] - first > 0
+    assert row["loaded"] > 0 and row["rejected"] + row["filtered"] > 0
