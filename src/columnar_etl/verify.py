@@ -303,8 +303,17 @@ def _conservation(job: dict[str, Any], done: dict[str, int], recorded: int, stra
     return Check("conservation", passed, figures, job["entity"], int(job["id"]))
 
 
+def _latest_completed(jobs: list[dict[str, Any]]) -> dict[str, int]:
+    """Per entity, its latest completed job: the one that read the source last, whole."""
+    return {j["entity"]: int(j["id"]) for j in jobs if j["status"] == "completed"}
+
+
 def _source_rows(
-    job: dict[str, Any], done: dict[str, int], source: Source | None, seen: dict[str, int]
+    job: dict[str, Any],
+    done: dict[str, int],
+    source: Source | None,
+    seen: dict[str, int],
+    latest: dict[str, int],
 ) -> Check:
     entity = entities.get(job["entity"])
     figures: dict[str, Any] = {
@@ -318,6 +327,10 @@ def _source_rows(
     if source is None:
         reason = "no source given (--source / LEGACY_DATABASE_URL)"
         return Check("source_rows", None, figures, **where, reason=reason)
+    if job["status"] == "completed" and latest[entity.name] != int(job["id"]):
+        # The source may have grown since; the later job is the one held to it.
+        reason = f"job {latest[entity.name]} read the source table later"
+        return Check("source_rows", None, figures, **where, reason=reason)
     configured = json.loads(job["configuration"] or "{}").get("source")
     if configured is not None and configured != str(source.url):
         reason = f"job read {configured}, not the given source {source.url}"
@@ -329,6 +342,23 @@ def _source_rows(
         seen[entity.source.table] = source.count(entity.source)
     figures["source_rows"] = seen[entity.source.table]
     return Check("source_rows", figures["source_rows"] == done["extracted"], figures, **where)
+
+
+def _rows_present(job: dict[str, Any], done: dict[str, int], table_rows: int) -> Check:
+    """The rows the entity's latest completed job placed, loaded or found already there, are
+    all still in the table: nothing the ledger counts as present has gone since (a rollback of
+    the job that loaded rows a later job skipped, a manual delete)."""
+    placed = done["loaded"] + done["skipped_existing"]
+    table = entities.get(job["entity"]).target_table
+    figures = {
+        "table": table,
+        "table_rows": table_rows,
+        "loaded": done["loaded"],
+        "skipped_existing": done["skipped_existing"],
+        "placed": placed,
+        "missing_at_least": max(0, placed - table_rows),
+    }
+    return Check("rows_present", table_rows >= placed, figures, job["entity"], int(job["id"]))
 
 
 def _duplicate_keys(target: Target, entity: entities.Entity) -> Check:
@@ -411,6 +441,7 @@ def verify(
     if source is not None:
         source.probe()  # a wrong password fails now, not after connectorx's 30 s of retries
     jobs = _jobs(target)
+    latest = _latest_completed(jobs)
     if job_id is not None:
         jobs = [j for j in jobs if int(j["id"]) == job_id]
         names = tuple(j["entity"] for j in jobs)
@@ -424,13 +455,19 @@ def verify(
     stray = _stray_rejects(target)
     seen: dict[str, int] = {}
     checks: list[Check] = []
+    table_rows: dict[str, int] = {}
     for item, job in zip(_integrity(target, jobs, sums, errors), jobs, strict=True):
         job_id = int(job["id"])
         done = sums.get(job_id, dict.fromkeys(_SUMS, 0))
         checks += _integrity_checks(item)
         checks.append(_conservation(job, done, recorded.get(job_id, 0), stray.get(job_id, 0)))
         if job["status"] != "rolled_back":
-            checks.append(_source_rows(job, done, source, seen))
+            checks.append(_source_rows(job, done, source, seen, latest))
+        if latest.get(job["entity"]) == job_id:
+            table = entities.get(job["entity"]).target_table
+            if table not in table_rows:
+                table_rows[table] = int(target.scalar(f"SELECT COUNT(*) FROM {table}"))
+            checks.append(_rows_present(job, done, table_rows[table]))
     for name in names:
         checks.append(_duplicate_keys(target, entities.get(name)))
     if "orders" in names:

@@ -213,6 +213,10 @@ def test_run_all_links_and_every_verify_figure_is_the_independent_count(
         keys = entities.get(name).unique_keys
         figures = duplicates[name]["figures"]
         assert {k: figures[k] for k in keys} == dict.fromkeys(keys, 0)
+        present = _checks(report, "rows_present")[job_id]
+        assert present["passed"] is True
+        assert present["figures"]["table_rows"] == _one(target, f"SELECT COUNT(*) FROM {name}")
+        assert present["figures"]["placed"] == loaded
         # Every key has its unique index here: the database rules duplicates out.
         assert set(figures["enforced_by_unique_index"]) == set(keys)
     assert _checks(report, "orphan_orders")["orders"]["figures"] == orphans
@@ -231,9 +235,9 @@ def test_run_all_links_and_every_verify_figure_is_the_independent_count(
     # --job and --entity narrow the report.
     code, report = _verify(target, "--job", str(jobs["products"]))
     assert code == 0
+    names = ("integrity", "row_count", "conservation", "source_rows", "rows_present")
     assert {(c["entity"], c["name"]) for c in report["checks"]} == {
-        ("products", name)
-        for name in ("integrity", "row_count", "conservation", "source_rows", "duplicate_keys")
+        ("products", name) for name in (*names, "duplicate_keys")
     }
     code, report = _verify(target, "--entity", "orders")
     assert code == 0 and {c["entity"] for c in report["checks"]} == {"orders"}
@@ -265,7 +269,12 @@ def test_verify_fails_on_changes_behind_the_tools_back(
     )
     row_count = _checks(report, "row_count")[jobs["orders"]]
     assert row_count["passed"] is False and row_count["figures"]["missing_records"] == 1
-    assert report["failed"] == [f"row_count (job {jobs['orders']})"]
+    # The rows the job placed are not all there any more either.
+    assert report["failed"] == [
+        f"row_count (job {jobs['orders']})",
+        f"rows_present (job {jobs['orders']})",
+    ]
+    assert _checks(report, "rows_present")[jobs["orders"]]["figures"]["missing_at_least"] == 1
     human = etl("verify", "--target", target.url)
     assert human.returncode == 1 and "failed" in human.stdout and "row_count" in human.stdout
 
@@ -441,3 +450,29 @@ def test_run_prints_the_migration_summary(tmp_path: Path) -> None:
     )
     for job in jobs:
         assert f"  {job['entity']} (job {job['id']}): passed (Score: 100.0%)" in lines
+
+
+def test_rows_a_later_job_found_present_must_still_be_there(tmp_path: Path) -> None:
+    """A rerun counts the rows as already present; rolling back the job that loaded them
+    leaves the rerun's count standing over an empty table: verify says so."""
+    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
+    target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
+    write_legacy(source, 300, seed=5)
+    config = RunConfig(source=source, target=target, as_of=AS_OF)
+    [first] = pipeline.run(config, "products")
+    [second] = pipeline.run(config, "products")
+    assert second.counts["skipped_existing"] == first.counts["loaded"] > 0
+    code, report = _verify(target, "--source", source.url)
+    assert code == 0, report["failed"]
+    # Only the latest completed job answers for the source's rows and the table's.
+    assert _checks(report, "source_rows")[first.job_id]["passed"] is None
+    assert "read the source table later" in _checks(report, "source_rows")[first.job_id]["reason"]
+    assert set(_checks(report, "rows_present")) == {second.job_id}
+
+    with Target(target) as t:
+        rollback_job(t, first.job_id)
+    code, report = _verify(target, "--source", source.url)
+    assert code == 1 and report["failed"] == [f"rows_present (job {second.job_id})"]
+    figures = _checks(report, "rows_present")[second.job_id]["figures"]
+    assert figures["table_rows"] == 0
+    assert figures["missing_at_least"] == first.counts["loaded"]
