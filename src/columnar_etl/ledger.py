@@ -32,6 +32,7 @@ __all__ = [
     "require_ledger",
     "resumable_job",
     "start_job",
+    "supersede",
 ]
 
 #: Where every extracted row ends: extracted = loaded + rejected + filtered + skipped_existing.
@@ -110,6 +111,19 @@ def resumable_job(target: Target, entity: str) -> int | None:
     if row.height and row["status"][0] in ("pending", "in_progress", "failed", "interrupted"):
         return int(row["id"][0])
     return None
+
+
+def supersede(target: Target, job_id: int, by: int) -> None:
+    """Close an unfinished job that ``--fresh`` left behind as failed, with its counts so far:
+    only an entity's latest job is resumed, so it would otherwise stay open for good."""
+    counts = job_counts(target, job_id)
+    target.execute(
+        f"UPDATE migration_jobs SET status = 'failed', error_message = ?, updated_at = {_NOW}, "
+        + ", ".join(f"{name} = ?" for name in COUNTS)
+        + " WHERE id = ?",
+        (f"superseded by job {by} (--fresh)", *(counts[name] for name in COUNTS), job_id),
+    )
+    target.commit()
 
 
 def add_batches(target: Target, job_id: int, ranges: Sequence[BatchRange]) -> None:

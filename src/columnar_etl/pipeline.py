@@ -377,13 +377,16 @@ def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: S
         # bring back what the running job deferred (its indexes, key and autovacuum).
         target.lock_run(entity.name)
         target.apply_schema()
-        job_id = None if config.fresh else ledger.resumable_job(target, entity.name)
+        unfinished = ledger.resumable_job(target, entity.name)
+        job_id = None if config.fresh else unfinished
         if job_id is None:
             plan = source.plan(entity.source, config.batch_size)
             configuration = {**config.describe(), **facts_at_start(target, entity)}
             job_id = ledger.create_job(
                 target, entity.name, entity.target_table, configuration, plan
             )
+            if unfinished is not None:
+                ledger.supersede(target, unfinished, job_id)
         else:
             log.info("resuming job %s for %s", job_id, entity.name)
             if not ledger.has_batches(target, job_id):

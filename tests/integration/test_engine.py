@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from datetime import datetime
@@ -570,3 +571,21 @@ def test_status_counts_an_unfinished_job_by_its_committed_batches(tmp_path: Path
     assert row["status"] == "in_progress" and row["batches_pending"] == 1
     assert row["extracted"] == result.counts["extracted"] - first > 0
     assert row["loaded"] > 0 and row["rejected"] + row["filtered"] > 0
+
+
+def test_a_fresh_run_closes_the_unfinished_job_it_leaves_behind(tmp_path: Path) -> None:
+    source, target = _sqlite_pair(tmp_path)
+    config = RunConfig(source=source, target=target, batch_size=20, as_of=AS_OF)
+    [old] = pipeline.run(config, "customers")
+    with Target(target) as t:  # as a killed run leaves it
+        t.execute("UPDATE migration_jobs SET status = 'in_progress', loaded = 0")
+        t.execute("UPDATE migration_batches SET status = 'pending' WHERE batch_number = 3")
+        t.commit()
+        kept = ledger.job_counts(t, old.job_id)
+    [new] = pipeline.run(dataclasses.replace(config, fresh=True), "customers")
+    assert new.job_id != old.job_id and new.status == "completed"
+    with Target(target) as t:
+        row = t.query(
+            "SELECT status, error_message, loaded FROM migration_jobs WHERE id = ?", (old.job_id,)
+        ).row(0)
+    assert row == ("failed", f"superseded by job {new.job_id} (--fresh)", kept["loaded"])
