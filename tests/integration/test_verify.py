@@ -470,7 +470,12 @@ def test_rows_a_later_job_found_present_must_still_be_there(tmp_path: Path) -> N
     assert set(_checks(report, "rows_present")) == {second.job_id}
 
     with Target(target) as t:
-        rollback_job(t, first.job_id)
+        # Refused unless forced: the later job counts the rows as present.
+        with pytest.raises(RollbackRefusedError, match=f"job {second.job_id}: "):
+            rollback_job(t, first.job_id)
+        assert t.scalar("SELECT COUNT(*) FROM products") == first.counts["loaded"]
+    with Target(target) as t:
+        rollback_job(t, first.job_id, force=True)
     code, report = _verify(target, "--source", source.url)
     assert code == 1 and report["failed"] == [f"rows_present (job {second.job_id})"]
     figures = _checks(report, "rows_present")[second.job_id]["figures"]
