@@ -1,5 +1,5 @@
 """``python -m columnar_etl`` runs the ``etl`` command."""
 
-from columnar_etl.cli import main
+from columnar_etl.launch import main
 
 main()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, ParamSpec, TypeVar
 
 import typer
+from adbc_driver_manager import AdbcStatusCode
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -28,8 +30,9 @@ from columnar_etl.config import (
     first_line,
     one_line,
 )
-from columnar_etl.errors import EtlError, InterruptedRunError
+from columnar_etl.errors import CommandInterruptedError, ConfigError, EtlError
 from columnar_etl.extract import Source
+from columnar_etl.launch import EXIT_INTERRUPTED
 from columnar_etl.legacy import check_size, write_legacy
 from columnar_etl.link import link_orders
 from columnar_etl.progress import progress_reporter
@@ -46,6 +49,10 @@ app = typer.Typer(
 )
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
 def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {one_line(message)}", err=True)
     raise typer.Exit(code)
@@ -55,6 +62,44 @@ def _target_url(target: str | None) -> DatabaseUrl:
     default = f"sqlite://{Path.cwd() / DEFAULT_TARGET_FILE}"
     return DatabaseUrl.parse(target or default, what="target (--target / DATABASE_URL)")
 
+
+def _stopped_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether Ctrl-C caused ``exc``. While an ADBC call runs on the main thread the driver's
+    own SIGINT handler cancels it: the call fails CANCELLED (PostgreSQL), or with the cancel's
+    own error raised from KeyboardInterrupt (SQLite: NOT_IMPLEMENTED), often wrapped in ours."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        cancelled = getattr(current, "status_code", None) == AdbcStatusCode.CANCELLED
+        if cancelled or isinstance(current, KeyboardInterrupt):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _on_ctrl_c(outcome: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Ctrl-C in the command becomes one line, "interrupted: ``outcome``", and exit 130. Here
+    and not in main(): typer turns a KeyboardInterrupt into a bare exit 130 before main sees
+    it, and only the command knows what an interruption left behind."""
+
+    def decorate(command: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(command)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return command(*args, **kwargs)
+            except BaseException as exc:
+                if isinstance(exc, CommandInterruptedError) or not _stopped_by_ctrl_c(exc):
+                    raise
+                raise CommandInterruptedError(f"interrupted: {outcome}") from None
+
+        return guarded
+
+    return decorate
+
+
+#: Job ids are int64 in the ledger: a bigger number is a typo, refused as a usage error.
+JOB_IDS = {"min": 1, "max": 2**63 - 1}
 
 SourceOpt = Annotated[
     str | None,
@@ -74,6 +119,7 @@ TargetOpt = Annotated[
 
 
 @app.command()
+@_on_ctrl_c("committed batches are kept; run again to resume")
 def run(
     entity: Annotated[str, typer.Option("--entity", help="customers, products, orders or all")],
     source: SourceOpt = None,
@@ -135,6 +181,7 @@ def run(
 
 
 @app.command()
+@_on_ctrl_c("the target is unchanged (etl status only reads it)")
 def status(target: TargetOpt = None) -> None:
     """List migration jobs with percent complete and batches by status."""
     with Target(_target_url(target), create=False) as t:
@@ -153,14 +200,15 @@ def status(target: TargetOpt = None) -> None:
 
 
 @app.command()
+@_on_ctrl_c("the target is unchanged (etl rejects only reads it)")
 def rejects(
-    job: Annotated[int, typer.Option("--job", help="Job id (see etl status).")],
+    job: Annotated[int, typer.Option("--job", help="Job id (see etl status).", **JOB_IDS)],
     target: TargetOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="FILE.parquet or FILE.csv")] = None,
 ) -> None:
     """Show or export a job's rejected rows with their reasons."""
-    if out is not None and out.suffix not in (".parquet", ".csv"):
-        _fail("--out must end in .parquet or .csv", 2)
+    if out is not None:
+        _check_out(out)
     with Target(_target_url(target), create=False) as t:
         ledger.require_ledger(t, job)
         frame = pipeline.rejects_frame(t, job)
@@ -169,14 +217,28 @@ def rejects(
             typer.echo(f"{row['record_id']}\t{row['error_type']}\t{row['error_message']}")
         typer.echo(f"{frame.height} rejects", err=True)
         return
-    if out.suffix == ".parquet":
-        frame.write_parquet(out)
-    else:
-        frame.write_csv(out)
+    try:
+        if out.suffix.lower() == ".parquet":
+            frame.write_parquet(out)
+        else:
+            frame.write_csv(out)
+    except OSError as exc:  # the folder went away, no permission, disk full
+        raise ConfigError(f"cannot write --out {out}: {exc.strerror or exc}") from None
     typer.echo(f"wrote {frame.height} rejects to {out}")
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an ``--out`` that cannot be written, before the target is read."""
+    if out.suffix.lower() not in (".parquet", ".csv"):
+        raise ConfigError("--out must end in .parquet or .csv")
+    if not out.parent.is_dir():
+        raise ConfigError(f"--out {out}: folder {out.parent} does not exist")
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; name a file in it")
+
+
 @app.command("link")
+@_on_ctrl_c("etl link changes all orders in one transaction or none; run it again")
 def link_command(
     target: TargetOpt = None,
     output_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
@@ -195,8 +257,9 @@ def link_command(
 
 
 @app.command("verify")
+@_on_ctrl_c("the target is unchanged (etl verify only reads it)")
 def verify_command(
-    job: Annotated[int | None, typer.Option("--job", help="Check one job only.")] = None,
+    job: Annotated[int | None, typer.Option("--job", help="Check one job only.", **JOB_IDS)] = None,
     entity: Annotated[str | None, typer.Option("--entity", help="Check one entity only.")] = None,
     source: SourceOpt = None,
     target: TargetOpt = None,
@@ -219,8 +282,12 @@ def verify_command(
 
 
 @app.command("rollback")
+@_on_ctrl_c(
+    "a rollback is one transaction: the job is rolled back whole or not at all "
+    "(etl status shows which)"
+)
 def rollback_command(
-    job: Annotated[int, typer.Option("--job", help="Job id (see etl status).")],
+    job: Annotated[int, typer.Option("--job", help="Job id (see etl status).", **JOB_IDS)],
     force: Annotated[
         bool, typer.Option("--force", help="Unlink orders that point at the job's customers.")
     ] = False,
@@ -286,6 +353,12 @@ def _figures(check: Check) -> str:
         rows = "?" if f["source_rows"] is None else f["source_rows"]
         text = f"source {f['source_table']} rows {rows}, extracted {f['extracted']}"
         return text + (f" ({check.reason})" if check.reason else "")
+    if check.name == "rows_present":
+        text = (
+            f"{f['table']} rows {f['table_rows']}, the job placed {f['placed']} (loaded "
+            f"{f['loaded']} + already present {f['skipped_existing']})"
+        )
+        return text + (f"; at least {f['missing_at_least']} gone" if f["missing_at_least"] else "")
     if check.name == "orphan_orders":
         text = (
             f"{f['orders']} orders: {f['linked']} linked, {f['orphans']} orphans "
@@ -356,6 +429,7 @@ def _print_results(results: list[pipeline.JobResult]) -> None:
 
 
 @app.command()
+@_on_ctrl_c("etl generate writes all its rows in one transaction or none; run it again")
 def generate(
     rows: Annotated[int, typer.Option("--rows", help="Legacy orders to generate.")],
     out: Annotated[
@@ -374,6 +448,7 @@ def generate(
 
 
 @app.command()
+@_on_ctrl_c("etl demo starts over when run again")
 def demo(
     rows: Annotated[int, typer.Option("--rows", help="Legacy orders to generate.")] = 20_000,
     directory: Annotated[Path, typer.Option("--dir", help="Where the demo databases go.")] = Path(
@@ -383,10 +458,9 @@ def demo(
     """Generate a messy legacy SQLite database, migrate it all into an embedded SQLite target,
     and verify the result against both."""
     check_size(rows)  # before anything is written
-    directory = directory.absolute()
+    directory = _demo_folder(directory.absolute())
     source = DatabaseUrl.parse(f"sqlite://{directory / 'legacy.db'}", what="source")
     target = DatabaseUrl.parse(f"sqlite://{directory / 'target.db'}", what="target")
-    directory.mkdir(parents=True, exist_ok=True)
     for name in ("legacy.db", "target.db"):
         (directory / name).unlink(missing_ok=True)
     with progress_reporter() as report:
@@ -409,6 +483,17 @@ def demo(
     )
     if not verified.passed:
         raise typer.Exit(1)
+
+
+def _demo_folder(directory: Path) -> Path:
+    """``directory``, created if need be; a ConfigError when it is a file or cannot be made."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"--dir {directory} is not a folder") from None
+    except OSError as exc:  # a file in the path, no permission, read-only disk
+        raise ConfigError(f"cannot create --dir {directory}: {exc.strerror or exc}") from None
+    return directory
 
 
 def _quiet_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
@@ -437,16 +522,18 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except EtlError as exc:
         typer.echo(f"error: {one_line(str(exc))}", err=True)
-        if isinstance(exc, InterruptedRunError):
+        if isinstance(exc, CommandInterruptedError):
             _ignore_ctrl_c()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        typer.echo("interrupted: committed batches are kept; run again to resume", err=True)
-        _ignore_ctrl_c()
-        sys.exit(130)
+        code = EXIT_INTERRUPTED
     except Exception as exc:  # a bug or an unforeseen driver error: still one line, no secrets
         logging.getLogger("columnar_etl").debug("unexpected error", exc_info=True)
         first = first_line(exc, default="")
         typer.echo(f"error: unexpected {type(exc).__name__}: {one_line(first)}", err=True)
         sys.exit(1)
+    # No command exits 130 itself: this is typer's exit for a Ctrl-C outside a command's body.
+    if code == EXIT_INTERRUPTED:
+        typer.echo("interrupted", err=True)
+        _ignore_ctrl_c()
     sys.exit(code if isinstance(code, int) else 0)

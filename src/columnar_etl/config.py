@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from columnar_etl.errors import ConfigError
 
@@ -32,15 +32,45 @@ DEFAULT_TARGET_FILE = "columnar_etl_target.db"
 #: Memory grows with workers x batch_size; more workers than this only thrash 2-64 cores.
 MAX_WORKERS = 64
 
-_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@\s]*)@")
-# libpq also takes the password as a query parameter: ...?password=secret
-_PASSWORD_PARAM = re.compile(r"(?P<head>[?&]password=)[^&\s]*", re.IGNORECASE)
+# The secret runs to the last '@' of its word: a raw '@' in a password must not show its tail.
+_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<secret>\S*)@")
+# libpq also takes the password as a query parameter: ...?password=secret. A ':' that ends the
+# word is the message's own punctuation ("...?password=***: IO: ..."), not the secret's.
+_PASSWORD_PARAM = re.compile(r"(?P<head>[?&]password=)[^&\s]*?(?=:?(?:[&\s]|$))", re.IGNORECASE)
+_PARAM_VALUE = re.compile(r"(?:^|&)password=(?P<secret>[^&]*)", re.IGNORECASE)
+#: Shorter passwords are not hidden wherever they occur: "etl", "pw1" or "100" would also
+#: blank the command's name, ordinary words and counts, and are guessed in no time anyway.
+MIN_SECRET = 4
+#: Every password of a URL this process parsed, as written and percent-decoded, longest first:
+#: redact() hides them wherever a driver's message quotes them. A tuple, replaced whole, so a
+#: thread that redacts never sees it change under it.
+_secrets: tuple[str, ...] = ()
 
 
 def redact(text: str) -> str:
-    """Replace the password of every URL in ``text`` with ``***``."""
+    """Replace the password of every URL in ``text``, and any password of a URL this process
+    parsed wherever it occurs, with ``***``."""
+    for secret in _secrets:
+        text = text.replace(secret, "***")
     text = _PASSWORD.sub(lambda m: f"{m.group('head')}***@", text)
     return _PASSWORD_PARAM.sub(lambda m: f"{m.group('head')}***", text)
+
+
+def _remember_secrets(url: str) -> None:
+    """Add the passwords of ``url`` (user-info and query forms) to those redact() hides."""
+    global _secrets
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not one parse() passed: nothing to learn from it
+        return
+    user = unquote(parts.username or "")
+    found = {parts.password or "", *(m["secret"] for m in _PARAM_VALUE.finditer(parts.query))}
+    # Both forms: a driver may quote the password as written or as it decoded it. One equal to
+    # the user name is shown with the user anyway, and hiding it would blank the user too.
+    candidates = found | {unquote(s) for s in found}
+    new = {s for s in candidates if len(s) >= MIN_SECRET and s != user} - set(_secrets)
+    if new:
+        _secrets = tuple(sorted({*_secrets, *new}, key=len, reverse=True))
 
 
 def first_line(exc: BaseException, default: str | None = None) -> str:
@@ -58,6 +88,43 @@ def one_line(text: str) -> str:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+# A '%' that does not start a %XX escape: libpq refuses the URL and quotes the password.
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _check_postgresql(text: str, what: str) -> None:
+    """Refuse a postgresql:// URL that Python and libpq would read differently, or that libpq
+    would refuse quoting its password; the message never shows the password."""
+    if any(c.isspace() for c in text):  # urlsplit drops tabs and newlines that libpq keeps
+        raise ConfigError(f"{what} URL holds a space, tab or newline; percent-encode it (%20)")
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # its message may quote the user-info, password included
+        raise ConfigError(
+            f"{what} URL has a malformed host (an IPv6 address goes in [ ], both of them)"
+        ) from None
+    userinfo = parts.netloc.rpartition("@")[0]
+    # A raw '@' splits the URL at its last '@' for Python and at its first for libpq; a '@' in
+    # the path is one after a raw '/' in the password. Checked before any message shows the
+    # URL: redact() finds the password by the '@' that ends it.
+    if "@" in userinfo or "@" in parts.path or _BAD_PERCENT.search(userinfo):
+        raise ConfigError(
+            f"{what} URL: the user name or password holds a raw '@', '/' or '%'; "
+            "percent-encode it ('@' as %40, '/' as %2F, '%' as %25)"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ConfigError(f"{what} URL has an invalid port: {redact(text)}")
+    if not parts.hostname or not parts.path.strip("/"):
+        raise ConfigError(
+            f"{what} URL must look like postgresql://user:password@host:port/dbname, "
+            f"got {redact(text)}"
+        )
+
+
 @dataclass(frozen=True)
 class DatabaseUrl:
     """A checked ``postgresql://`` or ``sqlite:///PATH`` URL; ``str()`` never shows a password."""
@@ -65,25 +132,29 @@ class DatabaseUrl:
     url: str = field(repr=False)
     dialect: Literal["postgresql", "sqlite"]
 
+    def __post_init__(self) -> None:
+        if self.dialect == "postgresql":
+            _remember_secrets(self.url)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled in another process (a Ray worker): its redact() must know the password too.
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        self.__post_init__()
+
     @classmethod
     def parse(cls, url: str, *, what: str) -> DatabaseUrl:
         """Check ``url`` and tell the user, by ``what`` it is for, when it is malformed."""
         text = (url or "").strip()
         if text.startswith(("postgresql://", "postgres://")):
-            parts = urlsplit(text)
-            try:
-                _ = parts.port
-            except ValueError:
-                raise ConfigError(f"{what} URL has an invalid port: {redact(text)}") from None
-            if not parts.hostname or not parts.path.strip("/"):
-                raise ConfigError(
-                    f"{what} URL must look like postgresql://user:password@host:port/dbname, "
-                    f"got {redact(text)}"
-                )
+            _check_postgresql(text, what)
             return cls(text.replace("postgres://", "postgresql://", 1), "postgresql")
         if text.startswith("sqlite://") and len(text) > len("sqlite:///"):
-            # connectorx reads sqlite://PATH; we always hand it an absolute path.
-            path = Path(text[len("sqlite://") :]).expanduser().absolute()
+            # connectorx reads sqlite://PATH; we always hand it an absolute path. sqlite:////x
+            # (SQLAlchemy's spelling) is /x too: POSIX keeps a leading "//" apart otherwise.
+            raw = text[len("sqlite://") :]
+            path = Path("/" + raw.lstrip("/") if raw.startswith("//") else raw)
+            path = path.expanduser().absolute()
             return cls(f"sqlite://{path}", "sqlite")
         raise ConfigError(
             f"{what} URL must start with postgresql:// or sqlite:///, got {redact(text)!r}"

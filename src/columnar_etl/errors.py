@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "CommandInterruptedError",
     "ConfigError",
     "ConservationError",
     "ContractError",
@@ -39,10 +40,14 @@ class RunLockedError(TargetError):
     """Another ``etl run`` holds the target (same entity on PostgreSQL, any on SQLite)."""
 
 
-class InterruptedRunError(EtlError):
-    """The user stopped the run (Ctrl-C); committed batches stay, the job can be resumed."""
+class CommandInterruptedError(EtlError):
+    """The user stopped a command (Ctrl-C); the message says what was kept."""
 
     exit_code = 130
+
+
+class InterruptedRunError(CommandInterruptedError):
+    """The user stopped the run (Ctrl-C); committed batches stay, the job can be resumed."""
 
 
 class ContractError(EtlError):

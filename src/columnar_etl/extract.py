@@ -165,8 +165,10 @@ class Source:
         """Run a query through connectorx into a Polars frame."""
         import connectorx as cx
 
-        if self.url.dialect == "sqlite" and not self.url.path.exists():
-            raise SourceError(f"source database file not found: {self.url.path}")
+        if self.url.dialect == "sqlite" and not self.url.path.is_file():
+            # connectorx's pool would retry a folder for ~25 s, logging each failure.
+            what = "is not a file" if self.url.path.exists() else "file not found"
+            raise SourceError(f"source database {what}: {self.url.path}")
         try:
             table = cx.read_sql(self.url.url, sql, return_type="arrow", **_read_options(self.url))
         except Exception as exc:

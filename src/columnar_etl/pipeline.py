@@ -27,7 +27,7 @@ from columnar_etl import entities, ledger
 from columnar_etl.config import RunConfig, first_line
 from columnar_etl.contracts import ERROR_TYPE, Split, in_memory_collects, split
 from columnar_etl.entities import Entity
-from columnar_etl.errors import InterruptedRunError, TargetError
+from columnar_etl.errors import ConfigError, InterruptedRunError, TargetError
 from columnar_etl.extract import Source
 from columnar_etl.interrupt import Stop, ctrl_c_as_flag, off_main_thread
 from columnar_etl.link import LinkResult, link_orders
@@ -495,5 +495,6 @@ def rejects_frame(target: Target, job_id: int) -> pl.DataFrame:
 
 def raise_for_missing(name: str) -> None:
     """Validate an entity name early (``all`` included) so the CLI can fail before connecting."""
-    if name != "all":
-        entities.get(name)
+    if name != "all" and name not in entities.names():
+        valid = ", ".join(entities.names())
+        raise ConfigError(f"unknown entity {name!r}; valid entities: {valid} or all")

@@ -1,0 +1,109 @@
+"""DatabaseUrl.parse refuses what libpq and Python would read differently; redact() hides every
+password this process has parsed, wherever a driver's message quotes it."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from columnar_etl import config
+from columnar_etl.config import DatabaseUrl, redact
+from columnar_etl.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def no_known_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts from a process that has parsed no URL."""
+    monkeypatch.setattr(config, "_secrets", ())
+
+
+@pytest.mark.parametrize(
+    ("userinfo", "encoded"),
+    [
+        ("u:hunter2%pw", "%25"),
+        ("u:hunter2%4", "%25"),
+        ("u:hunt@er2pw", "%40"),
+        ("u:hunter2/x@y", "%2F"),
+        ("u:hunter2 pw", "%20"),
+        ("u\t:hunter2", "%20"),  # urlsplit drops the tab, libpq does not
+    ],
+)
+def test_userinfo_libpq_reads_otherwise_is_refused_without_showing_it(
+    userinfo: str, encoded: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        DatabaseUrl.parse(f"postgresql://{userinfo}@127.0.0.1:5432/db", what="target")
+    message = str(refused.value)
+    assert "percent-encode" in message and encoded in message
+    assert "hunter2" not in message and "er2pw" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql://u:hunter2@[::1/db", "malformed host"),
+        ("postgresql://u:hunter2:x@[::1/db", "malformed host"),
+        ("postgresql://u:hunter2@127.0.0.1:0/db", "invalid port"),
+    ],
+)
+def test_bad_host_or_port_is_a_config_error(url: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=says) as refused:
+        DatabaseUrl.parse(url, what="target")
+    assert "hunter2" not in str(refused.value)
+
+
+def test_redact_hides_a_parsed_password_anywhere_as_written_and_decoded() -> None:
+    url = DatabaseUrl.parse("postgresql://u:s3cr%3At@127.0.0.1:5432/db", what="t")
+    assert str(url) == "postgresql://u:***@127.0.0.1:5432/db"
+    quoted = 'invalid token "s3cr%3At"; decoded "s3cr:t"; again s3cr:t'
+    assert redact(quoted) == 'invalid token "***"; decoded "***"; again ***'
+
+
+def test_redact_hides_a_parsed_query_password() -> None:
+    DatabaseUrl.parse("postgresql://127.0.0.1:5432/db?password=hunter2%20pw", what="t")
+    assert redact('unexpected spaces found in "hunter2 pw"') == 'unexpected spaces found in "***"'
+
+
+def test_redact_leaves_short_passwords_and_one_equal_to_the_user_name_to_the_url_rules() -> None:
+    for url in (
+        "postgresql://etl:etl@127.0.0.1:5432/db",
+        "postgresql://postgres:postgres@127.0.0.1:5432/postgres",
+        "postgresql://u:pw1@127.0.0.1:5432/db",
+        "postgresql://u:hunter2@127.0.0.1:5432/db",
+    ):
+        DatabaseUrl.parse(url, what="t")
+    text = "etl --target postgresql://postgres:postgres@h/postgres: pw1 or hunter2 was wrong"
+    assert redact(text) == "etl --target postgresql://postgres:***@h/postgres: pw1 or *** was wrong"
+
+
+def test_an_unpickled_url_teaches_its_process_the_password() -> None:
+    """A Ray worker gets its URLs by pickle, never through parse()."""
+    data = pickle.dumps(DatabaseUrl.parse("postgresql://u:hunter2pw@127.0.0.1:5432/db", what="t"))
+    config._secrets = ()
+    pickle.loads(data)
+    assert redact("hunter2pw") == "***"
+
+
+def test_query_password_redaction_keeps_the_message_punctuation() -> None:
+    shown = redact("target postgresql://h:1/d?password=hunter2: IO: refused")
+    assert shown.endswith("?password=***: IO: refused")
+    assert redact("postgresql://h:1/d?sslmode=require&password=a:b&x=1 up").endswith(
+        "&password=***&x=1 up"
+    )
+    assert redact("postgresql://h:1/d?password=hunter2").endswith("?password=***")
+
+
+def test_a_raw_at_sign_in_unparsed_text_is_hidden_up_to_the_last_at_sign() -> None:
+    assert redact("url postgresql://u:hunt@er2pw@h:1/db: failed") == (
+        "url postgresql://u:***@h:1/db: failed"
+    )
+
+
+@pytest.mark.parametrize("slashes", ["///", "////", "/////"])
+def test_an_absolute_sqlite_path_is_the_same_url_however_many_slashes(slashes: str) -> None:
+    """SQLAlchemy spells an absolute path sqlite:////x; a job's recorded source must compare
+    equal to the same file given either way."""
+    url = DatabaseUrl.parse(f"sqlite:{slashes}tmp/legacy.db", what="source")
+    assert url.url == "sqlite:///tmp/legacy.db" and url.path == Path("/tmp/legacy.db")
