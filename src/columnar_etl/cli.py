@@ -32,6 +32,7 @@ from columnar_etl.config import (
 )
 from columnar_etl.errors import CommandInterruptedError, ConfigError, EtlError
 from columnar_etl.extract import Source
+from columnar_etl.interrupt import ctrl_c_as_flag, off_main_thread
 from columnar_etl.launch import EXIT_INTERRUPTED
 from columnar_etl.legacy import check_size, write_legacy
 from columnar_etl.link import link_orders
@@ -439,8 +440,7 @@ def generate(
 ) -> None:
     """Write a deterministic, realistically messy legacy database (customers, products, orders)."""
     url = DatabaseUrl.parse(out, what="output (--out)")
-    with progress_reporter() as report:
-        sizes = write_legacy(url, rows, seed, report)
+    sizes = _write_legacy(url, rows, seed)
     typer.echo(
         f"generated {url}: {sizes['customers']:,} customers, {sizes['products']:,} products, "
         f"{sizes['orders']:,} orders (seed {seed})"
@@ -463,8 +463,7 @@ def demo(
     target = DatabaseUrl.parse(f"sqlite://{directory / 'target.db'}", what="target")
     for name in ("legacy.db", "target.db"):
         (directory / name).unlink(missing_ok=True)
-    with progress_reporter() as report:
-        sizes = write_legacy(source, rows, progress=report)
+    sizes = _write_legacy(source, rows)
     typer.echo(
         f"generated {source}: {sizes['customers']:,} customers, {sizes['products']:,} products, "
         f"{sizes['orders']:,} orders"
@@ -483,6 +482,20 @@ def demo(
     )
     if not verified.passed:
         raise typer.Exit(1)
+
+
+def _write_legacy(url: DatabaseUrl, rows: int, seed: int = 42) -> dict[str, int]:
+    """:func:`write_legacy` with progress, stopped by Ctrl-C between chunks: off the main
+    thread, as a run does, since on it the SQLite driver's SIGINT handler took the signal
+    during an ingest and, unable to cancel it, dropped it (the command ran on to the end)."""
+    # No notice: the next chunk, a fraction of a second away, stops it with one line.
+    with progress_reporter() as report, ctrl_c_as_flag(notice=None) as stop:
+
+        def step(table: str, done: int, total: int) -> None:
+            stop.check()  # KeyboardInterrupt: the transaction rolls back with its connection
+            report(table, done, total)
+
+        return off_main_thread(lambda: write_legacy(url, rows, seed, step))
 
 
 def _demo_folder(directory: Path) -> Path:

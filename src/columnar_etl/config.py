@@ -31,6 +31,9 @@ DEFAULT_WORKERS = 3
 DEFAULT_TARGET_FILE = "columnar_etl_target.db"
 #: Memory grows with workers x batch_size; more workers than this only thrash 2-64 cores.
 MAX_WORKERS = 64
+#: Batches of 250k orders already took 1-2.3 GiB (benchmarks/tune.py); a bigger number than
+#: this is a typo, and past int64 the plan query failed with a driver's type error.
+MAX_BATCH_SIZE = 10_000_000
 
 # The secret runs to the last '@' of its word: a raw '@' in a password must not show its tail.
 _PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<secret>\S*)@")
@@ -203,6 +206,10 @@ class RunConfig:
                 raise ConfigError(
                     f"{name.replace('_', '-')} must be a positive integer, got {value!r}"
                 )
+        if self.batch_size > MAX_BATCH_SIZE:
+            raise ConfigError(
+                f"batch-size must be at most {MAX_BATCH_SIZE:,}, got {self.batch_size:,}"
+            )
         if self.workers > MAX_WORKERS:
             raise ConfigError(f"workers must be at most {MAX_WORKERS}, got {self.workers}")
         if not isinstance(self.max_retries, int) or self.max_retries < 0:

@@ -42,9 +42,14 @@ class Stop(threading.Event):
             raise KeyboardInterrupt
 
 
+#: What the first Ctrl-C of a run logs: stopping can take as long as a batch's commit.
+RUN_NOTICE = "stopping after the batches being committed; Ctrl-C again to stop at once"
+
+
 @contextlib.contextmanager
-def ctrl_c_as_flag() -> Iterator[Stop]:
-    """While inside, the first Ctrl-C sets the yielded flag and a second ends the process.
+def ctrl_c_as_flag(notice: str | None = RUN_NOTICE) -> Iterator[Stop]:
+    """While inside, the first Ctrl-C sets the yielded flag (logging ``notice``, if any) and a
+    second ends the process.
 
     Outside the main thread signals cannot be handled, and the flag is never set.
     """
@@ -59,7 +64,8 @@ def ctrl_c_as_flag() -> Iterator[Stop]:
             os.write(2, b"interrupted again: stopped at once; run again to resume\n")
             os._exit(EXIT_NOW)
         stop.set()
-        log.warning("stopping after the batches being committed; Ctrl-C again to stop at once")
+        if notice:
+            log.warning(notice)
 
     previous = signal.signal(signal.SIGINT, handler)
     try:

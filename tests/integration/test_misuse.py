@@ -46,6 +46,8 @@ CASES = [
     ("batch-zero", lambda s, t: run_args(s, "--batch-size", "0")),
     ("batch-negative", lambda s, t: run_args(s, "--batch-size", "-5")),
     ("batch-text", lambda s, t: run_args(s, "--batch-size", "1; DROP")),
+    ("batch-huge", lambda s, t: run_args(s, "--batch-size", "99999999999999999999999")),
+    ("batch-too-big", lambda s, t: run_args(s, "--batch-size", "10000001")),
     ("workers-zero", lambda s, t: run_args(s, "--workers", "0")),
     ("workers-huge", lambda s, t: run_args(s, "--workers", "100000")),
     ("retries-negative", lambda s, t: run_args(s, "--max-retries", "-1")),
