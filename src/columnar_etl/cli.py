@@ -30,7 +30,12 @@ from columnar_etl.config import (
     first_line,
     one_line,
 )
-from columnar_etl.errors import CommandInterruptedError, ConfigError, EtlError
+from columnar_etl.errors import (
+    CommandInterruptedError,
+    ConfigError,
+    EtlError,
+    InterruptedRunError,
+)
 from columnar_etl.extract import Source
 from columnar_etl.interrupt import ctrl_c_as_flag, off_main_thread
 from columnar_etl.launch import EXIT_INTERRUPTED
@@ -447,8 +452,12 @@ def generate(
     )
 
 
+#: What stopping the demo leaves: nothing it keeps (it deletes its databases when it starts).
+DEMO_STOPPED = "etl demo starts over when run again"
+
+
 @app.command()
-@_on_ctrl_c("etl demo starts over when run again")
+@_on_ctrl_c(DEMO_STOPPED)
 def demo(
     rows: Annotated[int, typer.Option("--rows", help="Legacy orders to generate.")] = 20_000,
     directory: Annotated[Path, typer.Option("--dir", help="Where the demo databases go.")] = Path(
@@ -468,8 +477,11 @@ def demo(
         f"generated {source}: {sizes['customers']:,} customers, {sizes['products']:,} products, "
         f"{sizes['orders']:,} orders"
     )
-    with progress_reporter() as report:
-        results = pipeline.run(RunConfig(source=source, target=target), "all", report)
+    try:
+        with progress_reporter() as report:
+            results = pipeline.run(RunConfig(source=source, target=target), "all", report)
+    except InterruptedRunError:  # its "run again to resume" is untrue here: the demo restarts
+        raise CommandInterruptedError(f"interrupted: {DEMO_STOPPED}") from None
     _print_results(results)
     typer.echo("")
     with Target(target, create=False) as t:
@@ -488,8 +500,10 @@ def _write_legacy(url: DatabaseUrl, rows: int, seed: int = 42) -> dict[str, int]
     """:func:`write_legacy` with progress, stopped by Ctrl-C between chunks: off the main
     thread, as a run does, since on it the SQLite driver's SIGINT handler took the signal
     during an ingest and, unable to cancel it, dropped it (the command ran on to the end)."""
-    # No notice: the next chunk, a fraction of a second away, stops it with one line.
-    with progress_reporter() as report, ctrl_c_as_flag(notice=None) as stop:
+    # No notice: the next chunk, a fraction of a second away, stops it with one line. Ended
+    # at once, the transaction dies with the process: nothing is kept either way.
+    again = "interrupted again: stopped at once; nothing was written"
+    with progress_reporter() as report, ctrl_c_as_flag(notice=None, again=again) as stop:
 
         def step(table: str, done: int, total: int) -> None:
             stop.check()  # KeyboardInterrupt: the transaction rolls back with its connection

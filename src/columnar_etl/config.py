@@ -14,10 +14,12 @@ from columnar_etl.errors import ConfigError
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_WORKERS",
+    "MAX_BATCH_SIZE",
     "MAX_WORKERS",
     "DatabaseUrl",
     "RunConfig",
     "first_line",
+    "hide_known_secrets",
     "one_line",
     "redact",
 ]
@@ -51,12 +53,19 @@ _secrets: tuple[str, ...] = ()
 
 
 def redact(text: str) -> str:
-    """Replace the password of every URL in ``text``, and any password of a URL this process
-    parsed wherever it occurs, with ``***``."""
-    for secret in _secrets:
-        text = text.replace(secret, "***")
+    """Replace the password of every URL in ``text`` with ``***``."""
     text = _PASSWORD.sub(lambda m: f"{m.group('head')}***@", text)
     return _PASSWORD_PARAM.sub(lambda m: f"{m.group('head')}***", text)
+
+
+def hide_known_secrets(text: str) -> str:
+    """:func:`redact`, and every password of a URL this process parsed hidden wherever it
+    occurs: for a driver's words, which may quote a password outside any URL. Not for our
+    own text (a stored URL, a message naming a table), where a password that happens to be a
+    word ("orders") would blank that word."""
+    for secret in _secrets:
+        text = text.replace(secret, "***")
+    return redact(text)
 
 
 def _remember_secrets(url: str) -> None:
@@ -77,10 +86,11 @@ def _remember_secrets(url: str) -> None:
 
 
 def first_line(exc: BaseException, default: str | None = None) -> str:
-    """The first line of an error's message, redacted; ``default`` (else the error's type
-    name) when the message is empty."""
+    """The first line of an error's message (a driver's words: known passwords hidden too,
+    see :func:`hide_known_secrets`); ``default`` (else the error's type name) when empty."""
     lines = str(exc).strip().splitlines()
-    return redact(lines[0] if lines else type(exc).__name__ if default is None else default)
+    line = lines[0] if lines else type(exc).__name__ if default is None else default
+    return hide_known_secrets(line)
 
 
 def one_line(text: str) -> str:
@@ -93,6 +103,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # A '%' that does not start a %XX escape: libpq refuses the URL and quotes the password.
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_RAW_DELIMITER = re.compile(r"[/?#]")
 
 
 def _check_postgresql(text: str, what: str) -> None:
@@ -107,13 +118,16 @@ def _check_postgresql(text: str, what: str) -> None:
             f"{what} URL has a malformed host (an IPv6 address goes in [ ], both of them)"
         ) from None
     userinfo = parts.netloc.rpartition("@")[0]
+    # Up to the last '@' of the whole URL: where a raw '/', '?' or '#' in the password moved
+    # the rest of it out of the netloc (a '@' in a query value is rarer than that mistake).
+    written = text.split("://", 1)[1].rpartition("@")[0]
     # A raw '@' splits the URL at its last '@' for Python and at its first for libpq; a '@' in
     # the path is one after a raw '/' in the password. Checked before any message shows the
     # URL: redact() finds the password by the '@' that ends it.
-    if "@" in userinfo or "@" in parts.path or _BAD_PERCENT.search(userinfo):
+    if "@" in userinfo or _RAW_DELIMITER.search(written) or _BAD_PERCENT.search(userinfo):
         raise ConfigError(
-            f"{what} URL: the user name or password holds a raw '@', '/' or '%'; "
-            "percent-encode it ('@' as %40, '/' as %2F, '%' as %25)"
+            f"{what} URL: the user name or password holds a raw '@', '/', '?', '#' or '%'; "
+            "percent-encode it ('@' as %40, '/' as %2F, '?' as %3F, '#' as %23, '%' as %25)"
         )
     try:
         port = parts.port
@@ -149,9 +163,11 @@ class DatabaseUrl:
     def parse(cls, url: str, *, what: str) -> DatabaseUrl:
         """Check ``url`` and tell the user, by ``what`` it is for, when it is malformed."""
         text = (url or "").strip()
-        if text.startswith(("postgresql://", "postgres://")):
+        scheme, sep, rest = text.partition("://")
+        if sep and scheme.lower() in ("postgresql", "postgres"):
+            text = f"postgresql://{rest}"
             _check_postgresql(text, what)
-            return cls(text.replace("postgres://", "postgresql://", 1), "postgresql")
+            return cls(text, "postgresql")
         if text.startswith("sqlite://") and len(text) > len("sqlite:///"):
             # connectorx reads sqlite://PATH; we always hand it an absolute path. sqlite:////x
             # (SQLAlchemy's spelling) is /x too: POSIX keeps a leading "//" apart otherwise.
@@ -159,9 +175,9 @@ class DatabaseUrl:
             path = Path("/" + raw.lstrip("/") if raw.startswith("//") else raw)
             path = path.expanduser().absolute()
             return cls(f"sqlite://{path}", "sqlite")
-        raise ConfigError(
-            f"{what} URL must start with postgresql:// or sqlite:///, got {redact(text)!r}"
-        )
+        # Only the scheme: the rest may hold a password in a form no pattern recognises.
+        shown = f"{scheme}://..." if sep else "a value with '@'" if "@" in text else repr(text)
+        raise ConfigError(f"{what} URL must start with postgresql:// or sqlite:///, got {shown}")
 
     @property
     def path(self) -> Path:

@@ -46,10 +46,14 @@ class Stop(threading.Event):
 RUN_NOTICE = "stopping after the batches being committed; Ctrl-C again to stop at once"
 
 
+#: What a second Ctrl-C of a run prints as it ends the process.
+RUN_AGAIN = "interrupted again: stopped at once; run again to resume"
+
+
 @contextlib.contextmanager
-def ctrl_c_as_flag(notice: str | None = RUN_NOTICE) -> Iterator[Stop]:
+def ctrl_c_as_flag(notice: str | None = RUN_NOTICE, again: str = RUN_AGAIN) -> Iterator[Stop]:
     """While inside, the first Ctrl-C sets the yielded flag (logging ``notice``, if any) and a
-    second ends the process.
+    second ends the process, printing ``again``.
 
     Outside the main thread signals cannot be handled, and the flag is never set.
     """
@@ -58,10 +62,12 @@ def ctrl_c_as_flag(notice: str | None = RUN_NOTICE) -> Iterator[Stop]:
         yield stop
         return
 
+    last_words = f"{again}\n".encode()
+
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
             # Only async-signal-safe calls: this may run while logging holds its lock.
-            os.write(2, b"interrupted again: stopped at once; run again to resume\n")
+            os.write(2, last_words)
             os._exit(EXIT_NOW)
         stop.set()
         if notice:

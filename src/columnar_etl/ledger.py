@@ -32,7 +32,6 @@ __all__ = [
     "require_ledger",
     "resumable_job",
     "start_job",
-    "supersede",
 ]
 
 #: Where every extracted row ends: extracted = loaded + rejected + filtered + skipped_existing.
@@ -74,10 +73,14 @@ def create_job(
     table: str,
     configuration: dict[str, Any],
     ranges: Sequence[BatchRange] = (),
+    *,
+    supersedes: int | None = None,
 ) -> int:
     """A new pending job with its batch plan, in one transaction (a job stopped between the
     two would resume with nothing to do and close as completed); ``configuration`` must
-    already be redacted."""
+    already be redacted. ``supersedes``: the unfinished job ``--fresh`` leaves behind, closed
+    as failed in the same transaction (only an entity's latest job is resumed, so it would
+    stay open for good)."""
     job_id = int(
         target.scalar(
             "INSERT INTO migration_jobs (name, entity, source_system, target_table, "
@@ -85,8 +88,15 @@ def create_job(
             (f"Migrate {entity}", entity, "legacy_database", table, json.dumps(configuration)),
         )
     )
+    if supersedes is not None and _status(target, supersedes) in _OPEN:
+        message = f"superseded by job {job_id} (--fresh)"
+        _close_job(target, supersedes, "failed", message, job_counts(target, supersedes))
     add_batches(target, job_id, ranges)
     return job_id
+
+
+def _status(target: Target, job_id: int) -> str | None:
+    return target.scalar("SELECT status FROM migration_jobs WHERE id = ?", (job_id,))
 
 
 def job_configuration(target: Target, job_id: int) -> dict[str, Any]:
@@ -111,19 +121,6 @@ def resumable_job(target: Target, entity: str) -> int | None:
     if row.height and row["status"][0] in ("pending", "in_progress", "failed", "interrupted"):
         return int(row["id"][0])
     return None
-
-
-def supersede(target: Target, job_id: int, by: int) -> None:
-    """Close an unfinished job that ``--fresh`` left behind as failed, with its counts so far:
-    only an entity's latest job is resumed, so it would otherwise stay open for good."""
-    counts = job_counts(target, job_id)
-    target.execute(
-        f"UPDATE migration_jobs SET status = 'failed', error_message = ?, updated_at = {_NOW}, "
-        + ", ".join(f"{name} = ?" for name in COUNTS)
-        + " WHERE id = ?",
-        (f"superseded by job {by} (--fresh)", *(counts[name] for name in COUNTS), job_id),
-    )
-    target.commit()
 
 
 def add_batches(target: Target, job_id: int, ranges: Sequence[BatchRange]) -> None:
@@ -245,6 +242,15 @@ def finish_job(target: Target, job_id: int, error: str | None = None) -> tuple[s
         (job_id,),
     )
     status = "completed" if int(open_count) == 0 and error is None else "failed"
+    _close_job(target, job_id, status, error, counts)
+    target.commit()
+    return status, counts
+
+
+def _close_job(
+    target: Target, job_id: int, status: str, error: str | None, counts: dict[str, int]
+) -> None:
+    """Write a job's final status and counts (in the caller's transaction)."""
     target.execute(
         f"UPDATE migration_jobs SET status = ?, completed_at = {_NOW}, updated_at = {_NOW}, "
         "error_message = ?, processed_records = ?, failed_records = ?, "
@@ -259,8 +265,6 @@ def finish_job(target: Target, job_id: int, error: str | None = None) -> tuple[s
             job_id,
         ),
     )
-    target.commit()
-    return status, counts
 
 
 def jobs_overview(target: Target) -> pl.DataFrame:

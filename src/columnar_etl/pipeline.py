@@ -383,10 +383,8 @@ def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: S
             plan = source.plan(entity.source, config.batch_size)
             configuration = {**config.describe(), **facts_at_start(target, entity)}
             job_id = ledger.create_job(
-                target, entity.name, entity.target_table, configuration, plan
+                target, entity.name, entity.target_table, configuration, plan, supersedes=unfinished
             )
-            if unfinished is not None:
-                ledger.supersede(target, unfinished, job_id)
         else:
             log.info("resuming job %s for %s", job_id, entity.name)
             if not ledger.has_batches(target, job_id):

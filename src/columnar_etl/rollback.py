@@ -51,26 +51,29 @@ def _refusal(job_id: int, entity: str, blocking: dict[int, int]) -> RollbackRefu
     )
 
 
-#: Later live jobs of the same entity that counted rows as already present: some may be rows
-#: of the job being rolled back, which they then count as present after they are gone.
+#: Later live jobs of the same entity that counted rows as already present, or updated them
+#: (updated rows keep the etl_job_id of the job that inserted them): some may be rows of the
+#: job being rolled back, which they would count as there after they are gone.
 _SKIPPED_LATER = (
-    "SELECT j.id AS job_id, CAST(SUM(b.skipped_existing) AS BIGINT) AS n "
+    "SELECT j.id AS job_id, CAST(SUM(b.skipped_existing + b.updated) AS BIGINT) AS n "
     "FROM migration_jobs j JOIN migration_batches b ON b.migration_job_id = j.id "
     "WHERE j.entity = ? AND j.id > ? AND j.status <> 'rolled_back' AND j.deleted_at IS NULL "
-    "AND b.status = 'completed' GROUP BY j.id HAVING SUM(b.skipped_existing) > 0 ORDER BY j.id"
+    "AND b.status = 'completed' GROUP BY j.id "
+    "HAVING SUM(b.skipped_existing + b.updated) > 0 ORDER BY j.id"
 )
 
 
 def _refuse_if_skipped_later(target: Target, job_id: int, entity: entities.Entity) -> None:
-    """Refuse when later jobs counted rows as already present and this job still has rows:
-    after the rollback those jobs would count rows that are gone."""
+    """Refuse when later jobs counted rows as already present (or updated them) and this job
+    still has rows: after the rollback those jobs would count rows that are gone."""
     rows = target.query(_SKIPPED_LATER, (entity.name, job_id)).to_dicts()
     if not rows or not _count(target, f"{entity.target_table} WHERE etl_job_id = ?", job_id):
         return
     jobs = ", ".join(f"job {r['job_id']}: {r['n']}" for r in rows)
     raise RollbackRefusedError(
         f"refusing to roll back job {job_id} ({entity.name}): later jobs counted rows as "
-        f"already present that may be its own ({jobs}); they would count rows that are gone. "
+        f"already present, or updated rows, that may be its own ({jobs}); they would count "
+        "rows that are gone. "
         "Roll those back first, or pass --force (etl verify then fails rows_present until the "
         "entity is run again)"
     )

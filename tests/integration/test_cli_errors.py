@@ -15,7 +15,7 @@ import pytest
 import typer
 
 from columnar_etl import cli
-from columnar_etl.errors import TargetError
+from columnar_etl.errors import InterruptedRunError, TargetError
 from tests.helpers import etl, legacy_sqlite
 
 SECRET = "hunter2"
@@ -207,7 +207,7 @@ def test_ctrl_c_while_the_cli_imports_is_one_line_and_130() -> None:
 
 
 def test_ctrl_c_during_generate_keeps_no_rows(tmp_path: Path) -> None:
-    """End to end: the SQLite driver's SIGINT handler fails the ingest it cannot cancel."""
+    """End to end: Ctrl-C stops at the next chunk, and the transaction is lost."""
     out = tmp_path / "legacy.db"
     proc = subprocess.Popen(
         [sys.executable, "-m", "columnar_etl", "generate", "--rows", "3000000", "--out",
@@ -226,3 +226,39 @@ def test_ctrl_c_during_generate_keeps_no_rows(tmp_path: Path) -> None:
     assert lines[0].startswith("error: interrupted: etl generate writes all its rows"), err
     with sqlite3.connect(out) as conn:
         assert conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 0
+
+
+SECOND_PRESS = """
+import os, signal, time
+from columnar_etl.interrupt import ctrl_c_as_flag
+with ctrl_c_as_flag(notice=None, again="interrupted again: nothing was written"):
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.5)  # nothing checks the flag: the second press must end the process
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(30)
+"""
+
+
+def test_a_second_ctrl_c_ends_the_process_with_the_caller_s_words() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SECOND_PRESS], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 130 and done.stderr == "interrupted again: nothing was written\n"
+
+
+def test_ctrl_c_in_the_demo_s_run_says_the_demo_starts_over(
+    tmp_path: Path,
+    main_argv: Callable[..., int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The run's own message ("running the same command again resumes it") is untrue for
+    the demo, which deletes its databases when it starts."""
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise InterruptedRunError("interrupted: ... running the same command again resumes it")
+
+    monkeypatch.setattr(cli.pipeline, "run", interrupted)
+    assert main_argv("demo", "--rows", "200", "--dir", str(tmp_path / "demo")) == 130
+    err = [line for line in capsys.readouterr().err.splitlines() if "rows (" not in line]
+    assert err == ["error: interrupted: etl demo starts over when run again"]

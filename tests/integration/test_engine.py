@@ -589,3 +589,35 @@ def test_a_fresh_run_closes_the_unfinished_job_it_leaves_behind(tmp_path: Path) 
             "SELECT status, error_message, loaded FROM migration_jobs WHERE id = ?", (old.job_id,)
         ).row(0)
     assert row == ("failed", f"superseded by job {new.job_id} (--fresh)", kept["loaded"])
+
+
+def test_a_fresh_run_supersedes_atomically_and_leaves_a_closed_failure_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = _sqlite_pair(tmp_path)
+    config = RunConfig(source=source, target=target, batch_size=20, as_of=AS_OF)
+    [old] = pipeline.run(config, "customers")
+    with Target(target) as t:  # as a killed run leaves it
+        t.execute("UPDATE migration_jobs SET status = 'in_progress'")
+        t.commit()
+    fresh = dataclasses.replace(config, fresh=True)
+
+    def broken(*args: object) -> None:
+        raise SourceError("the plan could not be written")
+
+    with monkeypatch.context() as patch:  # the new job's plan fails: nothing of it is kept
+        patch.setattr(ledger, "add_batches", broken)
+        with pytest.raises(SourceError):
+            pipeline.run(fresh, "customers")
+    with Target(target) as t:
+        assert t.query("SELECT id, status FROM migration_jobs").rows() == [
+            (old.job_id, "in_progress")
+        ]
+        # A job that failed on its own keeps its own error when a fresh run leaves it behind.
+        t.execute("UPDATE migration_jobs SET status = 'failed', error_message = 'batch 3 died'")
+        t.commit()
+    pipeline.run(fresh, "customers")
+    with Target(target) as t:
+        status = t.query("SELECT status, error_message FROM migration_jobs WHERE id = ?",
+                         (old.job_id,)).row(0)  # fmt: skip
+    assert status == ("failed", "batch 3 died")

@@ -6,6 +6,7 @@ rows through the row-wise oracle (tests/oracle.py), and from plain SQL on the ta
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -481,3 +482,17 @@ def test_rows_a_later_job_found_present_must_still_be_there(tmp_path: Path) -> N
     figures = _checks(report, "rows_present")[second.job_id]["figures"]
     assert figures["table_rows"] == 0
     assert figures["missing_at_least"] == first.counts["loaded"]
+
+
+def test_rollback_refuses_a_job_whose_rows_a_later_job_updated(tmp_path: Path) -> None:
+    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
+    target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
+    write_legacy(source, 300, seed=5)
+    config = RunConfig(source=source, target=target, as_of=AS_OF)
+    [first] = pipeline.run(config, "products")
+    [second] = pipeline.run(dataclasses.replace(config, on_conflict="update"), "products")
+    assert second.counts["updated"] == first.counts["loaded"] > 0
+    with Target(target) as t, pytest.raises(RollbackRefusedError, match="or updated rows"):
+        rollback_job(t, first.job_id)
+    with Target(target) as t:
+        assert t.scalar("SELECT COUNT(*) FROM products") == first.counts["loaded"]

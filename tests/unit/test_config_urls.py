@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from columnar_etl import config
-from columnar_etl.config import DatabaseUrl, redact
+from columnar_etl.config import DatabaseUrl, RunConfig, first_line, hide_known_secrets, redact
 from columnar_etl.errors import ConfigError
 
 
@@ -58,12 +58,13 @@ def test_redact_hides_a_parsed_password_anywhere_as_written_and_decoded() -> Non
     url = DatabaseUrl.parse("postgresql://u:s3cr%3At@127.0.0.1:5432/db", what="t")
     assert str(url) == "postgresql://u:***@127.0.0.1:5432/db"
     quoted = 'invalid token "s3cr%3At"; decoded "s3cr:t"; again s3cr:t'
-    assert redact(quoted) == 'invalid token "***"; decoded "***"; again ***'
+    assert hide_known_secrets(quoted) == 'invalid token "***"; decoded "***"; again ***'
 
 
 def test_redact_hides_a_parsed_query_password() -> None:
     DatabaseUrl.parse("postgresql://127.0.0.1:5432/db?password=hunter2%20pw", what="t")
-    assert redact('unexpected spaces found in "hunter2 pw"') == 'unexpected spaces found in "***"'
+    shown = hide_known_secrets('unexpected spaces found in "hunter2 pw"')
+    assert shown == 'unexpected spaces found in "***"'
 
 
 def test_redact_leaves_short_passwords_and_one_equal_to_the_user_name_to_the_url_rules() -> None:
@@ -75,7 +76,8 @@ def test_redact_leaves_short_passwords_and_one_equal_to_the_user_name_to_the_url
     ):
         DatabaseUrl.parse(url, what="t")
     text = "etl --target postgresql://postgres:postgres@h/postgres: pw1 or hunter2 was wrong"
-    assert redact(text) == "etl --target postgresql://postgres:***@h/postgres: pw1 or *** was wrong"
+    shown = hide_known_secrets(text)
+    assert shown == "etl --target postgresql://postgres:***@h/postgres: pw1 or *** was wrong"
 
 
 def test_an_unpickled_url_teaches_its_process_the_password() -> None:
@@ -83,7 +85,7 @@ def test_an_unpickled_url_teaches_its_process_the_password() -> None:
     data = pickle.dumps(DatabaseUrl.parse("postgresql://u:hunter2pw@127.0.0.1:5432/db", what="t"))
     config._secrets = ()
     pickle.loads(data)
-    assert redact("hunter2pw") == "***"
+    assert hide_known_secrets("hunter2pw") == "***"
 
 
 def test_query_password_redaction_keeps_the_message_punctuation() -> None:
@@ -107,3 +109,40 @@ def test_an_absolute_sqlite_path_is_the_same_url_however_many_slashes(slashes: s
     equal to the same file given either way."""
     url = DatabaseUrl.parse(f"sqlite:{slashes}tmp/legacy.db", what="source")
     assert url.url == "sqlite:///tmp/legacy.db" and url.path == Path("/tmp/legacy.db")
+
+
+def test_a_password_that_is_a_word_is_hidden_in_driver_text_only() -> None:
+    """Known passwords are hidden in what drivers say, not in our own text: a target password
+    "orders" must not blank the source path or a message naming the orders table."""
+    target = DatabaseUrl.parse("postgresql://etl:orders@127.0.0.1:5432/app", what="t")
+    source = DatabaseUrl.parse("sqlite:///srv/orders/legacy.db", what="s")
+    assert str(source) == "sqlite:///srv/orders/legacy.db"
+    assert RunConfig(source=source, target=target).describe()["source"] == str(source)
+    assert redact("interrupted: orders job 3 stopped") == "interrupted: orders job 3 stopped"
+    assert first_line(RuntimeError('password "orders" is wrong')) == 'password "***" is wrong'
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://etl:hunter2 pw@127.0.0.1:5432/db",
+        "mysql://etl:hunter2pw@127.0.0.1/db",
+        "etl:hunter2pw@127.0.0.1/db",
+    ],
+)
+def test_an_unknown_url_is_refused_without_showing_it(url: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        DatabaseUrl.parse(url, what="target")
+    assert "hunter2" not in str(refused.value) and "must start with" in str(refused.value)
+
+
+@pytest.mark.parametrize("char", ["#", "?"])
+def test_a_raw_hash_or_question_mark_in_a_password_says_to_percent_encode(char: str) -> None:
+    with pytest.raises(ConfigError, match="percent-encode") as refused:
+        DatabaseUrl.parse(f"postgresql://etl:ab{char}hunter2pw@127.0.0.1:5432/db", what="t")
+    assert "hunter2" not in str(refused.value)
+
+
+def test_the_scheme_is_read_in_any_case() -> None:
+    url = DatabaseUrl.parse("POSTGRESQL://etl:hunter2pw@127.0.0.1:5432/db", what="t")
+    assert url.url == "postgresql://etl:hunter2pw@127.0.0.1:5432/db"
