@@ -19,7 +19,7 @@ from columnar_etl.extract import Source
 from columnar_etl.legacy import write_legacy
 from columnar_etl.target import Target
 from tests import oracle
-from tests.helpers import etl
+from tests.helpers import etl, legacy_sqlite
 
 AS_OF = datetime(2026, 1, 1)
 ROWS = 3_000
@@ -94,8 +94,7 @@ def test_all_entities_match_oracle_and_counts_add_up(urls: tuple[DatabaseUrl, Da
 
 
 def test_duplicate_winner_does_not_depend_on_workers(tmp_path: Path) -> None:
-    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
-    write_legacy(source, ROWS, seed=11)
+    source = legacy_sqlite(tmp_path, ROWS, seed=11)
     outcomes = []
     for workers in (1, 3):
         target = DatabaseUrl.parse(f"sqlite://{tmp_path / f't{workers}.db'}", what="target")
@@ -117,8 +116,7 @@ def _engine_affinity() -> str | None:
 def test_a_run_validates_on_the_in_memory_engine_and_puts_the_setting_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
-    write_legacy(source, 300, seed=5)
+    source = legacy_sqlite(tmp_path, 300, seed=5)
     target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
     seen: list[str | None] = []
     validate = pa.DataFrameSchema.validate
@@ -137,8 +135,7 @@ def test_a_run_validates_on_the_in_memory_engine_and_puts_the_setting_back(
 
 
 def test_resume_after_failed_batch_gives_uninterrupted_result(tmp_path: Path) -> None:
-    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
-    write_legacy(source, ROWS, seed=5)
+    source = legacy_sqlite(tmp_path, ROWS, seed=5)
     clean = DatabaseUrl.parse(f"sqlite://{tmp_path / 'clean.db'}", what="target")
     broken = DatabaseUrl.parse(f"sqlite://{tmp_path / 'broken.db'}", what="target")
     kw = {"batch_size": 400, "max_retries": 1, "retry_backoff": 0.01, "as_of": AS_OF}
@@ -458,8 +455,7 @@ def test_each_copy_of_a_repeated_source_id_is_one_row_somewhere(
 def test_a_batch_whose_counts_do_not_add_up_is_not_committed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
-    write_legacy(source, 200, seed=3)
+    source = legacy_sqlite(tmp_path, 200, seed=3)
     target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
     real = pipeline.split
 
@@ -479,8 +475,7 @@ def test_a_batch_whose_counts_do_not_add_up_is_not_committed(
 
 
 def _sqlite_pair(tmp_path: Path, rows: int = 300) -> tuple[DatabaseUrl, DatabaseUrl]:
-    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
-    write_legacy(source, rows, seed=4)
+    source = legacy_sqlite(tmp_path, rows, seed=4)
     return source, DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
 
 
@@ -539,8 +534,7 @@ def test_an_error_that_stops_a_run_closes_its_job_as_failed(
 def test_a_rerun_gives_the_same_outcome_for_every_batch_size(tmp_path: Path) -> None:
     """Skipped means the record itself is there: a customer whose email another customer
     holds is a duplicate in the rerun too, whether the two share a batch or not."""
-    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
-    write_legacy(source, 3000, seed=11)
+    source = legacy_sqlite(tmp_path, 3000, seed=11)
     reruns = {}
     for batch_size in (7, 100_000):
         target = DatabaseUrl.parse(f"sqlite://{tmp_path / f't{batch_size}.db'}", what="target")

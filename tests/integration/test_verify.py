@@ -21,11 +21,10 @@ from columnar_etl import entities, pipeline
 from columnar_etl.config import DatabaseUrl, RunConfig
 from columnar_etl.errors import RollbackRefusedError
 from columnar_etl.extract import Source
-from columnar_etl.legacy import write_legacy
 from columnar_etl.rollback import rollback_job
 from columnar_etl.target import Target
 from tests import oracle
-from tests.helpers import etl
+from tests.helpers import etl, legacy_sqlite
 
 AS_OF = datetime(2026, 1, 1)
 ROWS = 3_000
@@ -416,9 +415,8 @@ def test_rollback_refuses_then_forces_and_a_rerun_restores(
 
 
 def test_run_prints_the_migration_summary(tmp_path: Path) -> None:
-    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
+    source = legacy_sqlite(tmp_path, 1_000, seed=3)
     target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
-    write_legacy(source, 1_000, seed=3)
     done = etl("run", "--entity", "all", "--source", source.url, "--target", target.url)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -456,9 +454,8 @@ def test_run_prints_the_migration_summary(tmp_path: Path) -> None:
 def test_rows_a_later_job_found_present_must_still_be_there(tmp_path: Path) -> None:
     """A rerun counts the rows as already present; rolling back the job that loaded them
     leaves the rerun's count standing over an empty table: verify says so."""
-    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
+    source = legacy_sqlite(tmp_path, 300, seed=5)
     target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
-    write_legacy(source, 300, seed=5)
     config = RunConfig(source=source, target=target, as_of=AS_OF)
     [first] = pipeline.run(config, "products")
     [second] = pipeline.run(config, "products")
@@ -485,9 +482,8 @@ def test_rows_a_later_job_found_present_must_still_be_there(tmp_path: Path) -> N
 
 
 def test_rollback_refuses_a_job_whose_rows_a_later_job_updated(tmp_path: Path) -> None:
-    source = DatabaseUrl.parse(f"sqlite://{tmp_path / 'legacy.db'}", what="source")
+    source = legacy_sqlite(tmp_path, 300, seed=5)
     target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
-    write_legacy(source, 300, seed=5)
     config = RunConfig(source=source, target=target, as_of=AS_OF)
     [first] = pipeline.run(config, "products")
     [second] = pipeline.run(dataclasses.replace(config, on_conflict="update"), "products")
