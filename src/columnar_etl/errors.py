@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyCommittedError",
     "CommandInterruptedError",
     "ConfigError",
     "ConservationError",
@@ -13,6 +14,7 @@ __all__ = [
     "RunLockedError",
     "SourceError",
     "TargetError",
+    "TargetFullError",
 ]
 
 
@@ -34,6 +36,15 @@ class SourceError(EtlError):
 
 class TargetError(EtlError):
     """The target database cannot be reached or refused a write."""
+
+
+class AlreadyCommittedError(TargetError):
+    """A batch's transaction found the batch committed by another attempt: it rolls back, and
+    the batch counts once (the ledger row is the batch's commit marker)."""
+
+
+class TargetFullError(TargetError):
+    """The target cannot take writes (disk full, I/O error, read-only): the run stops."""
 
 
 class RunLockedError(TargetError):

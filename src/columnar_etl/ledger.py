@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from columnar_etl.errors import TargetError
+from columnar_etl.errors import AlreadyCommittedError, TargetError
 from columnar_etl.extract import BatchRange
 from columnar_etl.target import Target
 
@@ -17,8 +17,8 @@ __all__ = [
     "COUNTS",
     "Batch",
     "add_batches",
+    "claim_batch",
     "complete_batch",
-    "completed_counts",
     "create_job",
     "earlier_batches",
     "fail_batch",
@@ -168,14 +168,21 @@ def open_batches(target: Target, job_id: int) -> list[Batch]:
 
 
 def complete_batch(target: Target, batch: Batch, counts: dict[str, int], retries: int) -> None:
-    """Mark a batch completed with its counts, inside the caller's batch transaction."""
-    target.execute(
+    """Mark a batch completed with its counts, inside the caller's batch transaction.
+
+    Raises AlreadyCommittedError, and the caller rolls back, when another transaction
+    completed the batch meanwhile: the row's lock makes the two wait for each other, and only
+    the first commits (see :func:`claim_batch`).
+    """
+    marked = target.scalar(
         f"UPDATE migration_batches SET status = 'completed', completed_at = {_NOW}, "
         f"updated_at = {_NOW}, error_details = NULL, retry_count = ?, "
         + ", ".join(f"{name} = ?" for name in COUNTS)
-        + " WHERE id = ?",
+        + " WHERE id = ? AND status <> 'completed' RETURNING id",
         (retries, *(counts[name] for name in COUNTS), batch.id),
     )
+    if marked is None:
+        raise AlreadyCommittedError(f"batch {batch.batch_number} committed in another attempt")
 
 
 def earlier_batches(target: Target, job_id: int, batch: Batch) -> tuple[int, int]:
@@ -191,14 +198,23 @@ def earlier_batches(target: Target, job_id: int, batch: Batch) -> tuple[int, int
     return int(row["open"][0] or 0), int(row["failed"][0] or 0)
 
 
-def completed_counts(target: Target, batch: Batch) -> dict[str, int] | None:
-    """The batch's counts when it already committed (a re-run task must not load it again)."""
+def claim_batch(target: Target, batch: Batch) -> dict[str, int] | None:
+    """Open the batch's transaction by locking its ledger row, the batch's commit marker.
+
+    Returns the batch's counts when it has already committed: an attempt whose COMMIT reply
+    was lost, or a Ray task run again after its worker died, may well have committed, and the
+    batch must not be loaded twice (the transaction is then rolled back). Otherwise None, and
+    the row stays locked until this transaction ends: another attempt at the same batch
+    (a lost connection's transaction still committing on the server) waits for it, then sees
+    its outcome.
+    """
     row = target.query(
-        "SELECT status, " + ", ".join(COUNTS) + " FROM migration_batches WHERE id = ?",
+        "SELECT status, " + ", ".join(COUNTS) + " FROM migration_batches WHERE id = ?"
+        f"{target.for_update}",
         (batch.id,),
     )
-    target.rollback()
     if row.height and row["status"][0] == "completed":
+        target.rollback()
         return {name: int(row[name][0]) for name in COUNTS}
     return None
 

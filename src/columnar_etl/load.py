@@ -29,7 +29,7 @@ from columnar_etl.entities import Entity
 from columnar_etl.entities.base import ROW_ID
 from columnar_etl.errors import ConservationError, TargetError
 from columnar_etl.ledger import Batch, complete_batch, job_configuration
-from columnar_etl.target import Target
+from columnar_etl.target import Fault, Target
 
 __all__ = [
     "EMPTY_AT_START",
@@ -232,7 +232,8 @@ def _refused(
     """The rows of ``rows`` (whose load just failed with ``exc``) that the database refuses.
 
     Bisects as pgloader does: each half is tried in a transaction that is always rolled back,
-    so the batch still commits once. A lost connection is not a row's fault: it re-raises.
+    so the batch still commits once. Only a refusal of rows bisects (see :func:`_rows_fault`);
+    anything else re-raises.
     """
     if rows.height == 1:
         message = f"refused by the target database: {first_line(exc)}"
@@ -244,12 +245,19 @@ def _refused(
             _load_rows(target, entity, job_id, part, on_conflict, direct)
         except Exception as failure:  # the database's refusal, in its driver's error class
             target.rollback()
-            if not target.ping():
+            if not _rows_fault(target, failure):
                 raise
             found.append(_refused(target, entity, job_id, part, on_conflict, failure, direct))
         else:
             target.rollback()
     return pl.concat(found)
+
+
+def _rows_fault(target: Target, exc: Exception) -> bool:
+    """Whether ``exc`` (its transaction rolled back) is a refusal of some rows, which bisecting
+    finds: a lost connection, a full disk or a table of another shape is not, and is raised
+    for the whole batch to be retried or the run stopped (pipeline.load_with_retries)."""
+    return target.fault(exc) is Fault.ROW and target.ping()
 
 
 def _load_or_bisect(
@@ -265,7 +273,7 @@ def _load_or_bisect(
         return _load_rows(target, entity, job_id, rows, on_conflict, direct), _NO_ROWS
     except Exception as exc:
         target.rollback()
-        if not target.ping():
+        if not _rows_fault(target, exc):
             raise
         refused = _refused(target, entity, job_id, rows, on_conflict, exc, direct)
         if refused.is_empty():

@@ -27,12 +27,18 @@ from columnar_etl import entities, ledger
 from columnar_etl.config import RunConfig, first_line
 from columnar_etl.contracts import ERROR_TYPE, Split, in_memory_collects, split
 from columnar_etl.entities import Entity
-from columnar_etl.errors import ConfigError, InterruptedRunError, TargetError
+from columnar_etl.errors import (
+    ConfigError,
+    EtlError,
+    InterruptedRunError,
+    TargetError,
+    TargetFullError,
+)
 from columnar_etl.extract import Source
 from columnar_etl.interrupt import Stop, ctrl_c_as_flag, off_main_thread
 from columnar_etl.link import LinkResult, link_orders
 from columnar_etl.load import commit_batch, facts_at_start, loading
-from columnar_etl.target import Target
+from columnar_etl.target import Fault, Target
 from columnar_etl.verify import JobIntegrity, error_summary
 from columnar_etl.verify import integrity as check_integrity
 
@@ -179,12 +185,27 @@ def load_with_retries(
     config: RunConfig,
     direct: bool = False,
 ) -> dict[str, int] | None:
-    """Commit one batch, retrying extraction and load with backoff; None when it failed."""
+    """Commit one batch exactly once, retrying with backoff; its counts, None when it failed.
+
+    Every attempt first reads the batch's commit marker, its ledger row (on a revived
+    connection after a failure): an attempt whose COMMIT reply was lost may have committed,
+    and then the batch is done. Raises TargetFullError, after recording the batch as failed
+    where it can, when the target cannot take writes: retrying would only fail again.
+    """
     error = ""
     for attempt in range(config.max_retries + 1):
         try:
             if attempt:
                 target.revive()  # the failure may have been the connection itself
+            done = ledger.claim_batch(target, batch)
+            if done is not None:
+                if attempt:
+                    log.warning(
+                        "batch %s of %s had committed before the error: not loaded again",
+                        batch.batch_number,
+                        entity.name,
+                    )
+                return done
             frame, result = (
                 future.result() if attempt == 0 else prepare(source, entity, batch, config)
             )
@@ -202,6 +223,13 @@ def load_with_retries(
         except Exception as exc:  # the batch runner: record, back off, retry
             target.rollback()
             error = _error_text(exc)
+            if target.fault(exc) is Fault.STORAGE and not isinstance(exc, EtlError):
+                _record_failure(target, batch, error, attempt)
+                raise TargetFullError(
+                    f"{entity.name}: batch {batch.batch_number} could not be written, nothing "
+                    f"of it was kept: {first_line(exc)}; fix the target (space, permissions, "
+                    "the table) and run again to resume"
+                ) from None
             log.warning(
                 "batch %s of %s failed (attempt %s): %s",
                 batch.batch_number,
@@ -211,11 +239,16 @@ def load_with_retries(
             )
             if attempt < config.max_retries:
                 time.sleep(config.retry_backoff * 2**attempt)
-    try:
-        ledger.fail_batch(target, batch, error, config.max_retries)
-    except Exception:
-        target.rollback()
+    _record_failure(target, batch, error, config.max_retries)
     return None
+
+
+def _record_failure(target: Target, batch: ledger.Batch, error: str, retries: int) -> None:
+    """Mark the batch failed, if the target still takes that much."""
+    try:
+        ledger.fail_batch(target, batch, error, retries)
+    except Exception:  # the drivers' own error classes: the target may be full or gone
+        target.rollback()
 
 
 def _dry_run(source: Source, entity: Entity, config: RunConfig) -> JobResult:

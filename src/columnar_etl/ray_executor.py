@@ -10,7 +10,7 @@ exactly-once, resume and duplicate rules hold unchanged:
   transforms in parallel but waits for the batches before it to commit first, so the lower
   legacy id still wins every collision;
 - a task re-run by Ray after its worker died finds its batch completed in the ledger, if the
-  commit had happened, and does not load it again.
+  commit had happened, and does not load it again (ledger.claim_batch, as for every retry).
 
 Ray is an optional dependency (``pip install 'columnar-etl[ray]'``), imported only here.
 """
@@ -115,9 +115,6 @@ def _batch_task(
     with Target(config.target) as target:
         if not direct and not _wait_for_turn(target, job_id, batch):
             return None
-        done = ledger.completed_counts(target, batch)
-        if done is not None:
-            return done
         _maybe_crash(batch)
         return load_with_retries(target, source, entity, job_id, batch, prepared, config, direct)
 

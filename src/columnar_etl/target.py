@@ -13,6 +13,7 @@ import os
 import re
 import zlib
 from collections.abc import Iterator, Sequence
+from enum import Enum
 from typing import Any
 
 import polars as pl
@@ -20,7 +21,53 @@ import polars as pl
 from columnar_etl.config import DatabaseUrl, first_line
 from columnar_etl.errors import RunLockedError, TargetError
 
-__all__ = ["Target"]
+__all__ = ["Fault", "Target"]
+
+
+class Fault(Enum):
+    """What a failed statement says about the batch it belonged to (see Target.fault)."""
+
+    ROW = "row"
+    """The database refused some row's values (a constraint, a data or encoding error, a
+    trigger): the batch is bisected to find the rows, the rest of it loads."""
+    RETRY = "retry"
+    """Not the rows' fault and maybe gone on the next try (a lost connection, a deadlock, a
+    lock): the whole batch is retried on a checked connection, never bisected."""
+    STORAGE = "storage"
+    """The target cannot take writes (disk full, I/O error, read-only, no privilege, a table
+    of another shape): retrying or bisecting only repeats it, so the run stops, naming it."""
+
+
+#: PostgreSQL SQLSTATEs (or their two-character classes) by what they say about a batch.
+#: Classes 22 (data exception) and 23 (integrity constraint) are the rows' own; P0001 is a
+#: trigger's RAISE, 54000 a value too large for an index entry. Anything not named retries.
+_PG_FAULTS = {
+    "22": Fault.ROW,
+    "23": Fault.ROW,
+    "P0001": Fault.ROW,
+    "54000": Fault.ROW,
+    "53": Fault.STORAGE,  # insufficient resources: disk full, out of memory
+    "58": Fault.STORAGE,  # system error: I/O error
+    "XX": Fault.STORAGE,  # internal error, data corrupted
+    "25006": Fault.STORAGE,  # read-only transaction (a standby, default_transaction_read_only)
+    "42": Fault.STORAGE,  # no such table or column, no privilege: the table's fault
+}
+
+#: SQLite reports no code through ADBC: its messages, lower case, by what they say. Anything
+#: else is a row's (constraints, datatype mismatch, a trigger's RAISE).
+_SQLITE_FAULTS = {
+    "database or disk is full": Fault.STORAGE,
+    "disk i/o error": Fault.STORAGE,
+    "readonly database": Fault.STORAGE,
+    "unable to open database file": Fault.STORAGE,
+    "database disk image is malformed": Fault.STORAGE,
+    "out of memory": Fault.STORAGE,
+    "no such table": Fault.STORAGE,
+    "no such column": Fault.STORAGE,
+    "has no column named": Fault.STORAGE,
+    "database is locked": Fault.RETRY,
+    "database table is locked": Fault.RETRY,
+}
 
 
 _UNIQUE_INDEX = {
@@ -328,17 +375,44 @@ class Target:
         found = self.query(sql, (table, column))
         return str(found["name"][0]) if found.height else None
 
+    @property
+    def for_update(self) -> str:
+        """The clause that makes a SELECT lock its rows until the transaction ends
+        (PostgreSQL); SQLite takes one writer at a time and has none."""
+        return " FOR UPDATE" if self.dialect == "postgresql" else ""
+
     def json(self, column: str) -> str:
         """SQL turning a text column into the dialect's JSON type."""
         return f"{column}::jsonb" if self.dialect == "postgresql" else column
+
+    def fault(self, exc: BaseException) -> Fault:
+        """What ``exc``, raised by a statement of a batch, says about the batch (Fault)."""
+        if self.dialect == "postgresql":
+            state = getattr(exc, "sqlstate", None) or ""
+            return _PG_FAULTS.get(state) or _PG_FAULTS.get(state[:2], Fault.RETRY)
+        message = str(exc).lower()
+        found = (fault for words, fault in _SQLITE_FAULTS.items() if words in message)
+        return next(found, Fault.ROW)
 
     def commit(self) -> None:
         self.conn.commit()
 
     def rollback(self) -> None:
-        # A broken connection cannot roll back; it is discarded anyway.
-        with contextlib.suppress(Exception):
+        """End the transaction, undoing it, and make sure the next statement opens a new one.
+
+        SQLite rolls a transaction back by itself after some errors (a full disk, an I/O
+        error), and the driver, which does not know, then runs each statement on its own,
+        committed at once: its ROLLBACK fails ("no transaction is active"), and the
+        connection is replaced. A PostgreSQL connection whose rollback fails is broken;
+        ``ping`` finds it and ``revive`` replaces it.
+        """
+        try:
             self.conn.rollback()
+        except Exception:  # the drivers' own error classes
+            if self.dialect == "sqlite":
+                with contextlib.suppress(Exception):
+                    self.conn.close()
+                self.conn = self._connect()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
