@@ -7,13 +7,17 @@ every row is accounted for, a rerun exits 0 and changes nothing, and ``etl verif
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import polars as pl
 import pytest
 
-from columnar_etl.config import DatabaseUrl
+from columnar_etl import pipeline
+from columnar_etl.config import DatabaseUrl, RunConfig
+from columnar_etl.errors import TargetFullError
 from columnar_etl.target import Target
 from pgproxy import CommitReplyCutter
 from pgserver import PostgresServer
@@ -94,3 +98,59 @@ def test_a_lost_reply_to_commit_never_loads_a_batch_twice(
     assert (second["status"], second["loaded"]) == ("completed", 0), second
     verified = etl("verify", "--source", legacy, "--target", faulty)
     assert verified.returncode == 0 and " 0 failed" in verified.stdout, verified.stdout
+
+
+def _sqlite_rows(path: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(path) as conn:
+        return sorted(conn.execute(sql).fetchall(), key=repr)
+
+
+@pytest.mark.parametrize("entity", list(CASES))
+def test_a_full_sqlite_disk_commits_nothing_outside_a_batch(
+    legacy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entity: str
+) -> None:
+    """SQLite rolls a transaction back by itself when the disk is full, and its driver then
+    committed each later statement at once: bisection probes and retries left rows with no
+    ledger row, and every later run failed on the unique index."""
+    clean = tmp_path / "clean.db"
+    _run(entity, legacy, f"sqlite://{clean}")
+    [(pages,)] = _sqlite_rows(clean, "PRAGMA page_count")
+
+    # A disk that fills about halfway through: every connection the run opens sees it.
+    connect = Target._connect
+
+    def small_disk(self: Target) -> object:
+        conn = connect(self)
+        with conn.cursor() as cur:
+            cur.execute(f"PRAGMA max_page_count = {int(pages * 0.6)}")
+        return conn
+
+    monkeypatch.setattr(Target, "_connect", small_disk)
+    target = tmp_path / "target.db"
+    config = RunConfig(
+        DatabaseUrl.parse(legacy, what="source"),
+        DatabaseUrl.parse(f"sqlite://{target}", what="target"),
+        batch_size=CASES[entity],
+        retry_backoff=0.01,
+    )
+    with pytest.raises(TargetFullError, match="full"):
+        pipeline.run(config, entity)
+    monkeypatch.undo()
+
+    loaded = "SELECT COALESCE(SUM(loaded), 0) FROM migration_batches WHERE status = 'completed'"
+    [(in_batches,)] = _sqlite_rows(target, loaded)
+    [(rows, keys)] = _sqlite_rows(
+        target, f"SELECT COUNT(*), COUNT(DISTINCT legacy_id) FROM {entity}"
+    )
+    assert 0 < rows == keys == in_batches  # only whole batches, each once
+
+    _run(entity, legacy, f"sqlite://{target}")  # space freed: the rerun resumes
+    table = f"SELECT * FROM {entity}"
+    strip = lambda rows: sorted((r[1:-1] for r in rows), key=repr)  # noqa: E731 (id, etl_job_id)
+    assert strip(_sqlite_rows(target, table)) == strip(_sqlite_rows(clean, table))
+    errors = "SELECT record_id, error_type, error_message FROM migration_errors"
+    assert _sqlite_rows(target, errors) == _sqlite_rows(clean, errors)
+    counts = "SELECT extracted, loaded, rejected, filtered, skipped_existing FROM migration_jobs"
+    assert _sqlite_rows(target, counts) == _sqlite_rows(clean, counts)
+    verified = etl("verify", "--source", legacy, "--target", f"sqlite://{target}")
+    assert verified.returncode == 0 and "verify: passed" in verified.stdout, verified.stdout
