@@ -19,6 +19,8 @@ __all__ = [
     "SOURCE_ERRORS",
     "TRANSFORM_ERRORS",
     "Entity",
+    "Index",
+    "Reference",
     "SourceSpec",
     "carry_row_id",
     "general_dates",
@@ -56,6 +58,38 @@ class SourceSpec:
 
 
 @dataclass(frozen=True)
+class Index:
+    """A named index of the target table, on one column or several (the reference's
+    ``__dataflow__['indexes']``)."""
+
+    name: str
+    columns: tuple[str, ...]
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A column that points at another entity's key, and the target column it fills: the
+    reference's ``orders.customer_legacy_id -> customers.legacy_id`` sets ``orders.customer_id``
+    to the customer's target id."""
+
+    column: str
+    """This entity's column holding the other entity's key."""
+    to: str
+    """``entity.column``: the key pointed at."""
+    sets: str
+    """This entity's column that linking fills with the target id of the row pointed at."""
+
+    @property
+    def entity(self) -> str:
+        return self.to.partition(".")[0]
+
+    @property
+    def key(self) -> str:
+        return self.to.partition(".")[2]
+
+
+@dataclass(frozen=True)
 class Entity:
     """One migratable entity; an instance is all the engine needs to know about it."""
 
@@ -72,11 +106,34 @@ class Entity:
     """Target columns holding JSON text (jsonb on PostgreSQL)."""
     required_messages: Mapping[str, str] = field(default_factory=dict)
     """Message for a null in a non-nullable contract column (default ``"<col> is required"``)."""
+    indexes: tuple[Index, ...] = ()
+    """Plain (or further unique) indexes of the target table, besides the unique keys'."""
+    references: tuple[Reference, ...] = ()
+    """Columns pointing at other entities' keys, and the columns linking fills."""
+    sql_types: Mapping[str, str] = field(default_factory=dict)
+    """An exact SQL type for a target column (``numeric(12,2)``), where the contract's dtype
+    does not say enough; the others follow from the contract."""
 
     @property
     def target_columns(self) -> tuple[str, ...]:
+        return tuple(self.target_schema())
+
+    def target_schema(self) -> dict[str, tuple[pl.DataType, bool]]:
+        """The contract's target columns: name -> (dtype, nullable)."""
         columns = self.contract(datetime(2000, 1, 1)).columns
-        return tuple(name for name in columns if not name.startswith("_"))
+        return {
+            name: (column.dtype.type, column.nullable)
+            for name, column in columns.items()
+            if not name.startswith("_")
+        }
+
+    def table_indexes(self) -> tuple[Index, ...]:
+        """Every index of the target table: one unique index per unique key, the declared
+        ones, and the one on etl_job_id that verify and rollback read by."""
+        table = self.target_table
+        unique = tuple(Index(f"idx_{table}_{key}", (key,), unique=True) for key in self.unique_keys)
+        by_job = Index(f"idx_{table}_etl_job_id", ("etl_job_id",))
+        return (*unique, *self.indexes, by_job)
 
 
 def rule(error: str, expr: pl.Expr) -> pa.Check:

@@ -12,6 +12,8 @@ from columnar_etl.entities.base import (
     FILTERED,
     TRANSFORM_ERRORS,
     Entity,
+    Index,
+    Reference,
     SourceSpec,
     carry_row_id,
     general_dates,
@@ -159,6 +161,11 @@ ENTITY = Entity(
     contract=contract,
     target_table="orders",
     json_columns=("items",),
+    indexes=(
+        Index("idx_orders_customer_id", ("customer_id",)),
+        Index("idx_orders_order_date", ("order_date",)),
+    ),
+    references=(Reference("customer_legacy_id", to="customers.legacy_id", sets="customer_id"),),
     required_messages={
         "customer_legacy_id": "customer_legacy_id is required",
         "order_date": "order_date is required",

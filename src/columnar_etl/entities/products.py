@@ -11,6 +11,7 @@ from columnar_etl.entities.base import (
     FILTERED,
     TRANSFORM_ERRORS,
     Entity,
+    Index,
     SourceSpec,
     carry_row_id,
     rule,
@@ -174,4 +175,5 @@ ENTITY = Entity(
     target_table="products",
     unique_keys=("legacy_id", "sku"),
     json_columns=("attributes",),
+    indexes=(Index("idx_products_category", ("category",)),),
 )

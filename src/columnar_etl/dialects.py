@@ -1,0 +1,80 @@
+"""What differs between the target databases, stated once per database.
+
+Each :class:`Dialect` answers "how does this database say X": its surrogate key, the SQL type
+of a contract's dtype, JSON. The rest of the engine asks the dialect instead of branching on
+the database's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import polars as pl
+
+__all__ = ["DIALECTS", "POSTGRES", "SQLITE", "Dialect"]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """One target database's words for the facts an entity declares."""
+
+    name: str
+    surrogate_key: str
+    """The target table's own ``id`` column: a generated integer primary key."""
+    types: Mapping[type[pl.DataType], str]
+    """SQL type per Polars dtype class of a contract column."""
+    json_type: str
+    """SQL type of a declared JSON column."""
+    integer: str
+    """SQL type of a column holding another table's ``id`` (a reference) or a job id."""
+
+    def sql_type(self, dtype: pl.DataType, *, json: bool = False) -> str:
+        """The SQL type of a contract column of ``dtype`` (a JSON one when ``json``)."""
+        if json:
+            return self.json_type
+        try:
+            return self.types[dtype.base_type()]
+        except KeyError:
+            raise TypeError(f"no {self.name} type for a contract column of {dtype}") from None
+
+
+POSTGRES = Dialect(
+    name="postgresql",
+    surrogate_key="bigserial PRIMARY KEY",
+    types={
+        pl.String: "text",
+        pl.Int64: "bigint",
+        pl.Int32: "integer",
+        pl.Int16: "smallint",
+        pl.Float64: "double precision",
+        pl.Float32: "real",
+        pl.Boolean: "boolean",
+        pl.Datetime: "timestamp",
+        pl.Date: "date",
+    },
+    json_type="jsonb",
+    integer="bigint",
+)
+
+# SQLite keeps what it is given under a type's affinity: timestamps as ISO text (the loader
+# writes them so), booleans as 0/1.
+SQLITE = Dialect(
+    name="sqlite",
+    surrogate_key="INTEGER PRIMARY KEY AUTOINCREMENT",
+    types={
+        pl.String: "text",
+        pl.Int64: "bigint",
+        pl.Int32: "integer",
+        pl.Int16: "integer",
+        pl.Float64: "real",
+        pl.Float32: "real",
+        pl.Boolean: "integer",
+        pl.Datetime: "text",
+        pl.Date: "text",
+    },
+    json_type="text",
+    integer="bigint",
+)
+
+DIALECTS = {dialect.name: dialect for dialect in (POSTGRES, SQLITE)}
