@@ -62,7 +62,8 @@ class InterruptedRunError(CommandInterruptedError):
 
 
 class ContractError(EtlError):
-    """A transform produced a frame that does not have the contract's columns or types."""
+    """A transform was given a frame without its legacy columns, or produced one without the
+    contract's columns or types."""
 
 
 class ConservationError(EtlError):

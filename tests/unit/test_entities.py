@@ -519,3 +519,37 @@ def test_rejects_keep_the_untouched_source_row() -> None:
     untouched = result.rejects.drop(ERROR_TYPE, ERROR_MESSAGE)
     assert_frame_equal(untouched, source.filter(pl.col("customer_id").is_in([1, 3])))
     assert result.rejects[ERROR_TYPE].to_list() == ["validation_error", "transformation_error"]
+
+
+def test_a_transform_takes_plain_records_with_all_null_columns() -> None:
+    """A notebook's literal record: ``last_modified`` None makes Polars type the column Null,
+    which the transform's string expressions could not take."""
+    from columnar_etl.entities import customers
+
+    record = {
+        "customer_id": 1,
+        "customer_name": "Ann Lee",
+        "email_address": "ann@example.com",
+        "phone_number": "555-123-4567",
+        "street_address": "1 Main St",
+        "city": "Springfield",
+        "state_province": "IL",
+        "zip_postal": "62701",
+        "country": "US",
+        "status_code": "A",
+        "active": 1,
+        "created_date": "2020-01-02",
+        "last_modified": None,
+    }
+    out = customers.transform(pl.DataFrame([record]).lazy()).collect()
+    assert out["legacy_id"].to_list() == ["1"]
+    assert out["updated_at"].to_list() == [None]
+    assert out["created_at"].dt.year().to_list() == [2020]
+
+
+def test_a_transform_names_a_missing_legacy_column() -> None:
+    from columnar_etl.entities import customers
+    from columnar_etl.errors import ContractError
+
+    with pytest.raises(ContractError, match="need columns email_address, phone_number"):
+        customers.transform(pl.DataFrame({"customer_id": [1], "customer_name": ["A"]}).lazy())

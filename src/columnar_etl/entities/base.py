@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,6 +11,7 @@ import pandera.polars as pa
 import polars as pl
 import polars.selectors as cs
 
+from columnar_etl.errors import ContractError
 from columnar_etl.expressions import coalesce_dates, is_empty
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "carry_row_id",
     "general_dates",
     "on_rows",
+    "reads",
     "rule",
 ]
 
@@ -55,6 +58,21 @@ class SourceSpec:
     @property
     def columns(self) -> tuple[str, ...]:
         return tuple(self.schema)
+
+    def conform(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        """``lf`` with every legacy column cast to its declared dtype (a column Polars typed
+        ``Null``, all of it missing, becomes a column of nulls of the right type); a missing
+        column, or a value that does not cast, is a ContractError naming it."""
+        found = lf.collect_schema()
+        missing = [name for name in self.columns if name not in found]
+        if missing:
+            raise ContractError(
+                f"legacy {self.table} rows need columns {', '.join(missing)} "
+                f"(it reads {', '.join(self.columns)})"
+            )
+        # Only the columns that differ: a batch read from the source already has the types.
+        changed = {n: t for n, t in self.schema.items() if found[n] != t}
+        return lf.cast(changed, strict=True) if changed else lf  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -134,6 +152,24 @@ class Entity:
         unique = tuple(Index(f"idx_{table}_{key}", (key,), unique=True) for key in self.unique_keys)
         by_job = Index(f"idx_{table}_etl_job_id", ("etl_job_id",))
         return (*unique, *self.indexes, by_job)
+
+
+Transform = Callable[[pl.LazyFrame], pl.LazyFrame]
+
+
+def reads(source: SourceSpec) -> Callable[[Transform], Transform]:
+    """Make a transform take any frame holding ``source``'s columns (a notebook's dicts, a
+    test's literal rows): the frame is conformed to the declared types first
+    (:meth:`SourceSpec.conform`)."""
+
+    def decorate(transform: Transform) -> Transform:
+        @functools.wraps(transform)
+        def conformed(lf: pl.LazyFrame) -> pl.LazyFrame:
+            return transform(source.conform(lf))
+
+        return conformed
+
+    return decorate
 
 
 def rule(error: str, expr: pl.Expr) -> pa.Check:

@@ -15,6 +15,7 @@ from columnar_etl.entities.base import (
     carry_row_id,
     general_dates,
     on_rows,
+    reads,
     rule,
 )
 from columnar_etl.expressions import (
@@ -86,6 +87,7 @@ def _unparsed_date(column: str) -> pl.Expr:
     return message_if(bad, f"{column}: unrecognised date")
 
 
+@reads(SOURCE)
 def transform(lf: pl.LazyFrame) -> pl.LazyFrame:
     """Legacy customers -> target rows; pure Polars.
 

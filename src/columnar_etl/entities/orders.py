@@ -18,6 +18,7 @@ from columnar_etl.entities.base import (
     carry_row_id,
     general_dates,
     on_rows,
+    reads,
     rule,
 )
 from columnar_etl.entities.order_items import ITEM_ERRORS
@@ -62,6 +63,7 @@ STATUS_CODES = {
 CUTOFF = datetime(2020, 1, 1)
 
 
+@reads(SOURCE)
 def transform(lf: pl.LazyFrame) -> pl.LazyFrame:
     """Legacy orders -> target rows; pure Polars.
 

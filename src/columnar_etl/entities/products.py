@@ -14,6 +14,7 @@ from columnar_etl.entities.base import (
     Index,
     SourceSpec,
     carry_row_id,
+    reads,
     rule,
 )
 from columnar_etl.expressions import (
@@ -83,6 +84,7 @@ def _pairs_as_json(raw: pl.Expr) -> pl.Expr:
     return pl.concat_str(pl.lit("{"), parts.list.eval(member).list.join(","), pl.lit("}"))
 
 
+@reads(SOURCE)
 def transform(lf: pl.LazyFrame) -> pl.LazyFrame:
     """Legacy products -> target rows; pure Polars."""
     c = pl.col
