@@ -335,7 +335,7 @@ def _by_type(counts: Mapping[str, int | None]) -> str:
 
 def _key_changes(f: Mapping[str, Any]) -> str:
     """The source_rows check's comparison of ids per batch range, in a few words."""
-    text = f"; ids of {f['batches_checked']} batches compared"
+    text = f"; batch ranges whose ids were compared: {f['batches_checked']}"
     changed = [
         f"{b['batch_number']} (ids {b['start_id']}-{b['end_id']}: {b['rows_then']} rows then, "
         f"{b['rows_now']} now)"
@@ -346,7 +346,7 @@ def _key_changes(f: Mapping[str, Any]) -> str:
     if f["rows_outside_plan"]:
         ids = ", ".join(str(i) for i in f["ids_outside_plan"][:5])
         more = ", ..." if f["rows_outside_plan"] > 5 else ""
-        text += f"; {f['rows_outside_plan']} rows in no batch's range (ids {ids}{more})"
+        text += f"; rows in no batch's range: {f['rows_outside_plan']} (ids {ids}{more})"
     return text
 
 
