@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS migration_batches (
 );
 CREATE INDEX IF NOT EXISTS idx_migration_batches_status ON migration_batches (status);
 -- The source keys a batch extracted, recorded with its counts (extracted is their number):
--- sha256 of the ids sorted, in decimal, joined by commas (extract.key_hash). `etl verify`
+-- sha256 of the ids sorted, as 8-byte little-endian integers (extract.key_hash). `etl verify`
 -- hashes the source's ids again per batch range to find ranges changed since. Added after
 -- the table, so that a ledger of an earlier version gains it (NULL in its batches).
 -- Target.apply_schema skips the statement when the column exists: SQLite has no IF NOT

@@ -54,14 +54,16 @@ def test_utf8_hex_edges() -> None:
     assert frame.select(utf8_hex(pl.col("h")))["h"].to_list() == list(cases.values())
 
 
-def test_key_hash_is_sha256_of_the_sorted_ids_in_decimal() -> None:
-    """Fixed text hashed by hashlib, not a library's own hash: a ledger written by one
+def _sha256_of(*ids: int) -> str:
+    return hashlib.sha256(b"".join(i.to_bytes(8, "little", signed=True) for i in ids)).hexdigest()
+
+
+def test_key_hash_is_sha256_of_the_sorted_ids_as_little_endian_int64() -> None:
+    """Fixed bytes hashed by hashlib, not a library's own hash: a ledger written by one
     version is checked by another. Every id counts, repeats too; the integer type does not."""
     ids = [2, -3, 9_000_000_000, 1, 2]
-    assert key_hash(pl.Series(ids)) == hashlib.sha256(b"-3,1,2,2,9000000000").hexdigest()
-    small = [7, 5, 5]
-    digest = hashlib.sha256(b"5,5,7").hexdigest()
+    assert key_hash(pl.Series(ids)) == _sha256_of(-3, 1, 2, 2, 9_000_000_000)
     for dtype in (pl.Int32, pl.UInt16, pl.Int64):
-        assert key_hash(pl.Series(small, dtype=dtype)) == digest
-    assert key_hash(pl.Series([5, 7])) != digest
+        assert key_hash(pl.Series([7, 5, 5], dtype=dtype)) == _sha256_of(5, 5, 7)
+    assert key_hash(pl.Series([5, 7])) != _sha256_of(5, 5, 7)
     assert key_hash(pl.Series([], dtype=pl.Int64)) == hashlib.sha256(b"").hexdigest()
