@@ -54,6 +54,13 @@ CREATE TABLE IF NOT EXISTS migration_batches (
     UNIQUE (migration_job_id, batch_number)
 );
 CREATE INDEX IF NOT EXISTS idx_migration_batches_status ON migration_batches (status);
+-- The source keys a batch extracted, recorded with its counts (extracted is their number):
+-- sha256 of the ids sorted, as 8-byte little-endian integers (extract.key_hash). `etl verify`
+-- hashes the source's ids again per batch range to find ranges changed since. Added after
+-- the table, so that a ledger of an earlier version gains it (NULL in its batches).
+-- Target.apply_schema skips the statement when the column exists: SQLite has no IF NOT
+-- EXISTS for columns, and PostgreSQL would lock the table to find out.
+ALTER TABLE migration_batches ADD COLUMN IF NOT EXISTS source_key_hash text;
 
 -- No foreign keys here: PostgreSQL checks one per inserted row (a query and a row lock),
 -- which cost more server time than the rejects themselves. Each reject is written in its

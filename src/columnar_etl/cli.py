@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, NoReturn, ParamSpec, TypeVar
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from adbc_driver_manager import AdbcStatusCode
@@ -333,6 +333,23 @@ def _by_type(counts: Mapping[str, int | None]) -> str:
     return ", ".join(f"{k} {'?' if v is None else v}" for k, v in counts.items())
 
 
+def _key_changes(f: Mapping[str, Any]) -> str:
+    """The source_rows check's comparison of ids per batch range, in a few words."""
+    text = f"; batch ranges whose ids were compared: {f['batches_checked']}"
+    changed = [
+        f"{b['batch_number']} (ids {b['start_id']}-{b['end_id']}: {b['rows_then']} rows then, "
+        f"{b['rows_now']} now)"
+        for b in f["changed_batches"]
+    ]
+    if changed:
+        text += f", changed since: batch {_ids(changed, shown=3)}"
+    if f["rows_outside_plan"]:
+        ids = ", ".join(str(i) for i in f["ids_outside_plan"][:5])
+        more = ", ..." if f["rows_outside_plan"] > 5 else ""
+        text += f"; rows in no batch's range: {f['rows_outside_plan']} (ids {ids}{more})"
+    return text
+
+
 def _figures(check: Check) -> str:
     """One line of a check's figures for the human table (--json has all of them)."""
     f = check.figures
@@ -358,6 +375,7 @@ def _figures(check: Check) -> str:
     if check.name == "source_rows":
         rows = "?" if f["source_rows"] is None else f["source_rows"]
         text = f"source {f['source_table']} rows {rows}, extracted {f['extracted']}"
+        text += _key_changes(f) if "changed_batches" in f else ""
         return text + (f" ({check.reason})" if check.reason else "")
     if check.name == "rows_present":
         text = (

@@ -7,6 +7,7 @@ catalog lookups, those identifiers as string literals.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from columnar_etl.entities.base import SOURCE_ERRORS
 from columnar_etl.errors import SourceError
 from columnar_etl.expressions import join_messages, message_if
 
-__all__ = ["BatchRange", "Source", "utf8_hex"]
+__all__ = ["BatchRange", "Source", "key_hash", "utf8_hex"]
 
 
 # Well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, nothing past U+10FFFF), as the
@@ -42,6 +43,17 @@ class BatchRange:
     start_id: int
     end_id: int
     records_count: int
+
+
+def key_hash(ids: pl.Series) -> str:
+    """A stable fingerprint of a batch's source keys: sha256 (hex) of the ids, every value and
+    repeat, sorted, each as 8 bytes of a little-endian signed integer. Defined by us and hashed
+    by hashlib, so the load that records it and a later ``etl verify`` in another process (or
+    with another Polars) agree; Polars' own hash is not stable across versions. Bytes rather
+    than decimal text: a tenth of the time (2M ids: 0.05 s vs 0.36 s), in every batch's load.
+    Nulls (refused by the plan) are left out."""
+    data = ids.cast(pl.Int64).drop_nulls().sort().to_numpy().astype("<i8", copy=False)
+    return hashlib.sha256(data.tobytes()).hexdigest()
 
 
 def utf8_hex(hex_text: pl.Expr) -> pl.Expr:
@@ -287,6 +299,13 @@ class Source:
     def count(self, spec: SourceSpec) -> int:
         """Rows in the source table."""
         return int(self.read(f"SELECT COUNT(*) AS n FROM {_quote(spec.table)}")["n"][0])
+
+    def keys(self, spec: SourceSpec) -> pl.Series:
+        """Every id of the source table (nulls included), sorted, as Int64: one query."""
+        key = _quote(spec.id_column)
+        frame = self.read(f"SELECT {key} AS id FROM {_quote(spec.table)} ORDER BY {key}")
+        # Sorted again here: SQLite orders a text-typed id as text, and puts nulls first.
+        return frame["id"].cast(pl.Int64, strict=False).sort(nulls_last=True)
 
     def read_batch(self, spec: SourceSpec, batch: BatchRange) -> pl.DataFrame:
         """The rows of one batch, with the legacy dtypes of ``spec``."""

@@ -167,8 +167,11 @@ def open_batches(target: Target, job_id: int) -> list[Batch]:
     return [Batch(**{k: int(v) for k, v in row.items()}) for row in rows.to_dicts()]
 
 
-def complete_batch(target: Target, batch: Batch, counts: dict[str, int], retries: int) -> None:
-    """Mark a batch completed with its counts, inside the caller's batch transaction.
+def complete_batch(
+    target: Target, batch: Batch, counts: dict[str, int], retries: int, key_hash: str | None = None
+) -> None:
+    """Mark a batch completed with its counts and the hash of its source keys
+    (:func:`~columnar_etl.extract.key_hash`), inside the caller's batch transaction.
 
     Raises AlreadyCommittedError, and the caller rolls back, when another transaction
     completed the batch meanwhile: the row's lock makes the two wait for each other, and only
@@ -176,10 +179,10 @@ def complete_batch(target: Target, batch: Batch, counts: dict[str, int], retries
     """
     marked = target.scalar(
         f"UPDATE migration_batches SET status = 'completed', completed_at = {_NOW}, "
-        f"updated_at = {_NOW}, error_details = NULL, retry_count = ?, "
+        f"updated_at = {_NOW}, error_details = NULL, retry_count = ?, source_key_hash = ?, "
         + ", ".join(f"{name} = ?" for name in COUNTS)
         + " WHERE id = ? AND status <> 'completed' RETURNING id",
-        (retries, *(counts[name] for name in COUNTS), batch.id),
+        (retries, key_hash, *(counts[name] for name in COUNTS), batch.id),
     )
     if marked is None:
         raise AlreadyCommittedError(f"batch {batch.batch_number} committed in another attempt")

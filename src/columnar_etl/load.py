@@ -28,6 +28,7 @@ from columnar_etl.contracts import ERROR_MESSAGE, ERROR_TYPE, Split
 from columnar_etl.entities import Entity
 from columnar_etl.entities.base import ROW_ID
 from columnar_etl.errors import ConservationError, TargetError
+from columnar_etl.extract import key_hash
 from columnar_etl.ledger import Batch, complete_batch, job_configuration
 from columnar_etl.target import Fault, Target
 
@@ -365,7 +366,7 @@ def commit_batch(
         "updated": outcome.updated,
     }
     _check_conserved(batch, counts)
-    complete_batch(target, batch, counts, retries)
+    complete_batch(target, batch, counts, retries, key_hash(source[entity.source.id_column]))
     target.commit()
     return counts
 

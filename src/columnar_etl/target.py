@@ -107,6 +107,15 @@ _DEFERRED_ELSEWHERE = (
 )
 #: Our DDL's ``CREATE [UNIQUE] INDEX IF NOT EXISTS name ON table``: (UNIQUE, name, table).
 _CREATE_INDEX = re.compile(r"CREATE (UNIQUE )?INDEX IF NOT EXISTS (\w+) ON (\w+)")
+#: Our DDL's ``ALTER TABLE table ADD COLUMN [IF NOT EXISTS] column``: (table, column).
+_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (?:IF NOT EXISTS )?(\w+)")
+_HAS_COLUMN = {
+    "postgresql": (
+        "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = ? AND column_name = ?"
+    ),
+    "sqlite": "SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?",
+}
 
 
 def _deferred_key(table: str) -> int:
@@ -308,6 +317,10 @@ class Target:
             sql = "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?"
         return bool(self.scalar(sql, (name,)))
 
+    def has_column(self, table: str, column: str) -> bool:
+        """Whether ``table`` (one of ours) has ``column``."""
+        return bool(self.scalar(_HAS_COLUMN[self.dialect], (table, column)))
+
     def append(self, table: str, frame: pl.DataFrame, *, json_columns: Sequence[str] = ()) -> None:
         """Bulk-append ``frame`` into the existing ``table`` (binary COPY on PG), by column name.
 
@@ -433,6 +446,12 @@ class Target:
         ddl = importlib.resources.files("columnar_etl.schemas").joinpath(folder, f"{name}.sql")
         return ddl.read_text(encoding="utf-8")
 
+    def _column_exists(self, statement: str) -> bool:
+        """Whether ``statement`` adds a column the table already has (a ledger upgraded
+        before)."""
+        added = _ADD_COLUMN.match(statement)
+        return added is not None and self.has_column(added[1], added[2])
+
     def apply_schema(self, name: str = "target") -> None:
         """Apply ``schemas/<dialect>/<name>.sql`` (idempotent ``IF NOT EXISTS`` DDL).
 
@@ -453,7 +472,7 @@ class Target:
                 )
             for statement in _statements(self._ddl(name)):
                 index = _CREATE_INDEX.match(statement)
-                if index is None or index[3] not in busy:
+                if (index is None or index[3] not in busy) and not self._column_exists(statement):
                     self.execute(statement)
             self.commit()
         except Exception as exc:

@@ -2,7 +2,8 @@
 
 Per job: the reference's integrity score (rows carrying the job's ``etl_job_id`` over the rows
 the ledger says it loaded, passed at >= 95 with no duplicate legacy id), an exact row count,
-count conservation, and a re-count of the source table. Per table: duplicate unique keys.
+count conservation, and the source table re-read: its rows, and per batch range the ids the
+job extracted (a count and a hash). Per table: duplicate unique keys.
 For orders: links and orphans. Nothing is taken from what a run returned.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from columnar_etl import entities, ledger
-from columnar_etl.extract import Source
+from columnar_etl.extract import Source, key_hash
 from columnar_etl.target import Target
 
 __all__ = [
@@ -314,13 +315,33 @@ def _latest_completed(jobs: list[dict[str, Any]]) -> dict[str, int]:
     return {j["entity"]: int(j["id"]) for j in jobs if j["status"] == "completed"}
 
 
+def _not_checked(job: dict[str, Any], source: Source | None, latest: dict[str, int]) -> str | None:
+    """Why the source check cannot hold ``job`` to the source as it is now, if it cannot."""
+    name = job["entity"]
+    if source is None:
+        return "no source given (--source / LEGACY_DATABASE_URL)"
+    if job["status"] == "completed" and latest[name] != int(job["id"]):
+        # The source may have grown since; the later job is the one held to it.
+        return f"job {latest[name]} read the source table later"
+    configured = json.loads(job["configuration"] or "{}").get("source")
+    if configured is not None and configured != str(source.url):
+        return f"job read {configured}, not the given source {source.url}"
+    if job["status"] != "completed":
+        return f"job is {job['status']}: it has not read the whole table"
+    return None
+
+
 def _source_rows(
+    target: Target,
     job: dict[str, Any],
     done: dict[str, int],
     source: Source | None,
-    seen: dict[str, int],
+    seen: dict[str, pl.Series],
     latest: dict[str, int],
 ) -> Check:
+    """The source table holds the rows the job extracted: as many, and per batch range the
+    same ids (a count and a hash of them, see :func:`_key_changes`). Ids only: a row changed
+    in place passes."""
     entity = entities.get(job["entity"])
     figures: dict[str, Any] = {
         "source_table": entity.source.table,
@@ -330,24 +351,93 @@ def _source_rows(
         "planned": int(job["total_records"]),
     }
     where = {"entity": entity.name, "job_id": int(job["id"])}
-    if source is None:
-        reason = "no source given (--source / LEGACY_DATABASE_URL)"
-        return Check("source_rows", None, figures, **where, reason=reason)
-    if job["status"] == "completed" and latest[entity.name] != int(job["id"]):
-        # The source may have grown since; the later job is the one held to it.
-        reason = f"job {latest[entity.name]} read the source table later"
-        return Check("source_rows", None, figures, **where, reason=reason)
-    configured = json.loads(job["configuration"] or "{}").get("source")
-    if configured is not None and configured != str(source.url):
-        reason = f"job read {configured}, not the given source {source.url}"
-        return Check("source_rows", None, figures, **where, reason=reason)
-    if job["status"] != "completed":
-        reason = f"job is {job['status']}: it has not read the whole table"
+    reason = _not_checked(job, source, latest)
+    if reason is not None or source is None:
         return Check("source_rows", None, figures, **where, reason=reason)
     if entity.source.table not in seen:
-        seen[entity.source.table] = source.count(entity.source)
-    figures["source_rows"] = seen[entity.source.table]
-    return Check("source_rows", figures["source_rows"] == done["extracted"], figures, **where)
+        seen[entity.source.table] = source.keys(entity.source)
+    ids = seen[entity.source.table]
+    figures["source_rows"] = ids.len()
+    keys = _key_changes(_batch_keys(target, int(job["id"])), ids)
+    figures |= keys
+    passed = (
+        ids.len() == done["extracted"]
+        and not keys["changed_batches"]
+        and not keys["rows_outside_plan"]
+    )
+    if passed and keys["batches_not_checked"]:
+        reason = (
+            f"{keys['batches_not_checked']} batches recorded no hash of their keys (loaded by "
+            "an earlier version): only their counts were compared, and they match"
+        )
+        return Check("source_rows", None, figures, **where, reason=reason)
+    return Check("source_rows", passed, figures, **where)
+
+
+def _batch_keys(target: Target, job_id: int) -> pl.DataFrame:
+    """The job's completed batches by start id: range, rows extracted, hash of their ids
+    (null where the batch or the ledger predates it)."""
+    hashed = "source_key_hash"
+    if not target.has_column("migration_batches", hashed):
+        hashed = "CAST(NULL AS TEXT)"  # a ledger verify reads before a run upgraded it
+    return target.query(
+        f"SELECT batch_number, start_id, end_id, extracted, {hashed} AS source_key_hash "
+        "FROM migration_batches WHERE migration_job_id = ? AND status = 'completed' "
+        "ORDER BY start_id",
+        (job_id,),
+    )
+
+
+#: Ids outside every batch range listed in the figures (their number is always given).
+SHOWN_IDS = 20
+
+
+def _key_changes(batches: pl.DataFrame, ids: pl.Series) -> dict[str, Any]:
+    """The source's sorted ``ids`` now against what each of ``batches`` extracted: the
+    batches whose count or key hash differ, and the rows in no batch's range (ids below the
+    first start or above the last end, in a gap, or null). The ids are cut per batch by binary
+    search; each batch's slice is hashed once."""
+    known = ids.drop_nulls()
+    starts, ends = batches["start_id"].cast(pl.Int64), batches["end_id"].cast(pl.Int64)
+    first = known.search_sorted(starts, side="left")
+    past = known.search_sorted(ends, side="right")
+    changed: list[dict[str, Any]] = []
+    checked = unchecked = 0
+    for batch, lo, hi in zip(batches.iter_rows(named=True), first, past, strict=True):
+        same = hi - lo == batch["extracted"]
+        if batch["source_key_hash"] is None:
+            unchecked += same  # a changed count fails with or without a hash
+        else:
+            checked += 1
+            same = same and key_hash(known.slice(lo, hi - lo)) == batch["source_key_hash"]
+        if not same:
+            changed.append(
+                {
+                    "batch_number": batch["batch_number"],
+                    "start_id": batch["start_id"],
+                    "end_id": batch["end_id"],
+                    "rows_then": batch["extracted"],
+                    "rows_now": hi - lo,
+                }
+            )
+    outside = _outside(known, starts, ends)
+    return {
+        "batches_checked": checked,
+        "batches_not_checked": unchecked,
+        "changed_batches": changed,
+        "rows_outside_plan": outside.len() + ids.null_count(),
+        "ids_outside_plan": outside.head(SHOWN_IDS).to_list(),
+    }
+
+
+def _outside(ids: pl.Series, starts: pl.Series, ends: pl.Series) -> pl.Series:
+    """The sorted ``ids`` in none of the ranges ``starts..ends`` (sorted, disjoint)."""
+    if starts.is_empty():
+        return ids
+    # The range each id would fall in: the last one starting at or before it.
+    slot = starts.search_sorted(ids, side="right").cast(pl.Int64) - 1
+    inside = (slot >= 0) & (ids <= ends.gather(slot.clip(lower_bound=0)))
+    return ids.filter(~inside)
 
 
 def _rows_present(job: dict[str, Any], done: dict[str, int], table_rows: int) -> Check:
@@ -459,7 +549,7 @@ def verify(
     sums, errors = _batch_sums(target), error_summary(target)
     recorded = {k: sum(v.values()) for k, v in errors.items()}
     stray = _stray_rejects(target)
-    seen: dict[str, int] = {}
+    seen: dict[str, pl.Series] = {}  # the source's ids per table, read once
     checks: list[Check] = []
     actual = _per_table(target, jobs)
     for item, job in zip(_integrity(jobs, sums, errors, actual), jobs, strict=True):
@@ -468,7 +558,7 @@ def verify(
         checks += _integrity_checks(item)
         checks.append(_conservation(job, done, recorded.get(job_id, 0), stray.get(job_id, 0)))
         if job["status"] != "rolled_back":
-            checks.append(_source_rows(job, done, source, seen, latest))
+            checks.append(_source_rows(target, job, done, source, seen, latest))
         if latest.get(job["entity"]) == job_id:
             # Every row carries an etl_job_id: its per-job counts add up to the table.
             rows_per_job = actual[entities.get(job["entity"]).target_table][0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +25,7 @@ from columnar_etl.extract import Source
 from columnar_etl.rollback import rollback_job
 from columnar_etl.target import Target
 from tests import oracle
-from tests.helpers import etl, legacy_sqlite
+from tests.helpers import etl, legacy_sqlite, start_and_stop
 
 AS_OF = datetime(2026, 1, 1)
 ROWS = 3_000
@@ -492,3 +493,177 @@ def test_rollback_refuses_a_job_whose_rows_a_later_job_updated(tmp_path: Path) -
         rollback_job(t, first.job_id)
     with Target(target) as t:
         assert t.scalar("SELECT COUNT(*) FROM products") == first.counts["loaded"]
+
+
+# -- the source's ids per batch range -------------------------------------------------------
+_COPY_ORDER = (
+    "INSERT INTO orders (order_id, customer_id, order_number, order_total, status, order_date, "
+    "order_items) SELECT ?, customer_id, order_number, order_total, status, order_date, "
+    "order_items FROM orders WHERE order_id = ?"
+)
+
+
+def _replace_order(source: DatabaseUrl, gone: int, new: int) -> None:
+    """In one transaction of the source: order ``new`` added (a copy of ``gone``), ``gone``
+    deleted. The table keeps its row count."""
+    with Target(source, create=False) as t:
+        t.execute(_COPY_ORDER, (new, gone))
+        t.execute("DELETE FROM orders WHERE order_id = ?", (gone,))
+        t.commit()
+
+
+def _batch(target: DatabaseUrl, job_id: int, number: int) -> dict[str, int]:
+    """A batch's range and rows extracted, as the ledger holds them."""
+    with Target(target) as t:
+        row = t.query(
+            "SELECT start_id, end_id, extracted FROM migration_batches "
+            "WHERE migration_job_id = ? AND batch_number = ?",
+            (job_id, number),
+        ).row(0, named=True)
+    return {k: int(v) for k, v in row.items()}
+
+
+def _changed(target: DatabaseUrl, job_id: int, number: int, rows_now: int) -> dict[str, int]:
+    """The entry verify is expected to give for batch ``number``, now holding ``rows_now``."""
+    batch = _batch(target, job_id, number)
+    return {
+        "batch_number": number,
+        "start_id": batch["start_id"],
+        "end_id": batch["end_id"],
+        "rows_then": batch["extracted"],
+        "rows_now": rows_now,
+    }
+
+
+def _source_check(report: dict[str, Any], job_id: int) -> dict[str, Any]:
+    return _checks(report, "source_rows")[job_id]
+
+
+def test_verify_finds_source_ids_that_changed_behind_equal_counts(
+    urls: tuple[DatabaseUrl, DatabaseUrl],
+) -> None:
+    """The counts of the source and of the job agree after each change below; only the ids
+    per batch range tell that rows the job extracted are gone and others never reached it."""
+    source, target = urls
+    [job] = pipeline.run(_config(urls), "orders")
+    batches = _one(target, "SELECT COUNT(*) FROM migration_batches WHERE migration_job_id = ?",
+                   (job.job_id,))  # fmt: skip
+    assert batches >= 3
+    code, report = _verify(target, "--source", source.url)
+    assert code == 0, report["failed"]
+    figures = _source_check(report, job.job_id)["figures"]
+    assert figures["batches_checked"] == batches and figures["batches_not_checked"] == 0
+    assert figures["changed_batches"] == [] and figures["rows_outside_plan"] == 0
+
+    # A row changed in place keeps its id: verify compares ids only, and passes.
+    with Target(source, create=False) as t:
+        t.execute("UPDATE orders SET status = 'changed since' WHERE order_id = "
+                  "(SELECT MAX(order_id) FROM orders)")  # fmt: skip
+        t.commit()
+    code, report = _verify(target, "--source", source.url)
+    assert code == 0 and _source_check(report, job.job_id)["passed"] is True
+
+    # An id of batch 2 replaced by an unused id inside its range: every count holds, per
+    # batch too; the hash of the batch's ids does not.
+    second = _batch(target, job.job_id, 2)
+    held = (
+        Source(source)
+        .read(
+            f"SELECT order_id FROM orders WHERE order_id >= {second['start_id']} "
+            f"AND order_id <= {second['end_id']}"
+        )["order_id"]
+        .to_list()
+    )
+    unused = next(i for i in range(second["start_id"], second["end_id"]) if i not in set(held))
+    _replace_order(source, gone=max(held), new=unused)
+    code, report = _verify(target, "--source", source.url)
+    assert code == 1 and report["failed"] == [f"source_rows (job {job.job_id})"]
+    figures = _source_check(report, job.job_id)["figures"]
+    assert figures["source_rows"] == figures["extracted"] == job.counts["extracted"]
+    assert figures["changed_batches"] == [_changed(target, job.job_id, 2, len(held))]
+    assert figures["rows_outside_plan"] == 0
+
+    # The issue's finding: one transaction adds an order above the last batch's end and
+    # deletes the lowest. Batch 1 lost a row, and the new one is in no batch's range.
+    lowest = _one(source, "SELECT MIN(order_id) FROM orders")
+    new = _one(source, "SELECT MAX(order_id) FROM orders") + 1
+    _replace_order(source, gone=lowest, new=new)
+    assert _one(source, "SELECT COUNT(*) FROM orders") == job.counts["extracted"]
+    code, report = _verify(target, "--source", source.url)
+    assert code == 1 and report["failed"] == [f"source_rows (job {job.job_id})"]
+    figures = _source_check(report, job.job_id)["figures"]
+    assert figures["source_rows"] == figures["extracted"]  # the old check's figures agree
+    first = _batch(target, job.job_id, 1)
+    assert first["start_id"] == lowest
+    assert figures["changed_batches"] == [
+        _changed(target, job.job_id, 1, first["extracted"] - 1),
+        _changed(target, job.job_id, 2, len(held)),
+    ]
+    assert figures["rows_outside_plan"] == 1 and figures["ids_outside_plan"] == [new]
+    human = etl("verify", "--source", source.url, "--target", target.url)
+    assert human.returncode == 1, human.stderr
+    line = next(x for x in human.stdout.splitlines() if x.lstrip().startswith("source_rows"))
+    assert f"changed since: batch 1 (ids {lowest}-{first['end_id']}: " in line
+    assert f"rows in no batch's range: 1 (ids {new})" in line
+
+
+def test_verify_finds_source_ids_changed_while_the_job_ran(tmp_path: Path) -> None:
+    """The source changes between two parts of one job (stopped by Ctrl-C, then resumed): the
+    batches read after the change agree with the source, the one read before does not."""
+    source = legacy_sqlite(tmp_path, 2_000, seed=11)
+    target = tmp_path / "target.db"
+    args = ("run", "--entity", "orders", "--source", source.url, "--target", f"sqlite://{target}",
+            "--batch-size", "200")  # fmt: skip
+    code, stderr = start_and_stop(args, target, 1, signal.SIGINT)
+    assert code == 130, stderr
+    target_url = DatabaseUrl.parse(f"sqlite://{target}", what="target")
+    with Target(target_url) as t:
+        [(job_id, status)] = t.query("SELECT id, status FROM migration_jobs").rows()
+        done = t.scalar("SELECT COUNT(*) FROM migration_batches WHERE status = 'completed'")
+    # Batch 1 was read before the change, the last of the 10 after.
+    assert status == "interrupted" and 1 <= done < 10
+    lowest = _one(source, "SELECT MIN(order_id) FROM orders")
+    new = _one(source, "SELECT MAX(order_id) FROM orders") + 1
+    _replace_order(source, gone=lowest, new=new)
+    resumed = etl(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    code, report = _verify(target_url, "--source", source.url)
+    assert code == 1 and report["failed"] == [f"source_rows (job {job_id})"]
+    figures = _source_check(report, job_id)["figures"]
+    assert figures["source_rows"] == figures["extracted"] == 2_000
+    first = _batch(target_url, job_id, 1)
+    assert figures["changed_batches"] == [_changed(target_url, job_id, 1, first["extracted"] - 1)]
+    assert figures["ids_outside_plan"] == [new]
+
+
+def test_a_ledger_of_an_earlier_version_is_upgraded_and_its_batches_are_not_checked(
+    urls: tuple[DatabaseUrl, DatabaseUrl],
+) -> None:
+    """A ledger written before batches recorded their keys: verify reads it as it is (no
+    hash: not checked, not failed), the schema step adds the column, idempotently, and the
+    batches' counts are still compared range by range."""
+    source, target = urls
+    [job] = pipeline.run(_config(urls), "orders")
+    with Target(target) as t:
+        t.execute("ALTER TABLE migration_batches DROP COLUMN source_key_hash")
+        t.commit()
+    for _ in ("before the schema step", "after it"):
+        code, report = _verify(target, "--source", source.url)
+        assert code == 0 and report["status"] == "incomplete", report
+        check = _source_check(report, job.job_id)
+        assert check["passed"] is None and "an earlier version" in check["reason"]
+        assert check["figures"]["batches_checked"] == 0
+        with Target(target) as t:
+            t.apply_schema()
+            t.apply_schema()  # a second time: the column is there, and is left alone
+            assert t.has_column("migration_batches", "source_key_hash")
+            assert t.scalar("SELECT COUNT(source_key_hash) FROM migration_batches") == 0
+    lowest = _one(source, "SELECT MIN(order_id) FROM orders")
+    new = _one(source, "SELECT MAX(order_id) FROM orders") + 1
+    _replace_order(source, gone=lowest, new=new)
+    code, report = _verify(target, "--source", source.url)
+    assert code == 1 and report["failed"] == [f"source_rows (job {job.job_id})"]
+    figures = _source_check(report, job.job_id)["figures"]
+    first = _batch(target, job.job_id, 1)
+    assert figures["changed_batches"] == [_changed(target, job.job_id, 1, first["extracted"] - 1)]
+    assert figures["rows_outside_plan"] == 1

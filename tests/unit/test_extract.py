@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from columnar_etl.extract import utf8_hex
+from columnar_etl.extract import key_hash, utf8_hex
 
 # Bytes biased towards lead and continuation bytes, where the edge cases live.
 edgy_bytes = st.lists(
@@ -50,3 +52,18 @@ def test_utf8_hex_edges() -> None:
     }
     frame = pl.DataFrame({"h": list(cases)})
     assert frame.select(utf8_hex(pl.col("h")))["h"].to_list() == list(cases.values())
+
+
+def _sha256_of(*ids: int) -> str:
+    return hashlib.sha256(b"".join(i.to_bytes(8, "little", signed=True) for i in ids)).hexdigest()
+
+
+def test_key_hash_is_sha256_of_the_sorted_ids_as_little_endian_int64() -> None:
+    """Fixed bytes hashed by hashlib, not a library's own hash: a ledger written by one
+    version is checked by another. Every id counts, repeats too; the integer type does not."""
+    ids = [2, -3, 9_000_000_000, 1, 2]
+    assert key_hash(pl.Series(ids)) == _sha256_of(-3, 1, 2, 2, 9_000_000_000)
+    for dtype in (pl.Int32, pl.UInt16, pl.Int64):
+        assert key_hash(pl.Series([7, 5, 5], dtype=dtype)) == _sha256_of(5, 5, 7)
+    assert key_hash(pl.Series([5, 7])) != _sha256_of(5, 5, 7)
+    assert key_hash(pl.Series([], dtype=pl.Int64)) == hashlib.sha256(b"").hexdigest()
