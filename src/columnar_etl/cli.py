@@ -151,6 +151,14 @@ def run(
             "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster; default: a local instance"
         ),
     ] = None,
+    source_timezone: Annotated[
+        str,
+        typer.Option(
+            "--source-timezone",
+            envvar="LEGACY_TIMEZONE",
+            help="IANA time zone of the legacy timestamps, which hold none",
+        ),
+    ] = "UTC",
 ) -> None:
     """Migrate an entity (or all of them) from the legacy database into the target."""
     level = getattr(logging, log_level.upper(), None)
@@ -171,6 +179,7 @@ def run(
         dry_run=dry_run,
         executor=executor,  # type: ignore[arg-type]
         ray_address=ray_address,
+        source_timezone=source_timezone,
     )
     if output_json:
         results = pipeline.run(config, entity)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
 
-from columnar_etl.errors import ConfigError
+from columnar_etl.errors import ConfigError, TargetError
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -22,6 +23,7 @@ __all__ = [
     "hide_known_secrets",
     "one_line",
     "redact",
+    "source_zone",
 ]
 
 #: From the tuning sweeps (benchmarks/tune.py, 2M orders into PostgreSQL on 2 cores; README
@@ -188,6 +190,24 @@ class DatabaseUrl:
         return redact(self.url)
 
 
+def source_zone(name: str) -> tzinfo:
+    """The time zone called ``name`` (IANA: ``UTC``, ``America/Los_Angeles``); a ConfigError
+    when there is none of that name."""
+    if name == "UTC":  # the default works without a time zone database on the machine
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError, TypeError, OSError):  # unknown, malformed, or not a zone file
+        raise ConfigError(
+            "source-timezone must be an IANA time zone name such as UTC or "
+            f"America/Los_Angeles, got {name!r}"
+        ) from None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything one ``etl run`` needs; library code never reads the environment."""
@@ -208,8 +228,12 @@ class RunConfig:
     """Start a new job even when the last one can be resumed."""
     dry_run: bool = False
     """Extract, transform and validate only; write nothing."""
-    as_of: datetime = field(default_factory=datetime.now)
-    """The run's clock, for rules such as "created_at cannot be in the future"."""
+    as_of: datetime = field(default_factory=_utc_now)
+    """The job's clock, for rules such as "created_at cannot be in the future": an instant,
+    kept in UTC. A naive value is read as wall-clock time in ``source_timezone`` (so a job an
+    older version stored, with a naive local clock and no zone, keeps the verdicts it had)."""
+    source_timezone: str = "UTC"
+    """IANA time zone the legacy timestamps, which hold none, were written in."""
     executor: Literal["local", "ray"] = "local"
     """Where batches run: threads of this process, or Ray tasks (``columnar-etl[ray]``)."""
     ray_address: str | None = None
@@ -234,6 +258,34 @@ class RunConfig:
             raise ConfigError(f"on-conflict must be skip or update, got {self.on_conflict!r}")
         if self.executor not in ("local", "ray"):
             raise ConfigError(f"executor must be local or ray, got {self.executor!r}")
+        zone = source_zone(self.source_timezone)
+        as_of = (
+            self.as_of if self.as_of.utcoffset() is not None else self.as_of.replace(tzinfo=zone)
+        )
+        object.__setattr__(self, "as_of", as_of.astimezone(UTC))
+
+    @property
+    def source_as_of(self) -> datetime:
+        """``as_of`` as the wall-clock time of ``source_timezone``: naive, like the legacy
+        timestamps the rules compare it with (those are stored as they are, never shifted)."""
+        return self.as_of.astimezone(source_zone(self.source_timezone)).replace(tzinfo=None)
+
+    def with_clock_of(self, stored: dict[str, Any]) -> RunConfig:
+        """This configuration with the clock and source time zone of ``stored`` (a job's
+        :meth:`describe`): every batch of a job is judged at the same instant, however late it
+        is resumed. A job stored without a zone (an older version) is read as UTC, which with
+        its naive ``as_of`` gives the verdicts it had."""
+        zone = stored.get("source_timezone", "UTC")
+        as_of = self.as_of
+        if "as_of" in stored:
+            try:
+                as_of = datetime.fromisoformat(stored["as_of"])
+            except (TypeError, ValueError):
+                raise TargetError(
+                    f"a job's stored as_of is not a time: {stored['as_of']!r}; "
+                    "--fresh starts a new job"
+                ) from None
+        return replace(self, as_of=as_of, source_timezone=zone)
 
     def describe(self) -> dict[str, Any]:
         """The configuration as stored in the ledger: URLs redacted."""

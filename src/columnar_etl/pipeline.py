@@ -83,11 +83,11 @@ class JobResult:
 def prepare(source: Source, entity: Entity, batch: ledger.Batch, config: RunConfig):
     """Read one batch by its id range and split it (valid rows, rejects, filtered)."""
     frame = source.read_batch(entity.source, batch.range)
-    return frame, split(frame, entity, config.as_of)
+    return frame, split(frame, entity, config.source_as_of)
 
 
 def _transform(frame: pl.DataFrame, entity: Entity, config: RunConfig):
-    return frame, split(frame, entity, config.as_of)
+    return frame, split(frame, entity, config.source_as_of)
 
 
 def _by_range(
@@ -256,7 +256,7 @@ def _dry_run(source: Source, entity: Entity, config: RunConfig) -> JobResult:
     by_type: dict[str, int] = {}
     for batch in source.plan(entity.source, config.batch_size):
         frame = source.read_batch(entity.source, batch)
-        result: Split = split(frame, entity, config.as_of)
+        result: Split = split(frame, entity, config.source_as_of)
         counts["extracted"] += frame.height
         counts["loaded"] += result.valid.height
         counts["rejected"] += result.rejects.height
@@ -399,6 +399,21 @@ def run_entity(config: RunConfig, name: str, progress: Progress | None = None) -
     return _interruptible(config, lambda stop: _run_entity(config, name, progress, stop))
 
 
+def _job_clock(config: RunConfig, target: Target, job_id: int) -> RunConfig:
+    """``config`` with the clock and source time zone job ``job_id`` was created with (the
+    Ray executor's tasks get them too, with the configuration)."""
+    resumed = config.with_clock_of(ledger.job_configuration(target, job_id))
+    if resumed.source_timezone != config.source_timezone:
+        log.warning(
+            "job %s keeps the source time zone it was created with, %s, not %s "
+            "(--fresh starts a new job)",
+            job_id,
+            resumed.source_timezone,
+            config.source_timezone,
+        )
+    return resumed
+
+
 def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: Stop) -> JobResult:
     entity = entities.get(name)
     source = Source(config.source)
@@ -420,6 +435,7 @@ def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: S
             )
         else:
             log.info("resuming job %s for %s", job_id, entity.name)
+            config = _job_clock(config, target, job_id)
             if not ledger.has_batches(target, job_id):
                 ledger.add_batches(target, job_id, source.plan(entity.source, config.batch_size))
         ledger.start_job(target, job_id)
