@@ -5,7 +5,7 @@ from __future__ import annotations
 from columnar_etl.entities.base import Entity, SourceSpec
 from columnar_etl.errors import ConfigError
 
-__all__ = ["Entity", "SourceSpec", "get", "names", "register"]
+__all__ = ["ENTITIES", "Entity", "SourceSpec", "get", "names", "register"]
 
 _REGISTRY: dict[str, Entity] = {}
 
@@ -30,11 +30,13 @@ def names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
-def _register_builtins() -> None:
+def _builtins() -> tuple[Entity, ...]:
     from columnar_etl.entities import customers, orders, products
 
-    for module in (customers, products, orders):
-        register(module.ENTITY)
+    return tuple(module.ENTITY for module in (customers, products, orders))
 
 
-_register_builtins()
+#: The built-in example's entities, as a migration module lists its own (see migration.py).
+ENTITIES = _builtins()
+for _entity in ENTITIES:
+    register(_entity)
