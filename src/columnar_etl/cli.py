@@ -151,6 +151,10 @@ def run(
             "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster; default: a local instance"
         ),
     ] = None,
+    no_fast_path: Annotated[
+        bool,
+        typer.Option("--no-fast-path", help="Merge even into an empty table (keep its indexes)."),
+    ] = False,
 ) -> None:
     """Migrate an entity (or all of them) from the legacy database into the target."""
     level = getattr(logging, log_level.upper(), None)
@@ -171,6 +175,7 @@ def run(
         dry_run=dry_run,
         executor=executor,  # type: ignore[arg-type]
         ray_address=ray_address,
+        fast_path=not no_fast_path,
     )
     if output_json:
         results = pipeline.run(config, entity)
@@ -365,6 +370,12 @@ def _figures(check: Check) -> str:
             f"{f['loaded']} + already present {f['skipped_existing']})"
         )
         return text + (f"; at least {f['missing_at_least']} gone" if f["missing_at_least"] else "")
+    if check.name == "foreign_rows":
+        text = f"{f['table']} rows the tool did not write {f['foreign_rows']}"
+        shared = f["shared_legacy_ids"]
+        if shared:
+            text += f", {len(shared)} with a source record's legacy_id: {_ids(shared)}"
+        return text + (f" ({check.reason})" if check.reason else "")
     if check.name == "orphan_orders":
         text = (
             f"{f['orders']} orders: {f['linked']} linked, {f['orphans']} orphans "

@@ -8,11 +8,13 @@ __all__ = [
     "ConservationError",
     "ContractError",
     "EtlError",
+    "ForeignRowsError",
     "InterruptedRunError",
     "RollbackRefusedError",
     "RunLockedError",
     "SourceError",
     "TargetError",
+    "TargetShapeError",
 ]
 
 
@@ -34,6 +36,16 @@ class SourceError(EtlError):
 
 class TargetError(EtlError):
     """The target database cannot be reached or refused a write."""
+
+
+class TargetShapeError(TargetError):
+    """A target table is not as declared (columns, types, nullability, keys), or refused every
+    row of a batch with one error: the table's doing, not the rows'. Nothing is written."""
+
+
+class ForeignRowsError(TargetError):
+    """A target table holds rows the tool did not write with keys of source records, and the
+    run was not told what to do with them (``--on-conflict update`` takes them over)."""
 
 
 class RunLockedError(TargetError):
