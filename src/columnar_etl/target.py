@@ -423,9 +423,15 @@ class Target:
         own DDL where nothing else sees it, so each fact is spelled as the database spells
         the real table's, whatever synonyms the DDL uses."""
         self.rollback()
-        declared = self._declared_shape(table)
-        actual = _shape(table, self.dialect, self.query)
-        self.rollback()
+        try:
+            declared = self._declared_shape(table)
+            actual = _shape(table, self.dialect, self.query)
+        except Exception as exc:  # the drivers' own error classes (no TEMP privilege...)
+            raise TargetError(
+                f"cannot compare table {table} with its declaration: {first_line(exc)}"
+            ) from None
+        finally:
+            self.rollback()
         return differences(declared, actual)
 
     def _declared_shape(self, table: str) -> TableShape:
