@@ -483,10 +483,12 @@ def _plan(
     # Jobs of an older version recorded only whether the table was empty.
     if not pending or not facts.get(FAST_PATH, facts.get(EMPTY_AT_START, False)):
         return LoadPlan(False, ())
-    # A resumed job's table may have gained another job's rows since (a --fresh run in
-    # between), or dependents, or the run turned the fast path off: then only the merge path.
+    # A resumed job's table may have gained other rows since (a --fresh run in between, rows
+    # no job wrote, NULL etl_job_id included), or dependents, or the run turned the fast path
+    # off: then only the merge path.
     others = target.scalar(
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE etl_job_id <> ? LIMIT 1) AS one",
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} "
+        "WHERE etl_job_id IS NULL OR etl_job_id <> ? LIMIT 1) AS one",
         (job_id,),
     )
     declined = _declined(target, entity, fast_path) or ("other rows in table" if others else None)

@@ -271,12 +271,12 @@ def test_a_resumed_fast_job_leaves_the_fast_path_when_told_to(tmp_path: Path) ->
 
 
 # -- 5. rows the tool did not write --------------------------------------------------------
-def _loadable_customers(source: DatabaseUrl, tmp_path: Path) -> list[str]:
-    """Legacy ids of customers a run loads (by a run into a scratch target)."""
-    scratch = DatabaseUrl.parse(f"sqlite://{tmp_path / 'scratch.db'}", what="target")
-    pipeline.run(RunConfig(source=source, target=scratch), "customers")
+def _loadable(source: DatabaseUrl, tmp_path: Path, entity: str = "customers") -> list[str]:
+    """Legacy ids of the entity's records a run loads (by a run into a scratch target)."""
+    scratch = DatabaseUrl.parse(f"sqlite://{tmp_path / f'scratch_{entity}.db'}", what="target")
+    pipeline.run(RunConfig(source=source, target=scratch), entity)
     with Target(scratch) as t:
-        ids = t.query("SELECT legacy_id FROM customers")["legacy_id"]
+        ids = t.query(f"SELECT legacy_id FROM {entity}")["legacy_id"]
     return sorted(ids.to_list(), key=int)
 
 
@@ -284,7 +284,7 @@ def test_rows_the_tool_did_not_write_are_refused_then_taken_over_and_verified(
     urls: tuple[DatabaseUrl, DatabaseUrl], tmp_path: Path
 ) -> None:
     source, target = urls
-    first, second = _loadable_customers(source, tmp_path)[:2]
+    first, second = _loadable(source, tmp_path)[:2]
     # A table made by hand whose etl_job_id takes NULL (looser than declared: accepted).
     _create_declared(target, "customers", r"etl_job_id  bigint NOT NULL", "etl_job_id  bigint")
     with Target(target) as t:
@@ -351,7 +351,7 @@ def test_a_row_no_job_wrote_is_never_skipped_as_already_there(
     job id no ledger knows) is a duplicate reject, not skipped_existing."""
     source = legacy_sqlite(tmp_path, 200, seed=3)
     target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
-    [first] = _loadable_customers(source, tmp_path)[:1]
+    [first] = _loadable(source, tmp_path)[:1]
     real = pipeline.facts_at_start  # called after the checks, as the job is created
 
     def then_a_foreign_row(t: Target, *args: object) -> dict:
@@ -374,3 +374,43 @@ def test_a_row_no_job_wrote_is_never_skipped_as_already_there(
         )
         name = t.scalar("SELECT name FROM customers WHERE legacy_id = ?", (first,))
     assert errors.rows() == [(first, "duplicate")] and name == "Someone Else"
+
+
+def test_a_resumed_fast_job_merges_once_a_row_no_job_wrote_appeared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its NULL etl_job_id must count as another row: a direct COPY would load its legacy id
+    a second time (the unique index is dropped on the fast path) instead of taking it over."""
+    source = legacy_sqlite(tmp_path, 300, seed=3)
+    target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
+    last = _loadable(source, tmp_path, "orders")[-1]  # in the last batch
+    _create_declared(target, "orders", r"etl_job_id         bigint NOT NULL", "etl_job_id bigint")
+    original = load.complete_batch
+
+    def fail_the_second(t: Target, batch: ledger.Batch, *args: object) -> None:
+        if batch.batch_number == 2:
+            raise RuntimeError("injected failure")
+        original(t, batch, *args)  # type: ignore[arg-type]
+
+    config = RunConfig(source=source, target=target, batch_size=100, max_retries=0)
+    with monkeypatch.context() as patch:
+        patch.setattr(load, "complete_batch", fail_the_second)
+        [failed] = pipeline.run(config, "orders")
+    assert failed.status == "failed"
+    with Target(target) as t:
+        assert ledger.job_configuration(t, failed.job_id)[load.FAST_PATH] is True
+        t.execute(
+            "INSERT INTO orders (legacy_id, customer_legacy_id, order_number, total, status, "
+            "order_date, etl_job_id) VALUES (?, '1', 'X', 1.0, 'pending', "
+            "'2024-01-01 00:00:00', NULL)",
+            (last,),
+        )
+        t.commit()
+    [resumed] = pipeline.run(dataclasses.replace(config, on_conflict="update"), "orders")
+    assert resumed.job_id == failed.job_id and resumed.status == "completed"
+    _assert_clean(target, "orders", "orders")
+    with Target(target) as t:
+        facts = ledger.job_configuration(t, resumed.job_id)
+        owner = t.scalar("SELECT etl_job_id FROM orders WHERE legacy_id = ?", (last,))
+    assert facts[load.FAST_PATH] is False and facts[load.TAKEN_OVER] == 1
+    assert owner == resumed.job_id
