@@ -371,7 +371,7 @@ def _figures(check: Check) -> str:
         )
         return text + (f"; at least {f['missing_at_least']} gone" if f["missing_at_least"] else "")
     if check.name == "foreign_rows":
-        text = f"{f['table']} rows the tool did not write {f['foreign_rows']}"
+        text = f"{f['table']}: {f['foreign_rows']} rows the tool did not write"
         shared = f.get("shared_legacy_ids")
         if shared:
             text += f", {len(shared)} with a source record's legacy_id: {_ids(shared)}"

@@ -94,6 +94,10 @@ def foreign_rows(target: Target, entity: Entity, source: Source | None) -> Forei
     return ForeignRows(table, count, in_order["legacy_id"].to_list())
 
 
+def _rows(n: int) -> str:
+    return f"{n:,} row" if n == 1 else f"{n:,} rows"
+
+
 def before_loading(
     target: Target, entity: Entity, source: Source, on_conflict: str
 ) -> dict[str, Any]:
@@ -105,17 +109,18 @@ def before_loading(
     shared = found.shared or []
     if shared and on_conflict != "update":
         raise ForeignRowsError(
-            f"{found.table} holds {found.count:,} rows the tool did not write (no etl_job_id, "
+            f"{found.table} holds {_rows(found.count)} the tool did not write (no etl_job_id, "
             f"or a job the ledger does not know); {len(shared):,} of them have the legacy_id "
             f"of a source record ({found.examples()}): run with --on-conflict update to take "
             "them over (rows of earlier jobs are then updated too), or remove them"
         )
     if found.count:
         log.warning(
-            "%s holds %s rows the tool did not write; %s of them are taken over, the others "
-            "are left as they are (etl verify reports them)",
+            "%s holds %s the tool did not write; the %s with a source record's legacy_id are "
+            "taken over where that record loads, the others are left as they are (etl verify "
+            "reports those)",
             found.table,
-            found.count,
+            _rows(found.count),
             len(shared),
         )
     return {FOREIGN_ROWS: found.count, FOREIGN_ROWS_SHARED: len(shared)}
