@@ -159,6 +159,10 @@ def run(
             help="IANA time zone of the legacy timestamps, which hold none",
         ),
     ] = "UTC",
+    no_fast_path: Annotated[
+        bool,
+        typer.Option("--no-fast-path", help="Merge even into an empty table (keep its indexes)."),
+    ] = False,
 ) -> None:
     """Migrate an entity (or all of them) from the legacy database into the target."""
     level = getattr(logging, log_level.upper(), None)
@@ -180,6 +184,7 @@ def run(
         executor=executor,  # type: ignore[arg-type]
         ray_address=ray_address,
         source_timezone=source_timezone,
+        fast_path=not no_fast_path,
     )
     if output_json:
         results = pipeline.run(config, entity)
@@ -392,6 +397,12 @@ def _figures(check: Check) -> str:
             f"{f['loaded']} + already present {f['skipped_existing']})"
         )
         return text + (f"; at least {f['missing_at_least']} gone" if f["missing_at_least"] else "")
+    if check.name == "foreign_rows":
+        text = f"{f['table']}: {f['foreign_rows']} rows the tool did not write"
+        shared = f.get("shared_legacy_ids")
+        if shared:
+            text += f", {len(shared)} with a source record's legacy_id: {_ids(shared)}"
+        return text + (f" ({check.reason})" if check.reason else "")
     if check.name == "orphan_orders":
         text = (
             f"{f['orders']} orders: {f['linked']} linked, {f['orphans']} orphans "

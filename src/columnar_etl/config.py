@@ -238,6 +238,8 @@ class RunConfig:
     """Where batches run: threads of this process, or Ray tasks (``columnar-etl[ray]``)."""
     ray_address: str | None = None
     """Ray cluster to join (``ray://head:10001``, ``auto``); None starts a local instance."""
+    fast_path: bool = True
+    """Allow the fast path on an empty table (load.loading); ``--no-fast-path`` turns it off."""
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "workers"):

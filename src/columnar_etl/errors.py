@@ -9,12 +9,14 @@ __all__ = [
     "ConservationError",
     "ContractError",
     "EtlError",
+    "ForeignRowsError",
     "InterruptedRunError",
     "RollbackRefusedError",
     "RunLockedError",
     "SourceError",
     "TargetError",
     "TargetFullError",
+    "TargetShapeError",
 ]
 
 
@@ -45,6 +47,16 @@ class AlreadyCommittedError(TargetError):
 
 class TargetFullError(TargetError):
     """The target cannot take writes (disk full, I/O error, read-only): the run stops."""
+
+
+class TargetShapeError(TargetError):
+    """A target table is not as declared (columns, types, nullability, keys), or refused every
+    row of a batch with one error: the table's doing, not the rows'. Nothing is written."""
+
+
+class ForeignRowsError(TargetError):
+    """A target table holds rows the tool did not write with keys of source records, and the
+    run was not told what to do with them (``--on-conflict update`` takes them over)."""
 
 
 class RunLockedError(TargetError):

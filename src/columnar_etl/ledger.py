@@ -15,8 +15,10 @@ from columnar_etl.target import Target
 
 __all__ = [
     "COUNTS",
+    "NOT_WRITTEN_BY_A_JOB",
     "Batch",
     "add_batches",
+    "add_to_job_fact",
     "claim_batch",
     "complete_batch",
     "create_job",
@@ -29,6 +31,7 @@ __all__ = [
     "job_counts",
     "jobs_overview",
     "open_batches",
+    "record_job_facts",
     "require_ledger",
     "resumable_job",
     "start_job",
@@ -39,6 +42,10 @@ __all__ = [
 #: update): those rows keep the etl_job_id of the job that inserted them.
 COUNTS = ("extracted", "loaded", "rejected", "filtered", "skipped_existing", "updated")
 _NOW = "CURRENT_TIMESTAMP"
+
+#: SQL condition on a target row aliased ``t``: the tool did not write it, as no job the ledger
+#: knows did (its etl_job_id is NULL, or of no job here). Such a row is never "already there".
+NOT_WRITTEN_BY_A_JOB = "NOT EXISTS (SELECT 1 FROM migration_jobs j WHERE j.id = t.etl_job_id)"
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,25 @@ def job_configuration(target: Target, job_id: int) -> dict[str, Any]:
         "SELECT CAST(configuration AS TEXT) FROM migration_jobs WHERE id = ?", (job_id,)
     )
     return json.loads(text) if text else {}
+
+
+def record_job_facts(target: Target, job_id: int, facts: dict[str, Any]) -> None:
+    """Set ``facts`` in the job's configuration, in the caller's transaction."""
+    # The row lock first (PostgreSQL): another connection's batch of the job that adds to a
+    # fact waits, then reads what this one wrote.
+    target.execute(f"UPDATE migration_jobs SET updated_at = {_NOW} WHERE id = ?", (job_id,))
+    merged = job_configuration(target, job_id) | facts
+    target.execute(
+        f"UPDATE migration_jobs SET configuration = {target.json('?')} WHERE id = ?",
+        (json.dumps(merged), job_id),
+    )
+
+
+def add_to_job_fact(target: Target, job_id: int, key: str, n: int) -> None:
+    """Add ``n`` to a count among the job's facts, in the caller's transaction (a batch's:
+    the count commits with the rows it counts, or not at all)."""
+    target.execute(f"UPDATE migration_jobs SET updated_at = {_NOW} WHERE id = ?", (job_id,))
+    record_job_facts(target, job_id, {key: int(job_configuration(target, job_id).get(key, 0)) + n})
 
 
 #: Statuses of a job that has not closed (its row does not hold its counts yet).

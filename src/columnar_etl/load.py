@@ -5,9 +5,12 @@ rows are sorted by legacy id, so "the lower legacy id wins" holds whatever order
 were extracted in: a later row colliding with a row of the same job is a ``duplicate`` reject
 naming the winner; a row whose legacy id an earlier job loaded is ``skipped_existing`` (or
 updates that row with ``on_conflict="update"``); a row whose other unique key (email, sku)
-another record holds is a ``duplicate`` reject naming it, whichever job loaded it.
+another record holds is a ``duplicate`` reject naming it, whichever job loaded it. A row
+no job in the ledger wrote is never "already there": with ``on_conflict="update"`` it is
+taken over (overwritten, made this job's, counted as loaded), else a ``duplicate`` reject.
 
-The fast path (:func:`loading`): a job that found its table empty records so, drops the
+The fast path (:func:`loading`): a job that found its table empty, with no foreign key
+pointing at it and the fast path not turned off (``--no-fast-path``), records so, drops the
 table's secondary indexes and pauses autovacuum on it until it ends, and, when ``legacy_id``
 is the only unique key, also drops that key's index and the primary key and COPYs rows
 straight into the table (JSON parsed by the server) instead of staging and merging.
@@ -27,13 +30,24 @@ from columnar_etl.config import first_line
 from columnar_etl.contracts import ERROR_MESSAGE, ERROR_TYPE, Split
 from columnar_etl.entities import Entity
 from columnar_etl.entities.base import ROW_ID
-from columnar_etl.errors import ConservationError, TargetError
+from columnar_etl.errors import ConservationError, TargetError, TargetShapeError
 from columnar_etl.extract import key_hash
-from columnar_etl.ledger import Batch, complete_batch, job_configuration
+from columnar_etl.ledger import (
+    NOT_WRITTEN_BY_A_JOB,
+    Batch,
+    add_to_job_fact,
+    complete_batch,
+    job_configuration,
+    record_job_facts,
+)
 from columnar_etl.target import Fault, Target
 
 __all__ = [
     "EMPTY_AT_START",
+    "FAST_PATH",
+    "FAST_PATH_DECLINED",
+    "TABLE_FAULT_ROWS",
+    "TAKEN_OVER",
     "LoadPlan",
     "commit_batch",
     "facts_at_start",
@@ -98,6 +112,7 @@ def _collisions(target: Target, entity: Entity, job_id: int) -> pl.DataFrame:
     for key in entity.unique_keys:
         found = target.query(
             f"SELECT s.legacy_id AS legacy_id, t.legacy_id AS holder, t.etl_job_id AS holder_job, "
+            f"CASE WHEN {NOT_WRITTEN_BY_A_JOB} THEN 1 ELSE 0 END AS foreign_holder, "
             f"s.{key} AS value FROM {_STAGE} s JOIN {entity.target_table} t ON t.{key} = s.{key}"
         )
         # SQLite types an empty result as it likes: cast every column explicitly.
@@ -105,11 +120,12 @@ def _collisions(target: Target, entity: Entity, job_id: int) -> pl.DataFrame:
             found.select(
                 pl.col("legacy_id", "holder", "value").cast(pl.String),
                 pl.col("holder_job").cast(pl.Int64),
+                pl.col("foreign_holder").cast(pl.Boolean),
                 pl.lit(key).alias("key"),
             )
         )
     hits = pl.concat(parts)
-    same_job = pl.col("holder_job") == job_id
+    same_job = (pl.col("holder_job") == job_id).fill_null(False)
     # Per staged row, its first collision in key order decides: legacy_id (the record itself
     # is there) before any other key.
     return hits.with_columns(same_job=same_job).unique(
@@ -127,15 +143,23 @@ def _insert_staged(target: Target, entity: Entity, job_id: int) -> None:
     )
 
 
-def _update_staged(target: Target, entity: Entity) -> None:
+def _update_staged(
+    target: Target, entity: Entity, action: str = "update", job_id: int | None = None
+) -> None:
+    """Overwrite the target rows of the staged rows marked ``action``; with ``job_id`` they
+    become that job's (taken over from no job the ledger knows)."""
     columns = [c for c in entity.target_columns if c != "legacy_id"]
     assignments = ", ".join(
         f"{c} = {target.json('s.' + c) if c in entity.json_columns else 's.' + c}" for c in columns
     )
+    owner: tuple[int, ...] = ()
+    if job_id is not None:
+        assignments, owner = f"{assignments}, etl_job_id = ?", (job_id,)
     target.execute(
         f"UPDATE {entity.target_table} SET {assignments} FROM {_STAGE} s "
         f"WHERE {entity.target_table}.legacy_id = s.legacy_id "
-        f"AND s.legacy_id IN (SELECT legacy_id FROM {_DROP} WHERE action = 'update')"
+        f"AND s.legacy_id IN (SELECT legacy_id FROM {_DROP} WHERE action = ?)",
+        (*owner, action),
     )
 
 
@@ -159,6 +183,7 @@ class _Outcome(NamedTuple):
     duplicates: pl.DataFrame  # (legacy_id, error_message): lost to an earlier row of this job
     skipped: int
     updated: int
+    taken_over: int = 0  # rows no job wrote, now this job's (loaded, not updated)
 
 
 _EMPTY = _Outcome(_NO_ROWS, 0, 0)
@@ -192,17 +217,27 @@ def _load_rows(
     # Skipped (or updated) only when the record itself is there: another record holding the
     # row's email or sku makes it a duplicate, whichever job loaded that record, as it is
     # when both are in one batch (before, the outcome depended on the batch size).
+    # A row no job wrote is never "already there": taken over when told to update, else (it
+    # came after the run's check, see preflight) the staged row is a duplicate reject.
+    update = pl.lit(on_conflict == "update")
     action = (
         pl.when(pl.col("same_job") | (pl.col("key") != "legacy_id"))
         .then(pl.lit("duplicate"))
-        .when(pl.lit(on_conflict == "update"))
+        .when(pl.col("foreign_holder"))
+        .then(pl.when(update).then(pl.lit("take_over")).otherwise(pl.lit("duplicate")))
+        .when(update)
         .then(pl.lit("update"))
         .otherwise(pl.lit("skip"))
     )
     hits = hits.with_columns(action=action)
     target.ingest(_DROP, hits.select("legacy_id", "action"))
-    if on_conflict == "update":
+    updated = int((hits["action"] == "update").sum())
+    taken_over = int((hits["action"] == "take_over").sum())
+    if updated:
         _update_staged(target, entity)
+    if taken_over:
+        _update_staged(target, entity, "take_over", job_id)
+        add_to_job_fact(target, job_id, TAKEN_OVER, taken_over)
     target.execute(f"DELETE FROM {_STAGE} WHERE legacy_id IN (SELECT legacy_id FROM {_DROP})")
     _insert_staged(target, entity, job_id)
     duplicates = (
@@ -217,8 +252,7 @@ def _load_rows(
         )
     )
     skipped = int((hits["action"] == "skip").sum())
-    updated = int((hits["action"] == "update").sum())
-    return _Outcome(duplicates, skipped, updated)
+    return _Outcome(duplicates, skipped, updated, taken_over)
 
 
 def _refused(
@@ -353,6 +387,7 @@ def commit_batch(
     outcome, refused = _EMPTY, _NO_ROWS
     if kept.height:
         outcome, refused = _load_or_bisect(target, entity, job_id, kept, on_conflict, direct)
+        _stop_if_the_table_refuses(entity, batch, kept, refused)
     duplicates = pl.concat([duplicates, outcome.duplicates])
     rejects = _rejects(source, split, entity, {"duplicate": duplicates, "database_error": refused})
     _record_rejects(target, job_id, batch, rejects)
@@ -371,6 +406,28 @@ def commit_batch(
     return counts
 
 
+#: A batch of at least this many rows that the database refuses whole, every row with the same
+#: error, is refused by the table (a constraint, trigger or column no row can satisfy), not by
+#: its rows: the job stops rather than reject them all. A few rows can all fail by chance.
+TABLE_FAULT_ROWS = 10
+
+
+def _stop_if_the_table_refuses(
+    entity: Entity, batch: Batch, rows: pl.DataFrame, refused: pl.DataFrame
+) -> None:
+    """Raise TargetShapeError (not retried, nothing recorded) when ``refused`` is all of
+    ``rows`` with one message."""
+    if rows.height < TABLE_FAULT_ROWS or refused.height < rows.height:
+        return
+    messages = refused[ERROR_MESSAGE].unique()
+    if messages.len() == 1:
+        raise TargetShapeError(
+            f"{entity.target_table} refused all {rows.height} rows of batch "
+            f"{batch.batch_number} with the same error, so the table is at fault, not the rows "
+            f"({messages[0]}); nothing of the batch was written: fix the table and run again"
+        )
+
+
 def _check_conserved(batch: Batch, counts: dict[str, int]) -> None:
     """Refuse to commit a batch whose rows do not each land in exactly one place: a bug, but
     one that must fail the batch (rolled back, retried, then failed), not pass unnoticed."""
@@ -384,8 +441,11 @@ def _check_conserved(batch: Batch, counts: dict[str, int]) -> None:
 
 # -- the fast path on a fresh table -------------------------------------------------------------
 
-#: Key in a job's stored configuration: the target table held no row when the job started.
+#: Keys in a job's stored configuration: the target table held no row when the job started;
+#: whether the job takes the fast path, and why not; rows no job wrote that it took over.
 EMPTY_AT_START = "target_table_empty_at_start"
+FAST_PATH, FAST_PATH_DECLINED = "fast_path_taken", "fast_path_declined"
+TAKEN_OVER = "foreign_rows_taken_over"
 
 
 class LoadPlan(NamedTuple):
@@ -404,22 +464,47 @@ class LoadPlan(NamedTuple):
     """Autovacuum is off on the table until the job ends (PostgreSQL)."""
 
 
-def facts_at_start(target: Target, entity: Entity) -> dict[str, Any]:
-    """What a new job records in its configuration for :func:`loading` (and a resume) to use."""
-    return {EMPTY_AT_START: target.is_empty(entity.target_table)}
+def facts_at_start(target: Target, entity: Entity, fast_path: bool = True) -> dict[str, Any]:
+    """What a new job records in its configuration for :func:`loading` (and a resume) to use:
+    whether the table was empty, and whether the job takes the fast path or why not
+    (``fast_path``: the run allows it)."""
+    empty = target.is_empty(entity.target_table)
+    declined = _declined(target, entity, fast_path) or (None if empty else "table not empty")
+    return {EMPTY_AT_START: empty, FAST_PATH: declined is None, FAST_PATH_DECLINED: declined}
 
 
-def _plan(target: Target, entity: Entity, job_id: int, pending: bool) -> LoadPlan:
+def _declined(target: Target, entity: Entity, fast_path: bool) -> str | None:
+    """Why the fast path must step aside whatever the table holds, or None."""
+    if not fast_path:
+        return "turned off (--no-fast-path)"
+    # Their foreign keys hang on the primary key and unique indexes the fast path drops.
+    dependents = target.dependents(entity.target_table)
+    if dependents:
+        return f"foreign keys point at {entity.target_table} from {', '.join(dependents)}"
+    return None
+
+
+def _plan(
+    target: Target, entity: Entity, job_id: int, pending: bool, fast_path: bool = True
+) -> LoadPlan:
     table = entity.target_table
-    if not pending or not job_configuration(target, job_id).get(EMPTY_AT_START, False):
+    facts = job_configuration(target, job_id)
+    # Jobs of an older version recorded only whether the table was empty.
+    if not pending or not facts.get(FAST_PATH, facts.get(EMPTY_AT_START, False)):
         return LoadPlan(False, ())
-    # A resumed job's table may have gained another job's rows since (a --fresh run in
-    # between): then only the merge path is correct.
+    # A resumed job's table may have gained other rows since (a --fresh run in between, rows
+    # no job wrote, NULL etl_job_id included), or dependents, or the run turned the fast path
+    # off: then only the merge path.
     others = target.scalar(
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE etl_job_id <> ? LIMIT 1) AS one",
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} "
+        "WHERE etl_job_id IS NULL OR etl_job_id <> ? LIMIT 1) AS one",
         (job_id,),
     )
-    if others:
+    declined = _declined(target, entity, fast_path) or ("other rows in table" if others else None)
+    if declined:
+        log.info("%s: job %s leaves the fast path: %s", table, job_id, declined)
+        record_job_facts(target, job_id, {FAST_PATH: False, FAST_PATH_DECLINED: declined})
+        target.commit()
         return LoadPlan(False, ())
     # Only indexes our DDL declares: apply_schema is how they come back, even after a kill,
     # and before anything else can write to the table.
@@ -459,11 +544,14 @@ def _restore(target: Target, table: str, plan: LoadPlan) -> None:
 
 
 @contextlib.contextmanager
-def loading(target: Target, entity: Entity, job_id: int, *, pending: bool) -> Iterator[LoadPlan]:
-    """The job's :class:`LoadPlan` for its ``pending`` batches; deferred indexes are rebuilt on
-    the way out. Should that fail, or the process die, the next run's ``apply_schema``
-    rebuilds them before anything else happens, and a job is never closed without them."""
-    plan = _plan(target, entity, job_id, pending)
+def loading(
+    target: Target, entity: Entity, job_id: int, *, pending: bool, fast_path: bool = True
+) -> Iterator[LoadPlan]:
+    """The job's :class:`LoadPlan` for its ``pending`` batches (``fast_path``: the run allows
+    it); deferred indexes are rebuilt on the way out. Should that fail, or the process die,
+    the next run's ``apply_schema`` rebuilds them before anything else happens, and a job is
+    never closed without them."""
+    plan = _plan(target, entity, job_id, pending, fast_path)
     if plan.deferred:
         log.info("%s: loading without %s until the job ends", entity.target_table, plan.deferred)
     try:

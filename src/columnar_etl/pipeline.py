@@ -33,11 +33,13 @@ from columnar_etl.errors import (
     InterruptedRunError,
     TargetError,
     TargetFullError,
+    TargetShapeError,
 )
 from columnar_etl.extract import Source
 from columnar_etl.interrupt import Stop, ctrl_c_as_flag, off_main_thread
 from columnar_etl.link import LinkResult, link_orders
 from columnar_etl.load import commit_batch, facts_at_start, loading
+from columnar_etl.preflight import before_loading
 from columnar_etl.target import Fault, Target
 from columnar_etl.verify import JobIntegrity, error_summary
 from columnar_etl.verify import integrity as check_integrity
@@ -220,6 +222,9 @@ def load_with_retries(
                 retries=attempt,
                 direct=direct,
             )
+        except TargetShapeError:  # the table's doing: every attempt would fail the same way
+            target.rollback()
+            raise
         except Exception as exc:  # the batch runner: record, back off, retry
             target.rollback()
             error = _error_text(exc)
@@ -295,7 +300,9 @@ def _run_batches(
     if config.executor == "ray":
         from columnar_etl import ray_executor  # Ray is optional: imported only when asked for
 
-        with loading(target, entity, job_id, pending=bool(batches)) as plan:
+        with loading(
+            target, entity, job_id, pending=bool(batches), fast_path=config.fast_path
+        ) as plan:
             failed = ray_executor.run_batches(
                 config, entity.name, job_id, batches, plan.direct, committed, stop
             )
@@ -303,7 +310,9 @@ def _run_batches(
     pool = ThreadPoolExecutor(max_workers=config.workers)
     try:
         with (
-            loading(target, entity, job_id, pending=bool(batches)) as plan,
+            loading(
+                target, entity, job_id, pending=bool(batches), fast_path=config.fast_path
+            ) as plan,
             contextlib.closing(_prepared(pool, source, entity, batches, config)) as prepared,
         ):
             if plan.direct and target.dialect == "postgresql" and config.workers > 1:
@@ -426,10 +435,12 @@ def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: S
         target.lock_run(entity.name)
         target.apply_schema()
         unfinished = ledger.resumable_job(target, entity.name)
+        found = before_loading(target, entity, source, config.on_conflict)
         job_id = None if config.fresh else unfinished
         if job_id is None:
             plan = source.plan(entity.source, config.batch_size)
-            configuration = {**config.describe(), **facts_at_start(target, entity)}
+            facts = facts_at_start(target, entity, config.fast_path)
+            configuration = {**config.describe(), **facts, **found}
             job_id = ledger.create_job(
                 target, entity.name, entity.target_table, configuration, plan, supersedes=unfinished
             )

@@ -12,7 +12,7 @@ import importlib.resources
 import os
 import re
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from enum import Enum
 from typing import Any
 
@@ -20,6 +20,7 @@ import polars as pl
 
 from columnar_etl.config import DatabaseUrl, first_line
 from columnar_etl.errors import RunLockedError, TargetError
+from columnar_etl.shape import TableShape, differences
 
 __all__ = ["Fault", "Target"]
 
@@ -96,6 +97,68 @@ _FREE_TEXT_INDEXES = (
     "'bytea'::regtype, 'jsonb'::regtype)"
 )
 
+#: A table's columns as (name, type, not_null, has_default), from its catalog. On SQLite
+#: the type is the declared type's affinity, which is all SQLite makes of it (sqlite.org
+#: datatype3 3.1), so ``INT`` and ``bigint`` are the same type there, as they behave.
+_COLUMNS = {
+    "postgresql": (
+        "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, "
+        "a.attnotnull AS not_null, "
+        "(a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS has_default "
+        "FROM pg_attribute a WHERE a.attrelid = CAST(? AS regclass) AND a.attnum > 0 "
+        "AND NOT a.attisdropped ORDER BY a.attnum"
+    ),
+    "sqlite": (
+        "SELECT name, CASE WHEN type LIKE '%INT%' THEN 'integer' "
+        "WHEN type LIKE '%CHAR%' OR type LIKE '%CLOB%' OR type LIKE '%TEXT%' THEN 'text' "
+        "WHEN type LIKE '%BLOB%' OR type = '' THEN 'blob' "
+        "WHEN type LIKE '%REAL%' OR type LIKE '%FLOA%' OR type LIKE '%DOUB%' THEN 'real' "
+        "ELSE 'numeric' END AS type, \"notnull\" AS not_null, "
+        "dflt_value IS NOT NULL AS has_default FROM pragma_table_info(?) ORDER BY cid"
+    ),
+}
+
+#: A table's primary and unique keys, one row per key column:
+#: (index_name, kind, partial, seq, key_column); an expression's column is ``(expression)``.
+_KEYS = {
+    "postgresql": (
+        "SELECT i.relname AS index_name, "
+        "CASE WHEN x.indisprimary THEN 'primary key' ELSE 'unique' END AS kind, "
+        "x.indpred IS NOT NULL AS partial, k.n AS seq, "
+        "COALESCE(a.attname, '(expression)') AS key_column "
+        "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+        "CROSS JOIN LATERAL unnest(CAST(x.indkey AS int2[])) WITH ORDINALITY AS k(attnum, n) "
+        "LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum "
+        "WHERE x.indrelid = CAST(? AS regclass) AND x.indisunique AND k.n <= x.indnkeyatts"
+    ),
+    # The primary key from the columns (an INTEGER PRIMARY KEY is the rowid: no index).
+    "sqlite": (
+        "SELECT 'primary key' AS index_name, 'primary key' AS kind, 0 AS partial, pk AS seq, "
+        "name AS key_column FROM pragma_table_info(?) WHERE pk > 0 UNION ALL "
+        "SELECT l.name, 'unique', l.partial, i.seqno, COALESCE(i.name, '(expression)') "
+        'FROM pragma_index_list(?) AS l, pragma_index_info(l.name) AS i WHERE l."unique" = 1 '
+        "AND l.origin <> 'pk'"
+    ),
+}
+
+#: Columns of other tables (``table.column``) whose foreign keys point at a table.
+_DEPENDENTS = {
+    "postgresql": (
+        "SELECT DISTINCT CAST(CAST(c.conrelid AS regclass) AS text) || '.' || a.attname AS name "
+        "FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid "
+        "AND a.attnum = ANY (c.conkey) WHERE c.contype = 'f' "
+        "AND c.confrelid = CAST(? AS regclass) ORDER BY 1"
+    ),
+    "sqlite": (
+        "SELECT DISTINCT m.name || '.' || f.\"from\" AS name FROM sqlite_master AS m, "
+        "pragma_foreign_key_list(m.name) AS f WHERE m.type = 'table' "
+        'AND f."table" = ? COLLATE NOCASE ORDER BY 1'
+    ),
+}
+
+#: Our DDL's ``CREATE TABLE IF NOT EXISTS name``.
+_CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)")
+
 #: PostgreSQL advisory lock key serializing schema steps (run locks are crc32 of the entity).
 _SCHEMA_LOCK = zlib.crc32(b"columnar_etl:schema")
 
@@ -120,6 +183,24 @@ _HAS_COLUMN = {
 
 def _deferred_key(table: str) -> int:
     return zlib.crc32(f"columnar_etl:deferred:{table}".encode())
+
+
+def _fetch(conn: Any, sql: str, params: Sequence[Any]) -> pl.DataFrame:
+    """A query's rows on a bare ADBC connection (SQLite placeholders)."""
+    with conn.cursor() as cur:
+        cur.execute(sql, list(params))
+        return pl.from_arrow(cur.fetch_arrow_table())  # type: ignore[return-value]
+
+
+def _shape(
+    table: str, dialect: str, query: Callable[[str, Sequence[Any]], pl.DataFrame]
+) -> TableShape:
+    """``table``'s shape from the catalog ``query`` reads (its placeholders all name it)."""
+
+    def ask(sql: str) -> pl.DataFrame:
+        return query(sql, (table,) * sql.count("?"))
+
+    return TableShape.from_catalog(ask(_COLUMNS[dialect]), ask(_KEYS[dialect]))
 
 
 def _statements(ddl: str) -> Iterator[str]:
@@ -393,6 +474,56 @@ class Target:
         """The clause that makes a SELECT lock its rows until the transaction ends
         (PostgreSQL); SQLite takes one writer at a time and has none."""
         return " FOR UPDATE" if self.dialect == "postgresql" else ""
+
+    def dependents(self, table: str) -> list[str]:
+        """The columns (``table.column``) whose foreign keys point at ``table``: while they
+        exist, its primary key and unique indexes cannot be dropped for a load."""
+        return self.query(_DEPENDENTS[self.dialect], (table,))["name"].to_list()
+
+    def shape_differences(self, table: str) -> list[str]:
+        """How the existing ``table`` differs from its declaration (our target DDL) in its
+        columns, types, nullability or keys, in ways that matter (see
+        :mod:`columnar_etl.shape`); empty when it can be loaded. Ends the open transaction.
+
+        Both shapes are read from a catalog: the declared one from the table created by our
+        own DDL where nothing else sees it, so each fact is spelled as the database spells
+        the real table's, whatever synonyms the DDL uses."""
+        self.rollback()
+        try:
+            declared = self._declared_shape(table)
+            actual = _shape(table, self.dialect, self.query)
+        except Exception as exc:  # the drivers' own error classes (no TEMP privilege...)
+            raise TargetError(
+                f"cannot compare table {table} with its declaration: {first_line(exc)}"
+            ) from None
+        finally:
+            self.rollback()
+        return differences(declared, actual)
+
+    def _declared_shape(self, table: str) -> TableShape:
+        """``table`` as our DDL declares it: PostgreSQL creates it in this session's temporary
+        schema, first on the search path, in a transaction that is rolled back; SQLite in a
+        database in memory. The real table is not touched, nor locked."""
+        statements = [
+            s
+            for s in _statements(self._ddl("target"))
+            if (m := _CREATE_TABLE.match(s) or _CREATE_INDEX.match(s)) and m[m.re.groups] == table
+        ]
+        if self.dialect == "postgresql":
+            try:
+                self.execute("SET LOCAL search_path = pg_temp")
+                for statement in statements:
+                    self.execute(statement)
+                return _shape(table, self.dialect, self.query)
+            finally:
+                self.rollback()
+        import adbc_driver_sqlite.dbapi as driver
+
+        with contextlib.closing(driver.connect(":memory:")) as scratch:
+            for statement in statements:
+                with scratch.cursor() as cur:
+                    cur.execute(statement)
+            return _shape(table, self.dialect, lambda sql, params: _fetch(scratch, sql, params))
 
     def json(self, column: str) -> str:
         """SQL turning a text column into the dialect's JSON type."""

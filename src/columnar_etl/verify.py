@@ -3,7 +3,8 @@
 Per job: the reference's integrity score (rows carrying the job's ``etl_job_id`` over the rows
 the ledger says it loaded, passed at >= 95 with no duplicate legacy id), an exact row count,
 count conservation, and the source table re-read: its rows, and per batch range the ids the
-job extracted (a count and a hash). Per table: duplicate unique keys.
+job extracted (a count and a hash). Per table: duplicate unique keys, and rows the tool did
+not write (foreign rows).
 For orders: links and orphans. Nothing is taken from what a run returned.
 """
 
@@ -18,6 +19,7 @@ import polars as pl
 
 from columnar_etl import entities, ledger
 from columnar_etl.extract import Source, key_hash
+from columnar_etl.preflight import foreign_rows
 from columnar_etl.target import Target
 
 __all__ = [
@@ -205,8 +207,11 @@ def error_summary(target: Target, job_id: int | None = None) -> dict[int, dict[s
 
 def _per_job(target: Target, table: str) -> tuple[dict[int, int], dict[int, int]]:
     """Rows per etl_job_id, and duplicated legacy ids per etl_job_id holding one of them."""
+    # Only rows of the ledger's jobs: a foreign row (see _foreign_rows) is no job's.
     counts = _rows(
-        target, f"SELECT etl_job_id AS job_id, COUNT(*) AS n FROM {table} GROUP BY etl_job_id"
+        target,
+        f"SELECT t.etl_job_id AS job_id, COUNT(*) AS n FROM {table} t "
+        f"WHERE NOT {ledger.NOT_WRITTEN_BY_A_JOB} GROUP BY t.etl_job_id",
     )
     if target.unique_index(table, "legacy_id"):
         return _by_job(counts), {}  # the index rules duplicates out; no scan of the table
@@ -220,7 +225,8 @@ def _per_job(target: Target, table: str) -> tuple[dict[int, int], dict[int, int]
 
 
 def _by_job(rows: list[dict[str, Any]]) -> dict[int, int]:
-    return {int(r["job_id"]): int(r["n"]) for r in rows}
+    """Per job id; rows without one (a foreign row's NULL etl_job_id) are no job's."""
+    return {int(r["job_id"]): int(r["n"]) for r in rows if r["job_id"] is not None}
 
 
 def _per_table(
@@ -477,6 +483,26 @@ def _duplicate_keys(target: Target, entity: entities.Entity) -> Check:
     return Check("duplicate_keys", passed, figures, entity.name)
 
 
+def _foreign_rows(target: Target, entity: entities.Entity, source: Source | None) -> Check:
+    """Rows of the entity's table the tool did not write. They fail the check where they hold
+    the legacy id of a source record: that record is not the migration's in the target;
+    others (the application's own rows) are reported and pass. Without a source, a table
+    holding any is not checked; a table not created yet holds none."""
+    if not target.has_table(entity.target_table):
+        return Check("foreign_rows", True, {"table": entity.target_table, "foreign_rows": 0})
+    found = foreign_rows(target, entity, source)
+    figures: dict[str, Any] = {
+        "table": found.table,
+        "foreign_rows": found.count,
+        "sharing_source_keys": None if found.shared is None else len(found.shared),
+        "shared_legacy_ids": found.shared,
+    }
+    if found.shared is None and found.count:
+        reason = "no source given to tell whether they hold source records' legacy ids"
+        return Check("foreign_rows", None, figures, entity.name, reason=reason)
+    return Check("foreign_rows", not found.shared, figures, entity.name)
+
+
 def _orphan_orders(target: Target, source: Source | None) -> Check:
     """Orders without their customer; wrong or missing links fail, orphans alone do not."""
     row = target.query(
@@ -560,11 +586,12 @@ def verify(
         if job["status"] != "rolled_back":
             checks.append(_source_rows(target, job, done, source, seen, latest))
         if latest.get(job["entity"]) == job_id:
-            # Every row carries an etl_job_id: its per-job counts add up to the table.
+            # The table's rows of the ledger's jobs (foreign rows are none of theirs).
             rows_per_job = actual[entities.get(job["entity"]).target_table][0]
             checks.append(_rows_present(job, done, sum(rows_per_job.values())))
     for name in names:
         checks.append(_duplicate_keys(target, entities.get(name)))
+        checks.append(_foreign_rows(target, entities.get(name), source))
     if "orders" in names:
         checks.append(_orphan_orders(target, source))
     return VerifyReport(str(target.url), None if source is None else str(source.url), tuple(checks))

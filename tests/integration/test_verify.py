@@ -238,7 +238,7 @@ def test_run_all_links_and_every_verify_figure_is_the_independent_count(
     assert code == 0
     names = ("integrity", "row_count", "conservation", "source_rows", "rows_present")
     assert {(c["entity"], c["name"]) for c in report["checks"]} == {
-        ("products", name) for name in (*names, "duplicate_keys")
+        ("products", name) for name in (*names, "duplicate_keys", "foreign_rows")
     }
     code, report = _verify(target, "--entity", "orders")
     assert code == 0 and {c["entity"] for c in report["checks"]} == {"orders"}

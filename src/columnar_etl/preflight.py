@@ -1,0 +1,126 @@
+"""What a run checks in the entity's target table before it writes anything.
+
+The table must have the declared shape (:meth:`Target.shape_differences`): a missing column
+or an undeclared NOT NULL one used to turn every row into a ``database_error`` reject of a
+"completed" job. And rows the tool did not write (foreign rows: no ``etl_job_id``, or one of
+no job in the ledger) are never taken for the migration's own: where one holds the legacy id
+of a source record, the run refuses unless told to take it over (``--on-conflict update``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from columnar_etl.entities import Entity, SourceSpec
+from columnar_etl.errors import ForeignRowsError, TargetShapeError
+from columnar_etl.extract import Source
+from columnar_etl.ledger import NOT_WRITTEN_BY_A_JOB
+from columnar_etl.target import Target
+
+__all__ = [
+    "FOREIGN_ROWS",
+    "FOREIGN_ROWS_SHARED",
+    "ForeignRows",
+    "before_loading",
+    "check_shape",
+    "foreign_rows",
+    "source_ids",
+]
+
+log = logging.getLogger("columnar_etl")
+
+#: Keys in a job's stored configuration: the foreign rows its table held when it started, and
+#: how many of them had the legacy id of a source record.
+FOREIGN_ROWS, FOREIGN_ROWS_SHARED = "foreign_rows", "foreign_rows_sharing_source_keys"
+#: Legacy ids a message shows; ``etl verify --json`` lists more.
+SHOWN = 5
+
+
+def check_shape(target: Target, entity: Entity) -> None:
+    """Refuse, before anything is written, a table that is not as declared."""
+    table = entity.target_table
+    differences = target.shape_differences(table)
+    if differences:
+        raise TargetShapeError(
+            f"target table {table} is not as declared: {'; '.join(differences)}; nothing was "
+            f"written: change the table to match (or drop it for etl to create) and run again"
+        )
+
+
+@dataclass(frozen=True)
+class ForeignRows:
+    """The rows of a target table the tool did not write."""
+
+    table: str
+    count: int
+    shared: list[str] | None
+    """Their legacy ids that are ids of source records, in id order (None: no source read)."""
+
+    def examples(self) -> str:
+        """A few of the shared legacy ids, for one line."""
+        shared = self.shared or []
+        more = f", ... ({len(shared) - SHOWN} more)" if len(shared) > SHOWN else ""
+        return ", ".join(shared[:SHOWN]) + more
+
+
+def source_ids(source: Source, spec: SourceSpec) -> pl.DataFrame:
+    """The source table's ids as legacy ids (text), each once: only ids cross databases."""
+    ids = source.read(f'SELECT "{spec.id_column}" AS legacy_id FROM "{spec.table}"')
+    return ids.select(pl.col("legacy_id").cast(pl.String)).unique()
+
+
+def foreign_rows(target: Target, entity: Entity, source: Source | None) -> ForeignRows:
+    """Count ``entity``'s foreign rows; with ``source``, which share a legacy id with it.
+
+    The ids are compared here, in Polars, not in SQL: nothing read from either database is
+    pasted into a statement. The source is read only when there are foreign rows."""
+    table = entity.target_table
+    where = f"FROM {table} t WHERE {NOT_WRITTEN_BY_A_JOB}"
+    count = int(target.scalar(f"SELECT COUNT(*) {where}"))
+    if source is None:
+        return ForeignRows(table, count, None)
+    if not count:
+        return ForeignRows(table, 0, [])
+    theirs = target.query(f"SELECT t.legacy_id AS legacy_id {where}")
+    target.rollback()
+    shared = theirs.select(pl.col("legacy_id").cast(pl.String)).join(
+        source_ids(source, entity.source), on="legacy_id", how="semi"
+    )
+    in_order = shared.sort(pl.col("legacy_id").cast(pl.Int64, strict=False), "legacy_id")
+    return ForeignRows(table, count, in_order["legacy_id"].to_list())
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" if n == 1 else f"{n:,} rows"
+
+
+def before_loading(
+    target: Target, entity: Entity, source: Source, on_conflict: str
+) -> dict[str, Any]:
+    """Refuse to load ``entity`` into a table of the wrong shape, or one whose foreign rows
+    hold source records' legacy ids unless ``on_conflict`` is ``update`` (they are then
+    taken over); the facts a new job records."""
+    check_shape(target, entity)
+    found = foreign_rows(target, entity, source)
+    shared = found.shared or []
+    if shared and on_conflict != "update":
+        raise ForeignRowsError(
+            f"{found.table} holds {_rows(found.count)} the tool did not write (no etl_job_id, "
+            f"or a job the ledger does not know); {len(shared):,} of them have the legacy_id "
+            f"of a source record ({found.examples()}): run with --on-conflict update to take "
+            "them over (rows of earlier jobs are then updated too), or remove them"
+        )
+    if found.count:
+        log.warning(
+            "%s holds %s the tool did not write; the %s with a source record's legacy_id are "
+            "taken over where that record loads, the others are left as they are (etl verify "
+            "reports those)",
+            found.table,
+            _rows(found.count),
+            len(shared),
+        )
+    return {FOREIGN_ROWS: found.count, FOREIGN_ROWS_SHARED: len(shared)}
