@@ -23,6 +23,7 @@ OPTION_ENV = (
     "LOG_LEVEL",
     "ETL_EXECUTOR",
     "RAY_ADDRESS",
+    "ETL_LOCK_TIMEOUT",
 )
 
 

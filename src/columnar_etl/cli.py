@@ -23,6 +23,7 @@ from typer._click.exceptions import ClickException  # typer vendors click since 
 from columnar_etl import ledger, pipeline
 from columnar_etl.config import (
     DEFAULT_BATCH_SIZE,
+    DEFAULT_LOCK_TIMEOUT,
     DEFAULT_TARGET_FILE,
     DEFAULT_WORKERS,
     DatabaseUrl,
@@ -151,6 +152,15 @@ def run(
             "--ray-address", envvar="RAY_ADDRESS", help="Ray cluster; default: a local instance"
         ),
     ] = None,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            "--lock-timeout",
+            envvar="ETL_LOCK_TIMEOUT",
+            help="Seconds to wait for a lock another session holds before retrying "
+            "(then stop naming it); 0: no limit",
+        ),
+    ] = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Migrate an entity (or all of them) from the legacy database into the target."""
     level = getattr(logging, log_level.upper(), None)
@@ -171,6 +181,7 @@ def run(
         dry_run=dry_run,
         executor=executor,  # type: ignore[arg-type]
         ray_address=ray_address,
+        lock_timeout=lock_timeout,
     )
     if output_json:
         results = pipeline.run(config, entity)

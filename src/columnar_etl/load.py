@@ -29,6 +29,7 @@ from columnar_etl.entities import Entity
 from columnar_etl.entities.base import ROW_ID
 from columnar_etl.errors import ConservationError, TargetError
 from columnar_etl.ledger import Batch, complete_batch, job_configuration
+from columnar_etl.locks import is_lock_timeout
 from columnar_etl.target import Target
 
 __all__ = [
@@ -244,7 +245,7 @@ def _refused(
             _load_rows(target, entity, job_id, part, on_conflict, direct)
         except Exception as failure:  # the database's refusal, in its driver's error class
             target.rollback()
-            if not target.ping():
+            if not target.ping() or is_lock_timeout(failure):
                 raise
             found.append(_refused(target, entity, job_id, part, on_conflict, failure, direct))
         else:
@@ -265,7 +266,7 @@ def _load_or_bisect(
         return _load_rows(target, entity, job_id, rows, on_conflict, direct), _NO_ROWS
     except Exception as exc:
         target.rollback()
-        if not target.ping():
+        if not target.ping() or is_lock_timeout(exc):  # a lock is no row's fault either
             raise
         refused = _refused(target, entity, job_id, rows, on_conflict, exc, direct)
         if refused.is_empty():
@@ -444,7 +445,7 @@ def _restore(target: Target, table: str, plan: LoadPlan) -> None:
     target.rollback()
     log.info("rebuilding %s", ", ".join(plan.deferred))
     started = time.perf_counter()
-    target.apply_schema()  # CREATE INDEX IF NOT EXISTS: exactly the ones deferred
+    target.apply_schema(tables=(table,))  # CREATE INDEX IF NOT EXISTS: the ones deferred
     target.release_deferred(table)
     log.info("rebuilt the indexes in %.1f s", time.perf_counter() - started)
 

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import polars as pl
@@ -32,6 +32,7 @@ from columnar_etl.extract import Source
 from columnar_etl.interrupt import Stop, ctrl_c_as_flag, off_main_thread
 from columnar_etl.link import LinkResult, link_orders
 from columnar_etl.load import commit_batch, facts_at_start, loading
+from columnar_etl.locks import LockWaits, is_lock_timeout
 from columnar_etl.target import Target
 from columnar_etl.verify import JobIntegrity, error_summary
 from columnar_etl.verify import integrity as check_integrity
@@ -179,8 +180,9 @@ def load_with_retries(
     config: RunConfig,
     direct: bool = False,
 ) -> dict[str, int] | None:
-    """Commit one batch, retrying extraction and load with backoff; None when it failed."""
-    error = ""
+    """Commit one batch, retrying extraction and load with backoff; None when it failed, a
+    LockTimeoutError naming the holder when a lock kept it waiting on every try."""
+    error, last = "", None
     for attempt in range(config.max_retries + 1):
         try:
             if attempt:
@@ -201,7 +203,7 @@ def load_with_retries(
             )
         except Exception as exc:  # the batch runner: record, back off, retry
             target.rollback()
-            error = _error_text(exc)
+            error, last = _error_text(exc), exc
             log.warning(
                 "batch %s of %s failed (attempt %s): %s",
                 batch.batch_number,
@@ -215,6 +217,9 @@ def load_with_retries(
         ledger.fail_batch(target, batch, error, config.max_retries)
     except Exception:
         target.rollback()
+    if last is not None and is_lock_timeout(last):
+        waits = LockWaits(entity, source, config, log.warning, target=target)
+        raise waits.gave_up(last, config.max_retries + 1)
     return None
 
 
@@ -315,7 +320,8 @@ def _commit_in_lanes(
     the server parses the rows' JSON on as many cores. Each batch is still one transaction
     with its rejects and its ledger row; a failed batch stops new ones, the others finish.
     """
-    lanes = [target, *(Target(config.target) for _ in range(LOAD_LANES - 1))]
+    timeout = config.lock_timeout
+    lanes = [target, *(Target(config.target, lock_timeout=timeout) for _ in range(LOAD_LANES - 1))]
     free: queue.Queue[Target] = queue.Queue()
     for lane in lanes:
         free.put(lane)
@@ -368,28 +374,19 @@ def run_entity(config: RunConfig, name: str, progress: Progress | None = None) -
 
 def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: Stop) -> JobResult:
     entity = entities.get(name)
-    source = Source(config.source)
-    source.check(entity.source)
+    source = Source(config.source, config.lock_timeout)
+    waits = LockWaits(entity, source, config, lambda text: _waiting(progress, name, text), stop)
+    waits.patiently(lambda: source.check(entity.source))
     if config.dry_run:
         return _dry_run(source, entity, config)
-    with Target(config.target) as target:
+    with Target(config.target, lock_timeout=config.lock_timeout) as target:
+        waits = replace(waits, target=target)
         # The lock first: a second run of the entity is refused before its schema step could
         # bring back what the running job deferred (its indexes, key and autovacuum).
         target.lock_run(entity.name)
-        target.apply_schema()
-        unfinished = ledger.resumable_job(target, entity.name)
-        job_id = None if config.fresh else unfinished
-        if job_id is None:
-            plan = source.plan(entity.source, config.batch_size)
-            configuration = {**config.describe(), **facts_at_start(target, entity)}
-            job_id = ledger.create_job(
-                target, entity.name, entity.target_table, configuration, plan, supersedes=unfinished
-            )
-        else:
-            log.info("resuming job %s for %s", job_id, entity.name)
-            if not ledger.has_batches(target, job_id):
-                ledger.add_batches(target, job_id, source.plan(entity.source, config.batch_size))
-        ledger.start_job(target, job_id)
+        waits.patiently(lambda: target.apply_schema(tables=(entity.target_table,)))
+        job_id = waits.patiently(lambda: _open_job(target, source, entity, config))
+        waits.patiently(lambda: ledger.start_job(target, job_id))
         batches = ledger.open_batches(target, job_id)
         done = ledger.job_counts(target, job_id)["extracted"]
         total = done + sum(b.records_count for b in batches)
@@ -429,6 +426,33 @@ def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: S
     return result
 
 
+def _open_job(target: Target, source: Source, entity: Entity, config: RunConfig) -> int:
+    """The entity's unfinished job (``--fresh``: a new one superseding it) with its batch
+    plan; what it writes is one transaction, so a step that gave up can be tried again."""
+    unfinished = ledger.resumable_job(target, entity.name)
+    job_id = None if config.fresh else unfinished
+    if job_id is None:
+        plan = source.plan(entity.source, config.batch_size)
+        configuration = {**config.describe(), **facts_at_start(target, entity)}
+        return ledger.create_job(
+            target, entity.name, entity.target_table, configuration, plan, supersedes=unfinished
+        )
+    log.info("resuming job %s for %s", job_id, entity.name)
+    if not ledger.has_batches(target, job_id):
+        ledger.add_batches(target, job_id, source.plan(entity.source, config.batch_size))
+    return job_id
+
+
+def _waiting(progress: Progress | None, entity: str, text: str) -> None:
+    """Say what ``entity``'s run waits for: on the progress display where it can show it (a
+    reporter's ``waiting``), else as a warning (stderr)."""
+    show = getattr(progress, "waiting", None)
+    if show is None:
+        log.warning("%s: %s", entity, text)
+    else:
+        show(entity, text)
+
+
 class RunResults(list[JobResult]):
     """The jobs of one run in order (a list, as before), plus what was checked after them."""
 
@@ -462,7 +486,7 @@ def _run(config: RunConfig, name: str, progress: Progress | None, stop: Stop) ->
             break
     if config.dry_run:
         return results
-    with Target(config.target) as target:
+    with Target(config.target, lock_timeout=config.lock_timeout) as target:
         if name == "all" and all(r.status == "completed" for r in results):
             _stop_between(stop, results, "before linking orders to customers")
             results.link = link_orders(target)
