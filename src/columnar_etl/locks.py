@@ -173,7 +173,7 @@ class LockWaits:
             holders = found(_holders_sql(tables))
             if holders.height:
                 return _describe(holders)
-        return f"{table} (its holder had let go by the time we looked)"
+        return f"{table}? (no other session holds a lock on it now: released, or not this table)"
 
     @staticmethod
     def _in_source(exc: BaseException) -> bool:

@@ -90,6 +90,52 @@ def test_a_lock_on_a_table_the_run_does_not_load_does_not_hold_it(
     assert took < HANG / 2
 
 
+def test_the_schema_step_restores_only_the_tables_of_the_run(
+    pg_pair: tuple[str, str, str, str],
+) -> None:
+    """What a killed fast-path job of products left dropped (an index, the primary key) is
+    brought back by the next products run, not by a customers run, which would wait for the
+    application's lock on products to do it."""
+    source, target, _, target_admin = pg_pair
+    dropped = (
+        "DROP INDEX idx_products_category",
+        "ALTER TABLE products DROP CONSTRAINT products_pkey",
+    )
+    conn: Any = pg_dbapi.connect(target_admin)
+    try:
+        with conn.cursor() as cur:
+            for statement in dropped:
+                cur.execute(statement)
+        conn.commit()
+    finally:
+        conn.close()
+    update = "UPDATE products SET name = name WHERE id = (SELECT MIN(id) FROM products)"
+    with holding(target_admin, update):
+        done, _ = run_customers(source, target, "--fresh", *QUICK)
+    assert done.returncode == 0, done.stderr
+    assert products_key_and_index(target_admin) == (0, 0)
+    products = etl("run", "--entity", "products", "--source", source, "--target", target)
+    assert products.returncode == 0, products.stderr
+    assert products_key_and_index(target_admin) == (1, 1)
+
+
+def products_key_and_index(url: str) -> tuple[int, int]:
+    """(products' primary keys, its idx_products_category indexes)."""
+    conn: Any = pg_dbapi.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT (SELECT COUNT(*) FROM pg_constraint WHERE conrelid = 'products'::regclass "
+                "AND contype = 'p'), (SELECT COUNT(*) FROM pg_class "
+                "WHERE relname = 'idx_products_category')"
+            )
+            key, index = cur.fetchone()
+        return int(key), int(index)
+    finally:
+        conn.rollback()
+        conn.close()
+
+
 #: An application's open transaction that changed one loaded customer.
 UPDATE_CUSTOMER = "UPDATE customers SET name = name WHERE id = (SELECT MIN(id) FROM customers)"
 
