@@ -26,7 +26,7 @@ from pgserver import SUPERUSER, PostgresServer
 from tests.helpers import etl, legacy_sqlite
 
 ROWS = 600
-#: Short waits: 1 s per try, 1 retry after a 0.1 s pause.
+#: Short waits: 1 s per try, 1 retry (after the 0.5 s backoff).
 QUICK = ("--lock-timeout", "1", "--max-retries", "1")
 #: Before the fix the run waited forever: this bounds the test, not the run's behaviour.
 HANG = 90
