@@ -33,20 +33,25 @@ _LOCK_NOT_AVAILABLE = "55P03"
 #: SQLite (SQLITE_BUSY / SQLITE_LOCKED after busy_timeout).
 _WORDS = ("due to lock timeout", "database is locked", "database table is locked")
 
-#: Granted locks on the named tables held by other sessions, the strongest first. Only our
-#: own table names are pasted in (connectorx takes no parameters).
+#: Granted locks on the named tables held by other sessions: each session's strongest per
+#: table, the strongest first. Only our own table names are pasted in (connectorx takes no
+#: parameters).
 _HOLDERS = """
-SELECT c.relname AS "table", l.pid, l.mode, a.usename AS "user",
-       a.application_name AS application, a.state,
-       CAST(EXTRACT(EPOCH FROM now() - a.xact_start) AS bigint) AS seconds
-FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'relation' AND l.granted AND l.pid IS DISTINCT FROM pg_backend_pid()
-  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND pg_table_is_visible(c.oid) AND c.relname IN ({tables})
-ORDER BY array_position(ARRAY['AccessExclusiveLock', 'ExclusiveLock',
-    'ShareRowExclusiveLock', 'ShareLock', 'ShareUpdateExclusiveLock', 'RowExclusiveLock',
-    'RowShareLock', 'AccessShareLock']::text[], l.mode::text), seconds DESC NULLS LAST
+SELECT * FROM (
+    SELECT DISTINCT ON (c.relname, l.pid) c.relname AS "table", l.pid, l.mode,
+           a.usename AS "user", a.application_name AS application, a.state,
+           CAST(EXTRACT(EPOCH FROM now() - a.xact_start) AS bigint) AS seconds,
+           array_position(ARRAY['AccessExclusiveLock', 'ExclusiveLock',
+               'ShareRowExclusiveLock', 'ShareLock', 'ShareUpdateExclusiveLock',
+               'RowExclusiveLock', 'RowShareLock', 'AccessShareLock']::text[],
+               l.mode::text) AS strength
+    FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+    LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'relation' AND l.granted AND l.pid IS DISTINCT FROM pg_backend_pid()
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND pg_table_is_visible(c.oid) AND c.relname IN ({tables})
+    ORDER BY c.relname, l.pid, strength
+) AS held ORDER BY strength, seconds DESC NULLS LAST
 """
 
 #: Holders named in one line; the rest are counted.
