@@ -24,6 +24,7 @@ OPTION_ENV = (
     "ETL_EXECUTOR",
     "RAY_ADDRESS",
     "LEGACY_TIMEZONE",
+    "ETL_LOCK_TIMEOUT",
 )
 
 

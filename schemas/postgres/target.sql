@@ -136,7 +136,8 @@ CREATE INDEX IF NOT EXISTS idx_orders_etl_job_id ON orders (etl_job_id);
 -- its indexes, and pauses autovacuum on it: vacuuming the growing table cost CPU, and held
 -- up the index builds at the end for a second (deadlock_timeout) before it gave way. At the
 -- job's end, or in the next run after a kill, this brings both back; not while the job runs
--- (columnar_etl.busy_tables, set by Target.apply_schema).
+-- (columnar_etl.busy_tables, set by Target.apply_schema), and only on the tables of the run
+-- (columnar_etl.schema_tables, likewise; all of them where it is not set).
 DO $$
 DECLARE
     t text;
@@ -144,6 +145,8 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['customers', 'products', 'orders'] LOOP
         CONTINUE WHEN t = ANY (string_to_array(
             current_setting('columnar_etl.busy_tables', true), ','));
+        CONTINUE WHEN NOT t = ANY (string_to_array(
+            current_setting('columnar_etl.schema_tables', true), ','));
         IF NOT EXISTS (SELECT 1 FROM pg_constraint
                        WHERE conrelid = t::regclass AND contype = 'p') THEN
             EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (id)', t, t || '_pkey');

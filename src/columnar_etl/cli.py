@@ -23,6 +23,7 @@ from typer._click.exceptions import ClickException  # typer vendors click since 
 from columnar_etl import ledger, pipeline
 from columnar_etl.config import (
     DEFAULT_BATCH_SIZE,
+    DEFAULT_LOCK_TIMEOUT,
     DEFAULT_TARGET_FILE,
     DEFAULT_WORKERS,
     DatabaseUrl,
@@ -163,6 +164,15 @@ def run(
         bool,
         typer.Option("--no-fast-path", help="Merge even into an empty table (keep its indexes)."),
     ] = False,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            "--lock-timeout",
+            envvar="ETL_LOCK_TIMEOUT",
+            help="Seconds to wait for a lock another session holds before retrying "
+            "(then stop naming it); 0: no limit",
+        ),
+    ] = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Migrate an entity (or all of them) from the legacy database into the target."""
     level = getattr(logging, log_level.upper(), None)
@@ -185,6 +195,7 @@ def run(
         ray_address=ray_address,
         source_timezone=source_timezone,
         fast_path=not no_fast_path,
+        lock_timeout=lock_timeout,
     )
     if output_json:
         results = pipeline.run(config, entity)

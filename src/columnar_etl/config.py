@@ -14,6 +14,7 @@ from columnar_etl.errors import ConfigError, TargetError
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_LOCK_TIMEOUT",
     "DEFAULT_WORKERS",
     "MAX_BATCH_SIZE",
     "MAX_WORKERS",
@@ -38,6 +39,12 @@ MAX_WORKERS = 64
 #: Batches of 250k orders already took 1-2.3 GiB (benchmarks/tune.py); a bigger number than
 #: this is a typo, and past int64 the plan query failed with a driver's type error.
 MAX_BATCH_SIZE = 10_000_000
+#: Seconds a statement waits for a lock another session holds before it gives up (and the run
+#: retries, then stops naming the holder): long enough for an application's short
+#: transactions, short enough that a forgotten open one is reported rather than waited on.
+DEFAULT_LOCK_TIMEOUT = 10.0
+#: A day: a larger --lock-timeout is a typo (0 turns the timeout off).
+MAX_LOCK_TIMEOUT = 86_400.0
 
 # The secret runs to the last '@' of its word: a raw '@' in a password must not show its tail.
 _PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<secret>\S*)@")
@@ -181,6 +188,23 @@ class DatabaseUrl:
         shown = f"{scheme}://..." if sep else "a value with '@'" if "@" in text else repr(text)
         raise ConfigError(f"{what} URL must start with postgresql:// or sqlite:///, got {shown}")
 
+    def with_lock_timeout(self, seconds: float) -> str:
+        """The URL for a PostgreSQL driver (libpq, connectorx), asking the server to give up
+        waiting for a lock after ``seconds`` (the ``options`` startup parameter, added to any
+        the URL has; it works before any statement, where ``SET`` cannot be sent: connectorx).
+        Unchanged for SQLite, or when ``seconds`` is 0 (the server's own setting applies)."""
+        if self.dialect != "postgresql" or not seconds:
+            return self.url
+        option = f"-c%20lock_timeout%3D{round(seconds * 1000)}"
+        base, _, query = self.url.partition("?")
+        params = [p for p in query.split("&") if p]
+        given = [i for i, p in enumerate(params) if p.lower().startswith("options=")]
+        if given:  # a later -c wins over an earlier one of the same setting
+            params[given[0]] += f"%20{option}"
+        else:
+            params.append(f"options={option}")
+        return f"{base}?{'&'.join(params)}"
+
     @property
     def path(self) -> Path:
         """The file of an SQLite URL."""
@@ -240,6 +264,9 @@ class RunConfig:
     """Ray cluster to join (``ray://head:10001``, ``auto``); None starts a local instance."""
     fast_path: bool = True
     """Allow the fast path on an empty table (load.loading); ``--no-fast-path`` turns it off."""
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    """Seconds any statement waits for a lock held by another session (0: no limit); each
+    step then retries ``max_retries`` times with backoff before the run stops."""
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "workers"):
@@ -258,6 +285,12 @@ class RunConfig:
             raise ConfigError(f"max-retries must be 0 or more, got {self.max_retries!r}")
         if self.on_conflict not in ("skip", "update"):
             raise ConfigError(f"on-conflict must be skip or update, got {self.on_conflict!r}")
+        timeout = self.lock_timeout
+        if not isinstance(timeout, int | float) or not 0 <= timeout <= MAX_LOCK_TIMEOUT:
+            raise ConfigError(
+                f"lock-timeout must be 0 (no limit) to {MAX_LOCK_TIMEOUT:,.0f} seconds, "
+                f"got {timeout!r}"
+            )
         if self.executor not in ("local", "ray"):
             raise ConfigError(f"executor must be local or ray, got {self.executor!r}")
         zone = source_zone(self.source_timezone)

@@ -11,6 +11,7 @@ __all__ = [
     "EtlError",
     "ForeignRowsError",
     "InterruptedRunError",
+    "LockTimeoutError",
     "RollbackRefusedError",
     "RunLockedError",
     "SourceError",
@@ -61,6 +62,12 @@ class ForeignRowsError(TargetError):
 
 class RunLockedError(TargetError):
     """Another ``etl run`` holds the target (same entity on PostgreSQL, any on SQLite)."""
+
+
+class LockTimeoutError(EtlError):
+    """A lock another session held (in the source or the target) outlasted ``--lock-timeout``
+    on every try; the message names the table and the holder's pid where the database tells
+    them. Committed batches are kept and the job, if one was created, resumes on a rerun."""
 
 
 class CommandInterruptedError(EtlError):

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from columnar_etl.config import DatabaseUrl, first_line
+from columnar_etl.config import DEFAULT_LOCK_TIMEOUT, DatabaseUrl, first_line
 from columnar_etl.entities import SourceSpec
 from columnar_etl.entities.base import SOURCE_ERRORS
 from columnar_etl.errors import SourceError
@@ -158,8 +158,11 @@ def _quote(identifier: str) -> str:
 class Source:
     """The legacy database."""
 
-    def __init__(self, url: DatabaseUrl) -> None:
+    def __init__(self, url: DatabaseUrl, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        """A source read through connectorx; a PostgreSQL query gives up waiting for another
+        session's lock after ``lock_timeout`` seconds (0: the server's setting)."""
         self.url = url
+        self._driver_url = url.with_lock_timeout(lock_timeout)
 
     def probe(self) -> None:
         """Connect once with libpq: a wrong password or a dead server fails here in well under
@@ -169,7 +172,7 @@ class Source:
         import adbc_driver_postgresql.dbapi as driver
 
         try:
-            driver.connect(self.url.url).close()
+            driver.connect(self._driver_url).close()
         except Exception as exc:  # the driver's own error classes
             raise SourceError(f"cannot connect to source {self.url}: {first_line(exc)}") from None
 
@@ -182,7 +185,9 @@ class Source:
             what = "is not a file" if self.url.path.exists() else "file not found"
             raise SourceError(f"source database {what}: {self.url.path}")
         try:
-            table = cx.read_sql(self.url.url, sql, return_type="arrow", **_read_options(self.url))
+            table = cx.read_sql(
+                self._driver_url, sql, return_type="arrow", **_read_options(self.url)
+            )
         except Exception as exc:
             raise SourceError(f"cannot read source {self.url}: {first_line(exc)}") from None
         return pl.from_arrow(table)  # type: ignore[return-value]
@@ -375,7 +380,7 @@ class Source:
         schema, key = dict(spec.schema), spec.id_column
         try:
             reader = cx.read_sql(
-                self.url.url,
+                self._driver_url,
                 sql,
                 return_type="arrow_stream",
                 batch_size=rows_per_read,

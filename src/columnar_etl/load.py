@@ -538,7 +538,7 @@ def _restore(target: Target, table: str, plan: LoadPlan) -> None:
     target.rollback()
     log.info("rebuilding %s", ", ".join(plan.deferred))
     started = time.perf_counter()
-    target.apply_schema()  # CREATE INDEX IF NOT EXISTS: exactly the ones deferred
+    target.apply_schema(tables=(table,))  # CREATE INDEX IF NOT EXISTS: the ones deferred
     target.release_deferred(table)
     log.info("rebuilt the indexes in %.1f s", time.perf_counter() - started)
 

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import polars as pl
@@ -39,6 +39,7 @@ from columnar_etl.extract import Source
 from columnar_etl.interrupt import Stop, ctrl_c_as_flag, off_main_thread
 from columnar_etl.link import LinkResult, link_orders
 from columnar_etl.load import commit_batch, facts_at_start, loading
+from columnar_etl.locks import LockWaits, is_lock_timeout
 from columnar_etl.preflight import before_loading
 from columnar_etl.target import Fault, Target
 from columnar_etl.verify import JobIntegrity, error_summary
@@ -192,9 +193,10 @@ def load_with_retries(
     Every attempt first reads the batch's commit marker, its ledger row (on a revived
     connection after a failure): an attempt whose COMMIT reply was lost may have committed,
     and then the batch is done. Raises TargetFullError, after recording the batch as failed
-    where it can, when the target cannot take writes: retrying would only fail again.
+    where it can, when the target cannot take writes: retrying would only fail again; and a
+    LockTimeoutError naming the holder when a lock kept it waiting on every try.
     """
-    error = ""
+    error, last = "", None
     for attempt in range(config.max_retries + 1):
         try:
             if attempt:
@@ -227,7 +229,7 @@ def load_with_retries(
             raise
         except Exception as exc:  # the batch runner: record, back off, retry
             target.rollback()
-            error = _error_text(exc)
+            error, last = _error_text(exc), exc
             if target.fault(exc) is Fault.STORAGE and not isinstance(exc, EtlError):
                 _record_failure(target, batch, error, attempt)
                 raise TargetFullError(
@@ -245,6 +247,9 @@ def load_with_retries(
             if attempt < config.max_retries:
                 time.sleep(config.retry_backoff * 2**attempt)
     _record_failure(target, batch, error, config.max_retries)
+    if last is not None and is_lock_timeout(last):
+        waits = LockWaits(entity, source, config, log.warning, target=target)
+        raise waits.gave_up(last, config.max_retries + 1)
     return None
 
 
@@ -357,7 +362,8 @@ def _commit_in_lanes(
     the server parses the rows' JSON on as many cores. Each batch is still one transaction
     with its rejects and its ledger row; a failed batch stops new ones, the others finish.
     """
-    lanes = [target, *(Target(config.target) for _ in range(LOAD_LANES - 1))]
+    timeout = config.lock_timeout
+    lanes = [target, *(Target(config.target, lock_timeout=timeout) for _ in range(LOAD_LANES - 1))]
     free: queue.Queue[Target] = queue.Queue()
     for lane in lanes:
         free.put(lane)
@@ -425,31 +431,19 @@ def _job_clock(config: RunConfig, target: Target, job_id: int) -> RunConfig:
 
 def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: Stop) -> JobResult:
     entity = entities.get(name)
-    source = Source(config.source)
-    source.check(entity.source)
+    source = Source(config.source, config.lock_timeout)
+    waits = LockWaits(entity, source, config, lambda text: _waiting(progress, name, text), stop)
+    waits.patiently(lambda: source.check(entity.source))
     if config.dry_run:
         return _dry_run(source, entity, config)
-    with Target(config.target) as target:
+    with Target(config.target, lock_timeout=config.lock_timeout) as target:
+        waits = replace(waits, target=target)
         # The lock first: a second run of the entity is refused before its schema step could
         # bring back what the running job deferred (its indexes, key and autovacuum).
         target.lock_run(entity.name)
-        target.apply_schema()
-        unfinished = ledger.resumable_job(target, entity.name)
-        found = before_loading(target, entity, source, config.on_conflict)
-        job_id = None if config.fresh else unfinished
-        if job_id is None:
-            plan = source.plan(entity.source, config.batch_size)
-            facts = facts_at_start(target, entity, config.fast_path)
-            configuration = {**config.describe(), **facts, **found}
-            job_id = ledger.create_job(
-                target, entity.name, entity.target_table, configuration, plan, supersedes=unfinished
-            )
-        else:
-            log.info("resuming job %s for %s", job_id, entity.name)
-            config = _job_clock(config, target, job_id)
-            if not ledger.has_batches(target, job_id):
-                ledger.add_batches(target, job_id, source.plan(entity.source, config.batch_size))
-        ledger.start_job(target, job_id)
+        waits.patiently(lambda: target.apply_schema(tables=(entity.target_table,)))
+        job_id, config = waits.patiently(lambda: _open_job(target, source, entity, config))
+        waits.patiently(lambda: ledger.start_job(target, job_id))
         batches = ledger.open_batches(target, job_id)
         done = ledger.job_counts(target, job_id)["extracted"]
         total = done + sum(b.records_count for b in batches)
@@ -489,6 +483,41 @@ def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: S
     return result
 
 
+def _open_job(
+    target: Target, source: Source, entity: Entity, config: RunConfig
+) -> tuple[int, RunConfig]:
+    """The entity's unfinished job (``--fresh``: a new one superseding it) with its batch
+    plan, and the configuration it runs with (a resumed job keeps its own clock); what it
+    writes is one transaction, so a step that gave up can be tried again. The table is
+    checked first (preflight.before_loading): a refusal leaves no job behind."""
+    unfinished = ledger.resumable_job(target, entity.name)
+    found = before_loading(target, entity, source, config.on_conflict)
+    job_id = None if config.fresh else unfinished
+    if job_id is None:
+        plan = source.plan(entity.source, config.batch_size)
+        facts = facts_at_start(target, entity, config.fast_path)
+        configuration = {**config.describe(), **facts, **found}
+        created = ledger.create_job(
+            target, entity.name, entity.target_table, configuration, plan, supersedes=unfinished
+        )
+        return created, config
+    log.info("resuming job %s for %s", job_id, entity.name)
+    config = _job_clock(config, target, job_id)
+    if not ledger.has_batches(target, job_id):
+        ledger.add_batches(target, job_id, source.plan(entity.source, config.batch_size))
+    return job_id, config
+
+
+def _waiting(progress: Progress | None, entity: str, text: str) -> None:
+    """Say what ``entity``'s run waits for: on the progress display where it can show it (a
+    reporter's ``waiting``), else as a warning (stderr)."""
+    show = getattr(progress, "waiting", None)
+    if show is None:
+        log.warning("%s: %s", entity, text)
+    else:
+        show(entity, text)
+
+
 class RunResults(list[JobResult]):
     """The jobs of one run in order (a list, as before), plus what was checked after them."""
 
@@ -522,7 +551,7 @@ def _run(config: RunConfig, name: str, progress: Progress | None, stop: Stop) ->
             break
     if config.dry_run:
         return results
-    with Target(config.target) as target:
+    with Target(config.target, lock_timeout=config.lock_timeout) as target:
         if name == "all" and all(r.status == "completed" for r in results):
             _stop_between(stop, results, "before linking orders to customers")
             results.link = link_orders(target)

@@ -1,7 +1,8 @@
 """Progress display for long runs: a rich bar per entity on a terminal, plain lines otherwise.
 
-The pipeline only calls ``report(entity, done, total)``; how that is shown is decided here, so
-notebooks and tests can pass their own callback or none at all.
+The pipeline only calls ``report(entity, done, total)``, and ``report.waiting(entity, text)``
+where the callback has it (what a run waits for, such as another session's lock); how that is
+shown is decided here, so notebooks and tests can pass their own callback or none at all.
 """
 
 from __future__ import annotations
@@ -61,36 +62,66 @@ def _bar(console: Console) -> Progress:
     )
 
 
-def _plain(stream: IO[str]) -> Report:
-    started: dict[str, tuple[float, int]] = {}
+class _Plain:
+    """One line per report: for pipes, files and CI logs."""
 
-    def report(entity: str, done: int, total: int) -> None:
-        begun, resumed_at = started.setdefault(entity, (time.monotonic(), done))
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.started: dict[str, tuple[float, int]] = {}
+
+    def __call__(self, entity: str, done: int, total: int) -> None:
+        begun, resumed_at = self.started.setdefault(entity, (time.monotonic(), done))
         pct = 100.0 * done / total if total else 100.0
         rate = (done - resumed_at) / max(time.monotonic() - begun, 1e-9)
-        print(f"{entity}: {done:,}/{total:,} rows ({pct:.1f}%, {rate:,.0f} rows/s)", file=stream)
-        stream.flush()
+        self._line(f"{entity}: {done:,}/{total:,} rows ({pct:.1f}%, {rate:,.0f} rows/s)")
 
-    return report
+    def waiting(self, entity: str, text: str) -> None:
+        """Say what ``entity``'s run is waiting for."""
+        self._line(f"{entity}: {text}")
+
+    def _line(self, text: str) -> None:
+        print(text, file=self.stream)
+        self.stream.flush()
+
+
+class _Bars:
+    """A live bar per entity; while a run waits, its bar's description says for what."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.tasks: dict[str, TaskID] = {}  # reported
+        self.waits: dict[str, TaskID] = {}  # shown while waiting, not reported yet
+
+    def __call__(self, entity: str, done: int, total: int) -> None:
+        if entity in self.tasks:
+            self.bar.update(self.tasks[entity], completed=done, total=total, description=entity)
+        elif entity in self.waits:  # shown while it waited: its clock starts now
+            task = self.tasks[entity] = self.waits.pop(entity)
+            self.bar.reset(task, total=total, completed=done, description=entity, resumed_at=done)
+        else:
+            self.tasks[entity] = self.bar.add_task(
+                entity, total=total, completed=done, resumed_at=done
+            )
+
+    def waiting(self, entity: str, text: str) -> None:
+        """Show what ``entity``'s run is waiting for until its next report."""
+        task = self.tasks.get(entity, self.waits.get(entity))  # ids start at 0
+        if task is None:
+            task = self.waits[entity] = self.bar.add_task(entity, total=None)
+        self.bar.update(task, description=f"{entity}: {text}", refresh=True)
 
 
 @contextmanager
 def progress_reporter(
     stream: IO[str] | None = None, *, force_terminal: bool | None = None
 ) -> Iterator[Report]:
-    """A progress callback for ``pipeline.run``: a live bar on a terminal, log lines otherwise."""
+    """A progress callback for ``pipeline.run``: a live bar on a terminal, log lines otherwise;
+    either has ``waiting(entity, text)`` too."""
     stream = stream if stream is not None else sys.stderr
     interactive = stream.isatty() if force_terminal is None else force_terminal
     if not interactive:
-        yield _plain(stream)
+        yield _Plain(stream)
         return
     console = Console(file=stream, force_terminal=True)
-    tasks: dict[str, TaskID] = {}
     with _bar(console) as bar:
-
-        def report(entity: str, done: int, total: int) -> None:
-            if entity not in tasks:
-                tasks[entity] = bar.add_task(entity, total=total, completed=done, resumed_at=done)
-            bar.update(tasks[entity], completed=done, total=total)
-
-        yield report
+        yield _Bars(bar)

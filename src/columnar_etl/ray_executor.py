@@ -106,13 +106,13 @@ def _batch_task(
     from columnar_etl.pipeline import load_with_retries, prepare
 
     entity = entities.get(entity_name)
-    source = Source(config.source)
+    source = Source(config.source, config.lock_timeout)
     prepared: Future = Future()
     try:
         prepared.set_result(prepare(source, entity, batch, config))  # in parallel with others
     except Exception as exc:  # retried inside load_with_retries, as locally
         prepared.set_exception(exc)
-    with Target(config.target) as target:
+    with Target(config.target, lock_timeout=config.lock_timeout) as target:
         if not direct and not _wait_for_turn(target, job_id, batch):
             return None
         _maybe_crash(batch)

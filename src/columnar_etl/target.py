@@ -12,17 +12,17 @@ import importlib.resources
 import os
 import re
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from enum import Enum
 from typing import Any
 
 import polars as pl
 
-from columnar_etl.config import DatabaseUrl, first_line
+from columnar_etl.config import DEFAULT_LOCK_TIMEOUT, DatabaseUrl, first_line
 from columnar_etl.errors import RunLockedError, TargetError
 from columnar_etl.shape import TableShape, differences
 
-__all__ = ["Fault", "Target"]
+__all__ = ["LEDGER_TABLES", "Fault", "Target"]
 
 
 class Fault(Enum):
@@ -69,6 +69,9 @@ _SQLITE_FAULTS = {
     "database is locked": Fault.RETRY,
     "database table is locked": Fault.RETRY,
 }
+
+#: The ledger's tables: every run's schema step creates them, whatever entities it runs.
+LEDGER_TABLES = ("migration_jobs", "migration_batches", "migration_errors")
 
 
 _UNIQUE_INDEX = {
@@ -179,6 +182,14 @@ _HAS_COLUMN = {
     ),
     "sqlite": "SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?",
 }
+#: The table one of our DDL statements creates or indexes (none: the DO block).
+_DDL_TABLE = re.compile(
+    r"CREATE (?:UNIQUE )?(?:INDEX IF NOT EXISTS \w+ ON|TABLE IF NOT EXISTS) (\w+)"
+)
+_HAS_INDEX = {
+    "postgresql": "SELECT to_regclass(?) IS NOT NULL",
+    "sqlite": "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'index' AND name = ?",
+}
 
 
 def _deferred_key(table: str) -> int:
@@ -227,9 +238,14 @@ def _statements(ddl: str) -> Iterator[str]:
 class Target:
     """An open connection to the target database (ADBC, autocommit off)."""
 
-    def __init__(self, url: DatabaseUrl, *, create: bool = True) -> None:
-        """Connect; with ``create=False`` a missing SQLite file is an error, not a new file."""
+    def __init__(
+        self, url: DatabaseUrl, *, create: bool = True, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    ) -> None:
+        """Connect; with ``create=False`` a missing SQLite file is an error, not a new file.
+        A statement gives up waiting for another session's lock after ``lock_timeout``
+        seconds (0: PostgreSQL's own setting; SQLite waits as long as it may)."""
         self.url = url
+        self.lock_timeout = lock_timeout
         self.dialect = url.dialect
         if self.dialect == "sqlite" and url.path.is_dir():
             raise TargetError(f"target {url} is a directory, not an SQLite file")
@@ -255,11 +271,20 @@ class Target:
                 conn = driver.connect(str(url.path))
         except Exception as exc:  # the drivers raise their own error classes
             raise TargetError(f"cannot connect to target {url}: {first_line(exc)}") from None
-        if self.dialect == "sqlite":
-            with conn.cursor() as cur:
-                cur.execute("PRAGMA busy_timeout = 30000")
-            conn.commit()
+        with conn.cursor() as cur:
+            for statement in self._lock_settings():
+                cur.execute(statement)
+        conn.commit()  # a SET rolled back with its transaction would be undone
         return conn
+
+    def _lock_settings(self) -> list[str]:
+        """Statements bounding the waits for other sessions' locks on a new connection. No
+        statement_timeout: a statement that is not waiting is working (an index build on
+        millions of rows takes minutes), and no bound would be right for every table."""
+        ms = round(self.lock_timeout * 1000)
+        if self.dialect == "sqlite":  # SQLITE_BUSY after that long; 0 would not wait at all
+            return [f"PRAGMA busy_timeout = {ms or 2**31 - 1}"]
+        return [f"SET lock_timeout = {ms}"] if ms else []
 
     def ping(self) -> bool:
         """Whether the connection still works (call after a rollback)."""
@@ -341,7 +366,12 @@ class Target:
         Call it first in a transaction: holding a table lock while waiting here deadlocked
         with a schema step that wanted that table."""
         if self.dialect == "postgresql":
+            # Without our lock timeout: this waits only for another etl run's schema step,
+            # which its own timeouts bound, and whose index builds may rightly take minutes.
+            own = self.scalar("SELECT current_setting('lock_timeout')")
+            self.execute("SELECT set_config('lock_timeout', '0', true)")
             self.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+            self.execute("SELECT set_config('lock_timeout', ?, true)", (own,))
 
     def _deferred_elsewhere(self) -> list[str]:
         """The tables another session's job is loading with what it deferred (PostgreSQL)."""
@@ -583,13 +613,19 @@ class Target:
         added = _ADD_COLUMN.match(statement)
         return added is not None and self.has_column(added[1], added[2])
 
-    def apply_schema(self, name: str = "target") -> None:
+    def apply_schema(self, name: str = "target", tables: Collection[str] | None = None) -> None:
         """Apply ``schemas/<dialect>/<name>.sql`` (idempotent ``IF NOT EXISTS`` DDL).
+
+        With ``tables``, only to those tables and the ledger's: a run touches no table it does
+        not load, so another session's lock on one cannot hold the run up, nor can the run's
+        wait hold that session's queue up. An index that exists is not asked for again:
+        ``CREATE INDEX IF NOT EXISTS`` locks its table against writes before it looks.
 
         What a running job deferred on its table (see :meth:`hold_deferred`) is left to it:
         rebuilt here, its indexes would slow the rest of its load, and the build would wait
         for its batches and hold them up.
         """
+        wanted = None if tables is None else {*tables, *LEDGER_TABLES}
         try:
             busy: list[str] = []
             if self.dialect == "postgresql":
@@ -601,9 +637,12 @@ class Target:
                 self.scalar(
                     "SELECT set_config('columnar_etl.busy_tables', ?, true)", (",".join(busy),)
                 )
-            for statement in _statements(self._ddl(name)):
-                index = _CREATE_INDEX.match(statement)
-                if (index is None or index[3] not in busy) and not self._column_exists(statement):
+                walked = self._restored_tables() if wanted is None else sorted(wanted)
+                self.scalar(
+                    "SELECT set_config('columnar_etl.schema_tables', ?, true)", (",".join(walked),)
+                )
+            for statement in self._schema_statements(name, wanted, busy):
+                if not self._column_exists(statement):
                     self.execute(statement)
             self.commit()
         except Exception as exc:
@@ -611,3 +650,25 @@ class Target:
             raise TargetError(
                 f"cannot create the {name} schema in {self.url}: {first_line(exc)}"
             ) from None
+
+    def _schema_statements(
+        self, name: str, tables: set[str] | None, busy: list[str]
+    ) -> Iterator[str]:
+        """The statements of the DDL that :meth:`apply_schema` runs: those of ``tables`` (all
+        when None), without the indexes of ``busy`` tables or the indexes that exist. Another
+        table is created with its indexes where it is missing (a new table locks nobody out,
+        and a target always has every table: verify reads them all)."""
+        created: set[str] = set()
+        for statement in _statements(self._ddl(name)):
+            table = _DDL_TABLE.match(statement)
+            if tables is not None and table is not None and table[1] not in tables | created:
+                if not statement.startswith("CREATE TABLE") or self.has_table(table[1]):
+                    continue
+                created.add(table[1])
+            index = _CREATE_INDEX.match(statement)
+            if index is None:
+                yield statement
+                continue
+            exists = self.scalar(_HAS_INDEX[self.dialect], (index[2],))
+            if index[3] not in busy and not exists:
+                yield statement

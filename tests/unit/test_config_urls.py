@@ -146,3 +146,37 @@ def test_a_raw_hash_or_question_mark_in_a_password_says_to_percent_encode(char: 
 def test_the_scheme_is_read_in_any_case() -> None:
     url = DatabaseUrl.parse("POSTGRESQL://etl:hunter2pw@127.0.0.1:5432/db", what="t")
     assert url.url == "postgresql://etl:hunter2pw@127.0.0.1:5432/db"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u:pw@h:5/db", "postgresql://u:pw@h:5/db?options=-c%20lock_timeout%3D1500"),
+        (
+            "postgresql://u:pw@h:5/db?sslmode=disable",
+            "postgresql://u:pw@h:5/db?sslmode=disable&options=-c%20lock_timeout%3D1500",
+        ),
+        (
+            "postgresql://u:pw@h:5/db?options=-c%20search_path%3Dx",
+            "postgresql://u:pw@h:5/db?options=-c%20search_path%3Dx%20-c%20lock_timeout%3D1500",
+        ),
+    ],
+)
+def test_a_lock_timeout_travels_as_a_startup_option_added_to_any_given(
+    url: str, expected: str
+) -> None:
+    assert DatabaseUrl.parse(url, what="source").with_lock_timeout(1.5) == expected
+
+
+def test_no_lock_timeout_option_for_zero_or_sqlite() -> None:
+    assert DatabaseUrl.parse("postgresql://u@h:5/db", what="s").with_lock_timeout(0) == (
+        "postgresql://u@h:5/db"
+    )
+    assert DatabaseUrl.parse("sqlite:///x.db", what="s").with_lock_timeout(3).endswith("/x.db")
+
+
+@pytest.mark.parametrize("value", [-1, float("nan"), float("inf"), 86_401])
+def test_a_lock_timeout_out_of_range_is_a_config_error(value: float) -> None:
+    url = DatabaseUrl.parse("sqlite:///x.db", what="s")
+    with pytest.raises(ConfigError, match="lock-timeout must be 0"):
+        RunConfig(source=url, target=url, lock_timeout=value)

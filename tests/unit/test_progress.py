@@ -39,3 +39,34 @@ def test_plain_lines_when_not_a_terminal() -> None:
     assert lines[0].startswith("customers: 0/300 rows (0.0%, ")
     assert lines[1].startswith("customers: 300/300 rows (100.0%, ")
     assert "\x1b" not in out.getvalue()
+
+
+def test_plain_lines_say_what_a_run_waits_for() -> None:
+    out = io.StringIO()
+    with progress_reporter(out) as report:
+        report.waiting("customers", "waiting for a lock on products held by pid 42")
+        report("customers", 0, 300)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "customers: waiting for a lock on products held by pid 42"
+    assert lines[1].startswith("customers: 0/300 rows (0.0%, ")
+
+
+def test_the_bar_says_what_a_run_waits_for_until_it_moves_again() -> None:
+    out = io.StringIO()
+    with progress_reporter(out, force_terminal=True) as report:
+        report("orders", 0, 2_000)
+        report.waiting("orders", "waiting for a lock on orders held by pid 42")
+        shown = ANSI.sub("", out.getvalue())
+        report("orders", 1_000, 2_000)
+    assert "orders: waiting for a lock on orders held by pid 42" in shown
+    final = " ".join(ANSI.sub("", out.getvalue()).split("\r")[-1].split())
+    assert final.startswith("orders ━") and "1000/2000 rows" in final and "pid 42" not in final
+
+
+def test_a_wait_before_the_first_report_gets_its_own_line_then_the_bar() -> None:
+    out = io.StringIO()
+    with progress_reporter(out, force_terminal=True) as report:
+        report.waiting("customers", "waiting for a lock on customers held by pid 7")
+        report("customers", 100, 300)  # a resumed job: its earlier rows are not this run's
+    final = " ".join(ANSI.sub("", out.getvalue()).split("\r")[-1].split())
+    assert final.startswith("customers ━") and "100/300 rows" in final and "- rows/s" in final
