@@ -41,7 +41,8 @@ from columnar_etl.extract import Source
 from columnar_etl.interrupt import ctrl_c_as_flag, off_main_thread
 from columnar_etl.launch import EXIT_INTERRUPTED
 from columnar_etl.legacy import check_size, write_legacy
-from columnar_etl.link import link_orders
+from columnar_etl.link import LinkResult, link
+from columnar_etl.migration import Migration, load_migration
 from columnar_etl.progress import progress_reporter
 from columnar_etl.rollback import rollback_job
 from columnar_etl.target import Target
@@ -123,14 +124,25 @@ TargetOpt = Annotated[
         show_default=False,
     ),
 ]
+MigrationOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--migration",
+        envvar="ETL_MIGRATION",
+        help="Python file, folder or module declaring the entities "
+        "[default: the built-in customers, products, orders]",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
 @_on_ctrl_c("committed batches are kept; run again to resume")
 def run(
-    entity: Annotated[str, typer.Option("--entity", help="customers, products, orders or all")],
+    entity: Annotated[str, typer.Option("--entity", help="An entity of the migration, or all")],
     source: SourceOpt = None,
     target: TargetOpt = None,
+    migration: MigrationOpt = None,
     batch_size: Annotated[
         int, typer.Option("--batch-size", envvar="MIGRATION_BATCH_SIZE")
     ] = DEFAULT_BATCH_SIZE,
@@ -179,7 +191,7 @@ def run(
     if not isinstance(level, int):
         _fail(f"unknown log level {log_level!r}; use DEBUG, INFO, WARNING or ERROR", 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s")
-    pipeline.raise_for_missing(entity)
+    declared = pipeline.raise_for_missing(entity, migration)
     if not source:
         _fail("no source: pass --source or set LEGACY_DATABASE_URL", 2)
     config = RunConfig(
@@ -196,6 +208,7 @@ def run(
         source_timezone=source_timezone,
         fast_path=not no_fast_path,
         lock_timeout=lock_timeout,
+        migration=migration,
     )
     if output_json:
         results = pipeline.run(config, entity)
@@ -205,7 +218,7 @@ def run(
     if output_json:
         typer.echo(json.dumps([r.__dict__ for r in results], indent=2, default=str))
     else:
-        _print_results(results)
+        _print_results(results, declared)
     if any(r.status == "failed" or not r.conserved for r in results):
         failed = [r for r in results if r.status == "failed"]
         _fail("; ".join(f"{r.entity}: {r.error}" for r in failed) or "counts do not add up")
@@ -213,8 +226,9 @@ def run(
 
 @app.command()
 @_on_ctrl_c("the target is unchanged (etl status only reads it)")
-def status(target: TargetOpt = None) -> None:
+def status(target: TargetOpt = None, migration: MigrationOpt = None) -> None:
     """List migration jobs with percent complete and batches by status."""
+    load_migration(migration)  # checked like every command's; the ledger names the entities
     with Target(_target_url(target), create=False) as t:
         ledger.require_ledger(t)
         jobs = ledger.jobs_overview(t)
@@ -236,8 +250,10 @@ def rejects(
     job: Annotated[int, typer.Option("--job", help="Job id (see etl status).", **JOB_IDS)],
     target: TargetOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="FILE.parquet or FILE.csv")] = None,
+    migration: MigrationOpt = None,
 ) -> None:
     """Show or export a job's rejected rows with their reasons."""
+    load_migration(migration)  # checked like every command's; a reject keeps its source row
     if out is not None:
         _check_out(out)
     with Target(_target_url(target), create=False) as t:
@@ -269,21 +285,31 @@ def _check_out(out: Path) -> None:
 
 
 @app.command("link")
-@_on_ctrl_c("etl link changes all orders in one transaction or none; run it again")
+@_on_ctrl_c("etl link changes every reference in one transaction or none; run it again")
 def link_command(
     target: TargetOpt = None,
+    migration: MigrationOpt = None,
     output_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
-    """Point every loaded order at its customer (orders.customer_id from customers.id)."""
+    """Point every row of every declared reference at the row it references (orders at their
+    customers in the built-in example)."""
+    declared = load_migration(migration)
     with Target(_target_url(target), create=False) as t:
-        result = link_orders(t)
+        results = link(t, declared)
     if output_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
         return
-    typer.echo(
-        f"linked {result.linked} of {result.orders} orders to their customers "
-        f"({result.updated} changed); {result.orphans} orphans (their customer was filtered, "
-        "rejected or never existed; etl verify lists them)"
+    if not results:
+        typer.echo("no references declared: nothing to link")
+    for result in results:
+        typer.echo(_link_line(result))
+
+
+def _link_line(result: LinkResult) -> str:
+    return (
+        f"{result.label}: linked {result.linked} of {result.rows} rows ({result.updated} "
+        f"changed); {result.orphans} orphans (the row they reference was filtered, rejected "
+        "or never existed; etl verify lists them)"
     )
 
 
@@ -294,16 +320,18 @@ def verify_command(
     entity: Annotated[str | None, typer.Option("--entity", help="Check one entity only.")] = None,
     source: SourceOpt = None,
     target: TargetOpt = None,
+    migration: MigrationOpt = None,
     output_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check the target against the ledger and the source; exit 1 when a check fails."""
+    declared = load_migration(migration)
     if job is not None and entity is not None:
         _fail("--job and --entity exclude each other", 2)
     legacy = None  # without a source the source re-count is reported "not checked"
     if source:
         legacy = Source(DatabaseUrl.parse(source, what="source (--source / LEGACY_DATABASE_URL)"))
     with Target(_target_url(target), create=False) as t:
-        report = verify_target(t, legacy, job_id=job, entity=entity)
+        report = verify_target(t, legacy, job_id=job, entity=entity, migration=declared)
     if output_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -320,14 +348,16 @@ def verify_command(
 def rollback_command(
     job: Annotated[int, typer.Option("--job", help="Job id (see etl status).", **JOB_IDS)],
     force: Annotated[
-        bool, typer.Option("--force", help="Unlink orders that point at the job's customers.")
+        bool, typer.Option("--force", help="Unlink rows of other entities that point at them.")
     ] = False,
     target: TargetOpt = None,
+    migration: MigrationOpt = None,
 ) -> None:
     """Delete a job's target rows and mark it rolled_back; its rejects are kept."""
+    declared = load_migration(migration)
     with Target(_target_url(target), create=False) as t:
-        result = rollback_job(t, job, force=force)
-    unlinked = f", unlinked {result.unlinked_orders} orders" if result.unlinked_orders else ""
+        result = rollback_job(t, job, force=force, migration=declared)
+    unlinked = "".join(f", unlinked {n} {name}" for name, n in result.unlinked.items())
     typer.echo(
         f"rolled back job {result.job_id} ({result.entity}): deleted {result.deleted} rows "
         f"from {result.target_table}{unlinked}; its {result.rejects_kept} rejects are kept"
@@ -414,9 +444,9 @@ def _figures(check: Check) -> str:
         if shared:
             text += f", {len(shared)} with a source record's legacy_id: {_ids(shared)}"
         return text + (f" ({check.reason})" if check.reason else "")
-    if check.name == "orphan_orders":
+    if check.name == "orphans":
         text = (
-            f"{f['orders']} orders: {f['linked']} linked, {f['orphans']} orphans "
+            f"{f['reference']}: {f['rows']} rows, {f['linked']} linked, {f['orphans']} orphans "
             f"({_by_type(f['orphans_by_reason'])}), unlinked {f['unlinked']}, "
             f"mislinked {f['mislinked']}"
         )
@@ -442,7 +472,7 @@ def _print_report(report: VerifyReport) -> None:
     )
 
 
-def _print_results(results: list[pipeline.JobResult]) -> None:
+def _print_results(results: list[pipeline.JobResult], migration: Migration) -> None:
     """The reference's migration summary: per entity success, rejects, filtered, skipped and
     total; the relationships line; each job's integrity status with its score."""
     table = Table(title="MIGRATION SUMMARY", box=box.SIMPLE_HEAD, title_justify="left")
@@ -461,13 +491,10 @@ def _print_results(results: list[pipeline.JobResult]) -> None:
             str(c["skipped_existing"]), str(c["extracted"]),
         )  # fmt: skip
     lines: list[Table | str] = [table]
-    link = getattr(results, "link", None)
-    if link is not None:
-        lines.append(
-            f"Relationships: {link.linked} orders linked to their customers ({link.updated} "
-            f"changed), {link.orphans} orphans (customer filtered, rejected or never existed)"
-        )
-    elif any(r.entity == "orders" and r.job_id is not None for r in results):
+    links = getattr(results, "links", None)
+    if links is not None:
+        lines += [f"Relationships: {_link_line(one)}" for one in links]
+    elif any(r.job_id is not None and migration.get(r.entity).references for r in results):
         lines.append("Relationships: not linked by this run (etl link does it)")
     checked = getattr(results, "integrity", {})
     if checked:
@@ -531,7 +558,7 @@ def demo(
             results = pipeline.run(RunConfig(source=source, target=target), "all", report)
     except InterruptedRunError:  # its "run again to resume" is untrue here: the demo restarts
         raise CommandInterruptedError(f"interrupted: {DEMO_STOPPED}") from None
-    _print_results(results)
+    _print_results(results, load_migration())
     typer.echo("")
     with Target(target, create=False) as t:
         verified = verify_target(t, Source(source))

@@ -262,6 +262,9 @@ class RunConfig:
     """Where batches run: threads of this process, or Ray tasks (``columnar-etl[ray]``)."""
     ray_address: str | None = None
     """Ray cluster to join (``ray://head:10001``, ``auto``); None starts a local instance."""
+    migration: str | None = None
+    """The user's migration: a Python file, a folder or a module (migration.load_migration);
+    None runs the built-in example. Ray workers load it by the same name."""
     fast_path: bool = True
     """Allow the fast path on an empty table (load.loading); ``--no-fast-path`` turns it off."""
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT

@@ -1,57 +1,94 @@
-"""Linking orders to their customers inside the target: one set-based UPDATE, no rows in Python.
+"""Linking declared references inside the target: one set-based UPDATE each, no rows in Python.
 
-``orders.customer_id`` is the target id of the customer whose ``legacy_id`` equals the order's
-``customer_legacy_id``. An order whose customer was filtered, rejected, rolled back or never
-existed is an orphan: it stays loaded with a null ``customer_id`` (``etl verify`` lists them).
+For a reference ``orders.customer_legacy_id -> customers.legacy_id`` that sets
+``orders.customer_id``, each order's ``customer_id`` becomes the target id of the customer
+whose ``legacy_id`` equals the order's ``customer_legacy_id``. A row whose referenced row was
+filtered, rejected, rolled back or never existed is an orphan: it stays loaded with a null
+link (``etl verify`` lists them).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from columnar_etl import ledger
 from columnar_etl.config import first_line
+from columnar_etl.entities.base import Entity, Reference
 from columnar_etl.errors import TargetError
+from columnar_etl.migration import Migration
 from columnar_etl.target import Target
 
-__all__ = ["LinkResult", "link_orders"]
-
-# MIN: deterministic (and no "more than one row" error on PostgreSQL) even if someone dropped
-# the unique index on customers.legacy_id and loaded a duplicate.
-_MATCH = "(SELECT MIN(c.id) FROM customers c WHERE c.legacy_id = orders.customer_legacy_id)"
-# Also repairs links to customers that are gone or were re-keyed; IS DISTINCT FROM is null-safe
-# in both PostgreSQL and SQLite (3.39+).
-_STALE = f"customer_id IS DISTINCT FROM {_MATCH}"
+__all__ = ["LinkResult", "link", "match_sql"]
 
 
 @dataclass(frozen=True)
 class LinkResult:
-    """Orders after linking: ``linked + orphans == orders``."""
+    """One reference after linking: ``linked + orphans == rows``."""
 
-    orders: int
+    entity: str
+    reference: Reference
+    rows: int
+    """Rows of the entity's table."""
     linked: int
-    """Orders pointing at their customer."""
+    """Rows pointing at the row they reference."""
     orphans: int
-    """Orders whose customer is not in the target (null customer_id)."""
+    """Rows whose referenced row is not in the target (a null link)."""
     updated: int
-    """Orders whose customer_id this call changed."""
+    """Rows whose link this call changed."""
 
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
+    @property
+    def label(self) -> str:
+        """``orders.customer_legacy_id -> customers.legacy_id``."""
+        return f"{self.entity}.{self.reference.column} -> {self.reference.to}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "reference": self.label,
+            "sets": f"{self.entity}.{self.reference.sets}",
+            "rows": self.rows,
+            "linked": self.linked,
+            "orphans": self.orphans,
+            "updated": self.updated,
+        }
 
 
-def link_orders(target: Target) -> LinkResult:
-    """Point every order at its customer (or at none), in one transaction."""
+def match_sql(table: str, reference: Reference, referenced_table: str) -> str:
+    """The target id a row of ``table`` should point at: MIN keeps it deterministic (and
+    free of "more than one row" errors) even if someone dropped the referenced key's unique
+    index and loaded a duplicate."""
+    return (
+        f"(SELECT MIN(p.id) FROM {referenced_table} p "
+        f"WHERE p.{reference.key} = {table}.{reference.column})"
+    )
+
+
+def _link_one(target: Target, entity: Entity, reference: Reference, pointed: Entity) -> LinkResult:
+    table = entity.target_table
+    match = match_sql(table, reference, pointed.target_table)
+    # Also repairs links to rows that are gone or were re-keyed; IS DISTINCT FROM is null-safe
+    # in both PostgreSQL and SQLite (3.39+).
+    stale = f"{reference.sets} IS DISTINCT FROM {match}"
+    updated = int(target.scalar(f"SELECT COUNT(*) FROM {table} WHERE {stale}"))
+    target.execute(f"UPDATE {table} SET {reference.sets} = {match} WHERE {stale}")
+    row = target.query(f"SELECT COUNT(*) AS n, COUNT({reference.sets}) AS linked FROM {table}").row(
+        0, named=True
+    )
+    rows, linked = int(row["n"]), int(row["linked"])
+    return LinkResult(entity.name, reference, rows, linked, rows - linked, updated)
+
+
+def link(target: Target, migration: Migration) -> list[LinkResult]:
+    """Point every row of every declared reference at the row it references (or at none),
+    all in one transaction."""
     ledger.require_ledger(target)
     try:
-        updated = int(target.scalar(f"SELECT COUNT(*) FROM orders WHERE {_STALE}"))
-        target.execute(f"UPDATE orders SET customer_id = {_MATCH} WHERE {_STALE}")
-        row = target.query(
-            "SELECT COUNT(*) AS orders, COUNT(customer_id) AS linked FROM orders"
-        ).row(0, named=True)
+        results = [
+            _link_one(target, entity, reference, migration.get(reference.entity))
+            for entity in migration.entities
+            for reference in entity.references
+        ]
         target.commit()
     except Exception as exc:  # the driver's own error classes
         target.rollback()
-        raise TargetError(f"cannot link orders in {target.url}: {first_line(exc)}") from None
-    orders, linked = int(row["orders"]), int(row["linked"])
-    return LinkResult(orders, linked, orders - linked, updated)
+        raise TargetError(f"cannot link references in {target.url}: {first_line(exc)}") from None
+    return results

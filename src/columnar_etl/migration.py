@@ -9,6 +9,7 @@ entity after every entity it references. Without a migration, the built-in examp
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -125,8 +126,15 @@ def _module(spec: str) -> ModuleType:
 
 
 def load_migration(spec: str | None = None) -> Migration:
-    """The migration ``spec`` names (a file, a folder or a module), or the built-in example."""
-    spec = spec or BUILTIN
+    """The migration ``spec`` names (a file, a folder or a module), or the built-in example.
+
+    Each is imported once per process: a run asks for it at every step, and a user's module
+    may do work when imported."""
+    return _load(spec or BUILTIN)
+
+
+@functools.cache
+def _load(spec: str) -> Migration:
     try:
         module = _module(spec)
     except ConfigError:

@@ -23,12 +23,11 @@ from typing import TypeVar
 
 import polars as pl
 
-from columnar_etl import entities, ledger
+from columnar_etl import ledger
 from columnar_etl.config import RunConfig, first_line
 from columnar_etl.contracts import ERROR_TYPE, Split, in_memory_collects, split
 from columnar_etl.entities import Entity
 from columnar_etl.errors import (
-    ConfigError,
     EtlError,
     InterruptedRunError,
     TargetError,
@@ -37,9 +36,10 @@ from columnar_etl.errors import (
 )
 from columnar_etl.extract import Source
 from columnar_etl.interrupt import Stop, ctrl_c_as_flag, off_main_thread
-from columnar_etl.link import LinkResult, link_orders
+from columnar_etl.link import LinkResult, link
 from columnar_etl.load import commit_batch, facts_at_start, loading
 from columnar_etl.locks import LockWaits, is_lock_timeout
+from columnar_etl.migration import Migration, load_migration
 from columnar_etl.preflight import before_loading
 from columnar_etl.target import Fault, Target
 from columnar_etl.verify import JobIntegrity, error_summary
@@ -430,7 +430,7 @@ def _job_clock(config: RunConfig, target: Target, job_id: int) -> RunConfig:
 
 
 def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: Stop) -> JobResult:
-    entity = entities.get(name)
+    entity = load_migration(config.migration).get(name)
     source = Source(config.source, config.lock_timeout)
     waits = LockWaits(entity, source, config, lambda text: _waiting(progress, name, text), stop)
     waits.patiently(lambda: source.check(entity.source))
@@ -524,24 +524,27 @@ class RunResults(list[JobResult]):
     def __init__(
         self,
         results: Iterable[JobResult] = (),
-        link: LinkResult | None = None,
+        links: list[LinkResult] | None = None,
         integrity: dict[int, JobIntegrity] | None = None,
     ) -> None:
         super().__init__(results)
-        self.link = link
-        """Orders linked to customers: set when ``all`` completed (``etl link`` alone)."""
+        self.links = links
+        """Every declared reference after linking: set when ``all`` completed (``etl link``
+        does it alone)."""
         self.integrity = integrity or {}
         """The reference's integrity check of each job of the run, by job id."""
 
 
 def run(config: RunConfig, name: str, progress: Progress | None = None) -> RunResults:
-    """Run one entity, or ``all`` of them in order (customers, products, orders) and then link
-    orders to customers; every job of the run is integrity-checked against the target."""
+    """Run one entity, or ``all`` of them in reference order and then link every declared
+    reference; every job of the run is integrity-checked against the target. The entities
+    are those of ``config.migration`` (default: the built-in customers, products, orders)."""
     return _interruptible(config, lambda stop: _run(config, name, progress, stop))
 
 
 def _run(config: RunConfig, name: str, progress: Progress | None, stop: Stop) -> RunResults:
-    names = entities.names() if name == "all" else (entities.get(name).name,)
+    migration = load_migration(config.migration)
+    names = migration.names() if name == "all" else (migration.get(name).name,)
     results = RunResults()
     for each in names:
         _stop_between(stop, results, f"before {each}")
@@ -553,10 +556,10 @@ def _run(config: RunConfig, name: str, progress: Progress | None, stop: Stop) ->
         return results
     with Target(config.target, lock_timeout=config.lock_timeout) as target:
         if name == "all" and all(r.status == "completed" for r in results):
-            _stop_between(stop, results, "before linking orders to customers")
-            results.link = link_orders(target)
+            _stop_between(stop, results, "before linking the references")
+            results.links = link(target, migration)
         job_ids = [r.job_id for r in results if r.job_id is not None]
-        checked = check_integrity(target, job_ids)
+        checked = check_integrity(target, job_ids, migration)
         results.integrity = {i.migration_job_id: i for i in checked}
     return results
 
@@ -580,8 +583,10 @@ def rejects_frame(target: Target, job_id: int) -> pl.DataFrame:
     )
 
 
-def raise_for_missing(name: str) -> None:
-    """Validate an entity name early (``all`` included) so the CLI can fail before connecting."""
-    if name != "all" and name not in entities.names():
-        valid = ", ".join(entities.names())
-        raise ConfigError(f"unknown entity {name!r}; valid entities: {valid} or all")
+def raise_for_missing(name: str, migration: str | None = None) -> Migration:
+    """Validate an entity name early (``all`` included) so the CLI can fail before connecting;
+    the migration it belongs to."""
+    found = load_migration(migration)
+    if name != "all":
+        found.get(name)
+    return found

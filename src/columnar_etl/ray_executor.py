@@ -25,12 +25,13 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from columnar_etl import entities, ledger
+from columnar_etl import ledger
 from columnar_etl.config import RunConfig
 from columnar_etl.contracts import in_memory_collects
 from columnar_etl.errors import ConfigError
 from columnar_etl.extract import Source
 from columnar_etl.interrupt import Stop
+from columnar_etl.migration import load_migration
 from columnar_etl.target import Target
 
 __all__ = ["run_batches"]
@@ -105,7 +106,7 @@ def _batch_task(
     """One batch, start to finish, inside a Ray worker; None when it failed after retries."""
     from columnar_etl.pipeline import load_with_retries, prepare
 
-    entity = entities.get(entity_name)
+    entity = load_migration(config.migration).get(entity_name)
     source = Source(config.source, config.lock_timeout)
     prepared: Future = Future()
     try:

@@ -1,24 +1,28 @@
 """Undoing one job: its target rows go, the job is marked rolled_back, its rejects stay.
 
-Everything happens in one target transaction. Rolling back customers that loaded orders point
-at is refused (naming those orders) unless forced, which unlinks the orders: they become
-orphans, as if their customer had never been loaded.
+Everything happens in one target transaction. Rolling back rows that rows of another entity
+point at through a declared reference (orders at their customers) is refused, naming those
+rows, unless forced, which unlinks them: they become orphans, as if the rows they point at had
+never been loaded.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from columnar_etl import entities, ledger
+from columnar_etl import ledger
 from columnar_etl.config import first_line
+from columnar_etl.entities.base import Entity
 from columnar_etl.errors import EtlError, RollbackRefusedError, TargetError
+from columnar_etl.migration import Migration, load_migration
 from columnar_etl.target import Target
 
 __all__ = ["RollbackResult", "rollback_job"]
 
+#: Per job of the referencing entity: its rows whose link points at the job's rows.
 _POINTING = (
-    "SELECT o.etl_job_id AS job_id, COUNT(*) AS n FROM orders o JOIN customers c "
-    "ON c.id = o.customer_id WHERE c.etl_job_id = ? GROUP BY o.etl_job_id ORDER BY o.etl_job_id"
+    "SELECT r.etl_job_id AS job_id, COUNT(*) AS n FROM {child} r JOIN {parent} p "
+    "ON p.id = r.{sets} WHERE p.etl_job_id = ? GROUP BY r.etl_job_id ORDER BY r.etl_job_id"
 )
 
 
@@ -31,8 +35,8 @@ class RollbackResult:
     target_table: str
     deleted: int
     """Target rows of the job deleted."""
-    unlinked_orders: int
-    """Orders whose customer_id was cleared (only with force)."""
+    unlinked: dict[str, int]
+    """Per referencing entity, its rows whose link was cleared (only with force)."""
     rejects_kept: int
     """The job's rows in migration_errors, left for the record."""
 
@@ -40,15 +44,37 @@ class RollbackResult:
         return asdict(self)
 
 
-def _refusal(job_id: int, entity: str, blocking: dict[int, int]) -> RollbackRefusedError:
+def _refusal(job_id: int, entity: Entity, child: str, blocking: dict[int, int]) -> Exception:
     total = sum(blocking.values())
-    jobs = ", ".join(f"orders job {job}: {n}" for job, n in blocking.items())
+    jobs = ", ".join(f"{child} job {job}: {n}" for job, n in blocking.items())
     return RollbackRefusedError(
-        f"refusing to roll back job {job_id} ({entity}): {total} loaded orders point at its "
-        f"customers ({jobs}); roll those back first, or pass --force to unlink them "
+        f"refusing to roll back job {job_id} ({entity.name}): {total} loaded {child} point at "
+        f"its {entity.name} ({jobs}); roll those back first, or pass --force to unlink them "
         "(they become orphans)",
         blocking,
     )
+
+
+def _unlink_dependents(target: Target, job_id: int, entity: Entity, migration: Migration,
+                       force: bool) -> dict[str, int]:  # fmt: skip
+    """Clear the links that point at the job's rows (refused unless ``force``)."""
+    unlinked: dict[str, int] = {}
+    for child, index in migration.referencing(entity.name):
+        reference = child.references[index]
+        parent = entity.target_table
+        sql = _POINTING.format(child=child.target_table, parent=parent, sets=reference.sets)
+        rows = target.query(sql, (job_id,)).to_dicts()
+        blocking = {int(r["job_id"]): int(r["n"]) for r in rows}
+        if blocking and not force:
+            raise _refusal(job_id, entity, child.name, blocking)
+        if blocking:
+            target.execute(
+                f"UPDATE {child.target_table} SET {reference.sets} = NULL WHERE {reference.sets} "
+                f"IN (SELECT id FROM {parent} WHERE etl_job_id = ?)",
+                (job_id,),
+            )
+            unlinked[child.name] = unlinked.get(child.name, 0) + sum(blocking.values())
+    return unlinked
 
 
 #: Later live jobs of the same entity that counted rows as already present, or updated them
@@ -63,7 +89,7 @@ _SKIPPED_LATER = (
 )
 
 
-def _refuse_if_skipped_later(target: Target, job_id: int, entity: entities.Entity) -> None:
+def _refuse_if_skipped_later(target: Target, job_id: int, entity: Entity) -> None:
     """Refuse when later jobs counted rows as already present (or updated them) and this job
     still has rows: after the rollback those jobs would count rows that are gone."""
     rows = target.query(_SKIPPED_LATER, (entity.name, job_id)).to_dicts()
@@ -83,34 +109,25 @@ def _count(target: Target, where: str, job_id: int) -> int:
     return int(target.scalar(f"SELECT COUNT(*) FROM {where}", (job_id,)))
 
 
-def rollback_job(target: Target, job_id: int, force: bool = False) -> RollbackResult:
+def rollback_job(
+    target: Target, job_id: int, force: bool = False, migration: Migration | None = None
+) -> RollbackResult:
     """Delete the job's rows (by etl_job_id) and mark it rolled_back, atomically; refused
     while a run of the job's entity holds the target."""
+    migration = migration or load_migration()
     ledger.require_ledger(target, job_id)
     found = target.query("SELECT entity, status FROM migration_jobs WHERE id = ?", (job_id,))
     job = found.row(0, named=True)
-    entity = entities.get(job["entity"])
+    entity = migration.get(job["entity"])
     if job["status"] == "rolled_back":
         raise RollbackRefusedError(f"job {job_id} ({entity.name}) is already rolled back")
     # Not while a run of the entity writes its rows (the lock lasts until ``target`` closes).
     target.lock_run(entity.name)
     table = entity.target_table
-    unlinked = 0
     try:
         if not force:
             _refuse_if_skipped_later(target, job_id, entity)
-        if table == "customers":
-            rows = target.query(_POINTING, (job_id,)).to_dicts()
-            blocking = {int(r["job_id"]): int(r["n"]) for r in rows}
-            if blocking and not force:
-                raise _refusal(job_id, entity.name, blocking)
-            unlinked = sum(blocking.values())
-            if unlinked:
-                target.execute(
-                    "UPDATE orders SET customer_id = NULL WHERE customer_id IN "
-                    "(SELECT id FROM customers WHERE etl_job_id = ?)",
-                    (job_id,),
-                )
+        unlinked = _unlink_dependents(target, job_id, entity, migration, force)
         deleted = _count(target, f"{table} WHERE etl_job_id = ?", job_id)
         target.execute(f"DELETE FROM {table} WHERE etl_job_id = ?", (job_id,))
         target.execute(

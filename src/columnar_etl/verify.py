@@ -17,9 +17,12 @@ from typing import Any
 
 import polars as pl
 
-from columnar_etl import entities, ledger
+from columnar_etl import ledger
+from columnar_etl.entities.base import Entity, Reference
+from columnar_etl.errors import ConfigError
 from columnar_etl.extract import Source, key_hash
-from columnar_etl.preflight import foreign_rows
+from columnar_etl.migration import Migration, load_migration
+from columnar_etl.preflight import foreign_rows, source_ids
 from columnar_etl.target import Target
 
 __all__ = [
@@ -230,11 +233,11 @@ def _by_job(rows: list[dict[str, Any]]) -> dict[int, int]:
 
 
 def _per_table(
-    target: Target, jobs: list[dict[str, Any]]
+    target: Target, jobs: list[dict[str, Any]], migration: Migration
 ) -> dict[str, tuple[dict[int, int], dict[int, int]]]:
-    """:func:`_per_job` for the table of each of ``jobs``."""
-    tables = {entities.get(j["entity"]).target_table for j in jobs}
-    return {table: _per_job(target, table) for table in tables}
+    """:func:`_per_job` for the table of each of ``jobs``, by entity name."""
+    names = {j["entity"] for j in jobs}
+    return {name: _per_job(target, migration.get(name).target_table) for name in names}
 
 
 def _integrity(
@@ -246,7 +249,7 @@ def _integrity(
     result = []
     for job in jobs:
         job_id = int(job["id"])
-        counts, dups = actual[entities.get(job["entity"]).target_table]
+        counts, dups = actual[job["entity"]]
         done = sums.get(job_id, dict.fromkeys(_SUMS, 0))
         expected = 0 if job["status"] == "rolled_back" else done["loaded"] - done["updated"]
         result.append(
@@ -263,12 +266,18 @@ def _integrity(
     return result
 
 
-def integrity(target: Target, job_ids: list[int] | None = None) -> list[JobIntegrity]:
-    """The integrity of the given live jobs (default: all), in job order."""
+def integrity(
+    target: Target, job_ids: list[int] | None = None, migration: Migration | None = None
+) -> list[JobIntegrity]:
+    """The integrity of the given live jobs (default: all) of ``migration``'s entities (default:
+    the built-in example), in job order."""
+    migration = migration or load_migration()
     jobs = [j for j in _jobs(target) if job_ids is None or int(j["id"]) in job_ids]
     if not jobs:
         return []
-    return _integrity(jobs, _batch_sums(target), error_summary(target), _per_table(target, jobs))
+    return _integrity(
+        jobs, _batch_sums(target), error_summary(target), _per_table(target, jobs, migration)
+    )
 
 
 # -- the checks -----------------------------------------------------------------------------
@@ -339,6 +348,7 @@ def _not_checked(job: dict[str, Any], source: Source | None, latest: dict[str, i
 
 def _source_rows(
     target: Target,
+    entity: Entity,
     job: dict[str, Any],
     done: dict[str, int],
     source: Source | None,
@@ -348,7 +358,6 @@ def _source_rows(
     """The source table holds the rows the job extracted: as many, and per batch range the
     same ids (a count and a hash of them, see :func:`_key_changes`). Ids only: a row changed
     in place passes."""
-    entity = entities.get(job["entity"])
     figures: dict[str, Any] = {
         "source_table": entity.source.table,
         "scope": SOURCE_SCOPE,
@@ -446,12 +455,14 @@ def _outside(ids: pl.Series, starts: pl.Series, ends: pl.Series) -> pl.Series:
     return ids.filter(~inside)
 
 
-def _rows_present(job: dict[str, Any], done: dict[str, int], table_rows: int) -> Check:
+def _rows_present(
+    entity: Entity, job: dict[str, Any], done: dict[str, int], table_rows: int
+) -> Check:
     """The rows the entity's latest completed job placed, loaded or found already there, are
     all still in the table: nothing the ledger counts as present has gone since (a rollback of
     the job that loaded rows a later job skipped, a manual delete)."""
     placed = done["loaded"] + done["skipped_existing"]
-    table = entities.get(job["entity"]).target_table
+    table = entity.target_table
     figures = {
         "table": table,
         "table_rows": table_rows,
@@ -463,7 +474,7 @@ def _rows_present(job: dict[str, Any], done: dict[str, int], table_rows: int) ->
     return Check("rows_present", table_rows >= placed, figures, job["entity"], int(job["id"]))
 
 
-def _duplicate_keys(target: Target, entity: entities.Entity) -> Check:
+def _duplicate_keys(target: Target, entity: Entity) -> Check:
     figures: dict[str, Any] = {}
     enforced = {}
     for key in entity.unique_keys:
@@ -483,7 +494,7 @@ def _duplicate_keys(target: Target, entity: entities.Entity) -> Check:
     return Check("duplicate_keys", passed, figures, entity.name)
 
 
-def _foreign_rows(target: Target, entity: entities.Entity, source: Source | None) -> Check:
+def _foreign_rows(target: Target, entity: Entity, source: Source | None) -> Check:
     """Rows of the entity's table the tool did not write. They fail the check where they hold
     the legacy id of a source record: that record is not the migration's in the target;
     others (the application's own rows) are reported and pass. Without a source, a table
@@ -503,52 +514,70 @@ def _foreign_rows(target: Target, entity: entities.Entity, source: Source | None
     return Check("foreign_rows", not found.shared, figures, entity.name)
 
 
-def _orphan_orders(target: Target, source: Source | None) -> Check:
-    """Orders without their customer; wrong or missing links fail, orphans alone do not."""
+def _orphans(
+    target: Target,
+    source: Source | None,
+    entity: Entity,
+    reference: Reference,
+    pointed: Entity,
+) -> Check:
+    """Rows of ``entity`` whose ``reference`` finds no row; wrong or missing links fail,
+    orphans alone do not (the row they point at was filtered, rejected, or never existed)."""
+    table, parent = entity.target_table, pointed.target_table
+    column, key, sets = reference.column, reference.key, reference.sets
     row = target.query(
-        "SELECT COUNT(*) AS orders, COUNT(o.customer_id) AS linked, "
+        f"SELECT COUNT(*) AS rows, COUNT(r.{sets}) AS linked, "
         "CAST(COALESCE(SUM(CASE WHEN m.id IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS orphans, "
-        "CAST(COALESCE(SUM(CASE WHEN m.id IS NOT NULL AND o.customer_id IS NULL "
+        f"CAST(COALESCE(SUM(CASE WHEN m.id IS NOT NULL AND r.{sets} IS NULL "
         "THEN 1 ELSE 0 END), 0) AS BIGINT) AS unlinked, "
-        "CAST(COALESCE(SUM(CASE WHEN o.customer_id IS NOT NULL AND (m.id IS NULL "
-        "OR o.customer_id <> m.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS mislinked "
-        "FROM orders o LEFT JOIN (SELECT legacy_id, MIN(id) AS id FROM customers "
-        "GROUP BY legacy_id) m ON m.legacy_id = o.customer_legacy_id"
+        f"CAST(COALESCE(SUM(CASE WHEN r.{sets} IS NOT NULL AND (m.id IS NULL "
+        f"OR r.{sets} <> m.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS mislinked "
+        f"FROM {table} r LEFT JOIN (SELECT {key} AS k, MIN(id) AS id FROM {parent} "
+        f"GROUP BY {key}) m ON m.k = r.{column}"
     ).row(0, named=True)
-    figures: dict[str, Any] = {k: int(v) for k, v in row.items()}
+    figures: dict[str, Any] = {"reference": f"{entity.name}.{column} -> {reference.to}"}
+    figures |= {k: int(v) for k, v in row.items()}
     orphans = target.query(
-        "SELECT o.legacy_id, o.customer_legacy_id, CASE WHEN o.customer_legacy_id IN "
+        f"SELECT r.legacy_id AS legacy_id, r.{column} AS pointer, CASE WHEN r.{column} IN "
         "(SELECT e.record_id FROM migration_errors e JOIN migration_jobs j "
-        "ON j.id = e.migration_job_id WHERE j.entity = 'customers') THEN 1 ELSE 0 END "
-        "AS customer_rejected FROM orders o WHERE NOT EXISTS "
-        "(SELECT 1 FROM customers c WHERE c.legacy_id = o.customer_legacy_id)"
+        "ON j.id = e.migration_job_id WHERE j.entity = ?) THEN 1 ELSE 0 END "
+        f"AS rejected FROM {table} r WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {parent} p WHERE p.{key} = r.{column})",
+        (pointed.name,),
     )
     orphans = orphans.with_columns(
-        pl.col("legacy_id", "customer_legacy_id").cast(pl.String),
-        pl.col("customer_rejected").cast(pl.Boolean),
+        pl.col("legacy_id", "pointer").cast(pl.String), pl.col("rejected").cast(pl.Boolean)
     ).sort(pl.col("legacy_id").cast(pl.Int64, strict=False), "legacy_id")
-    rejected = orphans.filter("customer_rejected")
-    reasons: dict[str, int | None] = {"customer_rejected": rejected.height}
-    rest = orphans.filter(~pl.col("customer_rejected"))
+    reasons: dict[str, int | None] = {"referenced_rejected": orphans["rejected"].sum()}
+    rest = orphans.filter(~pl.col("rejected"))
     if source is None:
-        reasons |= {"customer_not_in_source": None, "customer_not_loaded": None}
+        reasons |= {"referenced_not_in_source": None, "referenced_not_loaded": None}
     else:
-        # Only ids cross between the databases: the source customers' ids, as text.
-        spec = entities.get("customers").source
-        ids = source.read(f'SELECT "{spec.id_column}" AS id FROM "{spec.table}"')
-        known = ids.select(pl.col("id").cast(pl.String).alias("customer_legacy_id"))
-        in_source = rest.join(known.unique(), on="customer_legacy_id", how="semi").height
+        # Only ids cross between the databases: the referenced source rows' ids, as text.
+        known = source_ids(source, pointed.source).rename({"legacy_id": "pointer"})
+        in_source = rest.join(known, on="pointer", how="semi").height
         reasons |= {
-            "customer_not_in_source": rest.height - in_source,
-            # filtered (inactive), skipped on another key, or rolled back
-            "customer_not_loaded": in_source,
+            "referenced_not_in_source": rest.height - in_source,
+            # filtered, skipped on another key, or rolled back
+            "referenced_not_loaded": in_source,
         }
     figures |= {
         "orphans_by_reason": reasons,
         "orphan_legacy_ids": orphans["legacy_id"].to_list(),
     }
     passed = figures["unlinked"] == 0 and figures["mislinked"] == 0
-    return Check("orphan_orders", passed, figures, "orders")
+    return Check("orphans", passed, figures, entity.name)
+
+
+def _unknown_entities(jobs: list[dict[str, Any]], migration: Migration) -> None:
+    """Refuse a ledger with jobs of entities ``migration`` does not declare: their checks
+    would need the declarations of another migration."""
+    unknown = sorted({j["entity"] for j in jobs} - set(migration.names()))
+    if unknown:
+        raise ConfigError(
+            f"the ledger holds jobs of entities {migration.origin} does not declare: "
+            f"{', '.join(unknown)}; pass the --migration that ran them"
+        )
 
 
 def verify(
@@ -557,41 +586,49 @@ def verify(
     *,
     job_id: int | None = None,
     entity: str | None = None,
+    migration: Migration | None = None,
 ) -> VerifyReport:
-    """Run every check for one job, one entity, or everything in the target."""
+    """Run every check for one job, one entity, or everything in the target, with the
+    declarations of ``migration`` (default: the built-in example)."""
+    migration = migration or load_migration()
     ledger.require_ledger(target, job_id)
     if source is not None:
         source.probe()  # a wrong password fails now, not after connectorx's 30 s of retries
     jobs = _jobs(target)
+    _unknown_entities(jobs, migration)
     latest = _latest_completed(jobs)
     if job_id is not None:
         jobs = [j for j in jobs if int(j["id"]) == job_id]
         names = tuple(j["entity"] for j in jobs)
     elif entity is not None:
-        names = (entities.get(entity).name,)
+        names = (migration.get(entity).name,)
         jobs = [j for j in jobs if j["entity"] == entity]
     else:
-        names = entities.names()
+        names = migration.names()
     sums, errors = _batch_sums(target), error_summary(target)
     recorded = {k: sum(v.values()) for k, v in errors.items()}
     stray = _stray_rejects(target)
     seen: dict[str, pl.Series] = {}  # the source's ids per table, read once
     checks: list[Check] = []
-    actual = _per_table(target, jobs)
+    actual = _per_table(target, jobs, migration)
     for item, job in zip(_integrity(jobs, sums, errors, actual), jobs, strict=True):
         job_id = int(job["id"])
+        declared = migration.get(job["entity"])
         done = sums.get(job_id, dict.fromkeys(_SUMS, 0))
         checks += _integrity_checks(item)
         checks.append(_conservation(job, done, recorded.get(job_id, 0), stray.get(job_id, 0)))
         if job["status"] != "rolled_back":
-            checks.append(_source_rows(target, job, done, source, seen, latest))
+            checks.append(_source_rows(target, declared, job, done, source, seen, latest))
         if latest.get(job["entity"]) == job_id:
             # The table's rows of the ledger's jobs (foreign rows are none of theirs).
-            rows_per_job = actual[entities.get(job["entity"]).target_table][0]
-            checks.append(_rows_present(job, done, sum(rows_per_job.values())))
+            rows_per_job = actual[job["entity"]][0]
+            checks.append(_rows_present(declared, job, done, sum(rows_per_job.values())))
     for name in names:
-        checks.append(_duplicate_keys(target, entities.get(name)))
-        checks.append(_foreign_rows(target, entities.get(name), source))
-    if "orders" in names:
-        checks.append(_orphan_orders(target, source))
+        checks.append(_duplicate_keys(target, migration.get(name)))
+        checks.append(_foreign_rows(target, migration.get(name), source))
+    for name in names:
+        each = migration.get(name)
+        for reference in each.references:
+            pointed = migration.get(reference.entity)
+            checks.append(_orphans(target, source, each, reference, pointed))
     return VerifyReport(str(target.url), None if source is None else str(source.url), tuple(checks))

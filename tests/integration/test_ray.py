@@ -87,8 +87,8 @@ def test_ray_executor_gives_the_local_result(
     remote = pipeline.run(RunConfig(target=targets[1], executor="ray", **base), "all")  # type: ignore[arg-type]
     assert [r.status for r in remote] == ["completed"] * 3
     assert [r.counts for r in remote] == [r.counts for r in local]
-    assert remote.link is not None and local.link is not None
-    assert remote.link.linked == local.link.linked
+    assert remote.links is not None and local.links is not None
+    assert [r.linked for r in remote.links] == [r.linked for r in local.links]
     a, b = _snapshot(targets[0]), _snapshot(targets[1])
     for name in a:
         assert a[name].equals(b[name]), name

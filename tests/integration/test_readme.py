@@ -85,7 +85,7 @@ def test_demo_command_works_in_a_fresh_venv_from_a_clean_clone(tmp_path: Path) -
             key: figures[key]
             for key in ("loaded", "rejected", "filtered", "skipped_existing", "extracted")
         }
-    [orphans] = [c["figures"] for c in report["checks"] if c["name"] == "orphan_orders"]
+    [orphans] = [c["figures"] for c in report["checks"] if c["name"] == "orphans"]
     linked, orphaned = _relationships(demo.stdout)
     assert (linked, orphaned) == (orphans["linked"], orphans["orphans"])
 
@@ -112,6 +112,8 @@ def _summary_rows(text: str):
 
 
 def _relationships(text: str) -> tuple[int, int]:
-    match = re.search(r"Relationships: (\d+) orders linked .*?, (\d+) orphans", text)
+    match = re.search(
+        r"Relationships: orders\.\S+ -> \S+: linked (\d+) of .*?; (\d+) orphans", text
+    )
     assert match, text
     return int(match.group(1)), int(match.group(2))

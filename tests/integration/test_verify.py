@@ -102,21 +102,22 @@ def _expected_orphans(customers: Expected, orders: Expected) -> dict[str, Any]:
             continue
         orphans.append(legacy_id)
         if customer in customers.rejected:
-            reasons["customer_rejected"] += 1
+            reasons["referenced_rejected"] += 1
         elif customer not in customers.source_ids:
-            reasons["customer_not_in_source"] += 1
+            reasons["referenced_not_in_source"] += 1
         else:
-            reasons["customer_not_loaded"] += 1
+            reasons["referenced_not_loaded"] += 1
     return {
-        "orders": len(orders.loaded),
+        "reference": "orders.customer_legacy_id -> customers.legacy_id",
+        "rows": len(orders.loaded),
         "linked": len(orders.loaded) - len(orphans),
         "orphans": len(orphans),
         "unlinked": 0,
         "mislinked": 0,
         "orphans_by_reason": {
-            "customer_rejected": reasons["customer_rejected"],
-            "customer_not_in_source": reasons["customer_not_in_source"],
-            "customer_not_loaded": reasons["customer_not_loaded"],
+            "referenced_rejected": reasons["referenced_rejected"],
+            "referenced_not_in_source": reasons["referenced_not_in_source"],
+            "referenced_not_loaded": reasons["referenced_not_loaded"],
         },
         "orphan_legacy_ids": sorted(orphans, key=int),
     }
@@ -140,10 +141,10 @@ def test_run_all_links_and_every_verify_figure_is_the_independent_count(
     assert all(orphans["orphans_by_reason"].values()), orphans["orphans_by_reason"]
 
     # Linking: counts, and each order points at the customer with its legacy id.
-    link = results.link
-    assert link is not None
-    assert (link.orders, link.linked, link.orphans) == (
-        orphans["orders"],
+    assert results.links is not None
+    [link] = results.links
+    assert (link.rows, link.linked, link.orphans) == (
+        orphans["rows"],
         orphans["linked"],
         orphans["orphans"],
     )
@@ -158,12 +159,16 @@ def test_run_all_links_and_every_verify_figure_is_the_independent_count(
     # Linking again changes nothing.
     again = etl("link", "--json", "--target", target.url)
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout) == {
-        "orders": orphans["orders"],
-        "linked": orphans["linked"],
-        "orphans": orphans["orphans"],
-        "updated": 0,
-    }
+    assert json.loads(again.stdout) == [
+        {
+            "reference": orphans["reference"],
+            "sets": "orders.customer_id",
+            "rows": orphans["rows"],
+            "linked": orphans["linked"],
+            "orphans": orphans["orphans"],
+            "updated": 0,
+        }
+    ]
 
     code, report = _verify(target, "--source", source.url)
     assert code == 0, report["failed"]
@@ -220,17 +225,17 @@ def test_run_all_links_and_every_verify_figure_is_the_independent_count(
         assert present["figures"]["placed"] == loaded
         # Every key has its unique index here: the database rules duplicates out.
         assert set(figures["enforced_by_unique_index"]) == set(keys)
-    assert _checks(report, "orphan_orders")["orders"]["figures"] == orphans
+    assert _checks(report, "orphans")["orders"]["figures"] == orphans
 
     # Without a source the source check is "not checked", not passed; the rest still runs.
     code, report = _verify(target)
     assert code == 0 and report["status"] == "incomplete" and report["source"] is None
     assert {c["status"] for c in _checks(report, "source_rows").values()} == {"not_checked"}
-    by_reason = _checks(report, "orphan_orders")["orders"]["figures"]["orphans_by_reason"]
+    by_reason = _checks(report, "orphans")["orders"]["figures"]["orphans_by_reason"]
     assert by_reason == {
-        "customer_rejected": orphans["orphans_by_reason"]["customer_rejected"],
-        "customer_not_in_source": None,
-        "customer_not_loaded": None,
+        "referenced_rejected": orphans["orphans_by_reason"]["referenced_rejected"],
+        "referenced_not_in_source": None,
+        "referenced_not_loaded": None,
     }
 
     # --job and --entity narrow the report.
@@ -242,7 +247,7 @@ def test_run_all_links_and_every_verify_figure_is_the_independent_count(
     }
     code, report = _verify(target, "--entity", "orders")
     assert code == 0 and {c["entity"] for c in report["checks"]} == {"orders"}
-    assert "orphan_orders" in {c["name"] for c in report["checks"]}
+    assert "orphans" in {c["name"] for c in report["checks"]}
 
 
 def test_verify_fails_on_changes_behind_the_tools_back(
@@ -307,7 +312,7 @@ def test_verify_fails_on_changes_behind_the_tools_back(
         "enforced_by_unique_index": {"email": "idx_customers_email"},
     }
     assert _checks(report, "duplicate_keys")["customers"]["passed"] is False
-    orphans = _checks(report, "orphan_orders")["orders"]
+    orphans = _checks(report, "orphans")["orders"]
     assert orphans["passed"] is False and orphans["figures"]["mislinked"] == 1
 
     # A ledger that does not add up fails conservation.
@@ -348,8 +353,8 @@ def test_rollback_refuses_then_forces_and_a_rerun_restores(
     source, target = urls
     results = pipeline.run(_config(urls), "all")
     jobs = {r.entity: r.job_id for r in results}
-    assert results.link is not None
-    linked = results.link.linked
+    assert results.links is not None
+    linked = results.links[0].linked
     rejects = _one(
         target,
         "SELECT COUNT(*) FROM migration_errors WHERE migration_job_id = ?",
@@ -396,8 +401,8 @@ def test_rollback_refuses_then_forces_and_a_rerun_restores(
     assert (rolled["expected_records"], rolled["actual_records"]) == (0, 0)
     assert rolled["job_status"] == "rolled_back"
     assert jobs["customers"] not in _checks(report, "source_rows")
-    orphans = _checks(report, "orphan_orders")["orders"]["figures"]
-    assert orphans["orphans"] == orphans["orders"] == results[2].counts["loaded"]
+    orphans = _checks(report, "orphans")["orders"]["figures"]
+    assert orphans["orphans"] == orphans["rows"] == results[2].counts["loaded"]
 
     # Orders roll back without --force; then a rerun loads both again and relinks.
     orders = etl("rollback", "--job", str(jobs["orders"]), "--target", target.url)
@@ -409,7 +414,7 @@ def test_rollback_refuses_then_forces_and_a_rerun_restores(
         0,
         results[2].counts["loaded"],
     ]
-    assert rerun.link is not None and rerun.link.linked == linked
+    assert rerun.links is not None and rerun.links[0].linked == linked
     assert all(i.status == "passed" for i in rerun.integrity.values())
     code, report = _verify(target, "--source", source.url)
     assert code == 0, report["failed"]
@@ -445,8 +450,9 @@ def test_run_prints_the_migration_summary(tmp_path: Path) -> None:
             str(job["extracted"]),
         ]
     assert (
-        f"Relationships: {linked} orders linked to their customers ({linked} changed), "
-        f"{orders - linked} orphans" in done.stdout
+        "Relationships: orders.customer_legacy_id -> customers.legacy_id: "
+        f"linked {linked} of {orders} rows ({linked} changed); {orders - linked} orphans"
+        in done.stdout
     )
     for job in jobs:
         assert f"  {job['entity']} (job {job['id']}): passed (Score: 100.0%)" in lines
