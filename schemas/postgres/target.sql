@@ -1,5 +1,6 @@
--- Target schema, PostgreSQL flavour. Applied idempotently at the start of every run.
--- The ledger mirrors the reference's MigrationJob / MigrationBatch / MigrationError models.
+-- The migration ledger, PostgreSQL flavour. Applied idempotently at the start of every run;
+-- entity tables are rendered from their declarations (ddl.py). The ledger mirrors the
+-- reference's MigrationJob / MigrationBatch / MigrationError models.
 
 CREATE TABLE IF NOT EXISTS migration_jobs (
     id                bigserial PRIMARY KEY,
@@ -81,79 +82,3 @@ CREATE TABLE IF NOT EXISTS migration_errors (
     resolved          boolean NOT NULL DEFAULT false
 );
 CREATE INDEX IF NOT EXISTS idx_migration_errors_job ON migration_errors (migration_job_id, error_type);
-
-CREATE TABLE IF NOT EXISTS customers (
-    id          bigserial PRIMARY KEY,
-    legacy_id   text NOT NULL,
-    name        text NOT NULL,
-    email       text NOT NULL,
-    phone       text,
-    address     jsonb NOT NULL DEFAULT '{}',
-    status      text NOT NULL DEFAULT 'active',
-    created_at  timestamp NOT NULL,
-    updated_at  timestamp,
-    etl_job_id  bigint NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_customers_legacy_id ON customers (legacy_id);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_customers_email ON customers (email);
-CREATE INDEX IF NOT EXISTS idx_customers_etl_job_id ON customers (etl_job_id);
-
-CREATE TABLE IF NOT EXISTS products (
-    id          bigserial PRIMARY KEY,
-    legacy_id   text NOT NULL,
-    sku         text NOT NULL,
-    name        text NOT NULL,
-    description text NOT NULL DEFAULT '',
-    price       double precision NOT NULL,
-    category    text NOT NULL,
-    attributes  jsonb NOT NULL DEFAULT '{}',
-    active      boolean NOT NULL DEFAULT true,
-    etl_job_id  bigint NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_products_legacy_id ON products (legacy_id);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_products_sku ON products (sku);
-CREATE INDEX IF NOT EXISTS idx_products_category ON products (category);
-CREATE INDEX IF NOT EXISTS idx_products_etl_job_id ON products (etl_job_id);
-
-CREATE TABLE IF NOT EXISTS orders (
-    id                 bigserial PRIMARY KEY,
-    legacy_id          text NOT NULL,
-    customer_legacy_id text NOT NULL,
-    customer_id        bigint,
-    order_number       text NOT NULL,
-    total              double precision NOT NULL,
-    status             text NOT NULL,
-    order_date         timestamp NOT NULL,
-    items              jsonb NOT NULL DEFAULT '[]',
-    etl_job_id         bigint NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_orders_legacy_id ON orders (legacy_id);
-CREATE INDEX IF NOT EXISTS idx_orders_customer_id ON orders (customer_id);
-CREATE INDEX IF NOT EXISTS idx_orders_order_date ON orders (order_date);
-CREATE INDEX IF NOT EXISTS idx_orders_etl_job_id ON orders (etl_job_id);
-
--- A job loading an empty table (the fast path, load.py) drops the table's primary key with
--- its indexes, and pauses autovacuum on it: vacuuming the growing table cost CPU, and held
--- up the index builds at the end for a second (deadlock_timeout) before it gave way. At the
--- job's end, or in the next run after a kill, this brings both back; not while the job runs
--- (columnar_etl.busy_tables, set by Target.apply_schema), and only on the tables of the run
--- (columnar_etl.schema_tables, likewise; all of them where it is not set).
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['customers', 'products', 'orders'] LOOP
-        CONTINUE WHEN t = ANY (string_to_array(
-            current_setting('columnar_etl.busy_tables', true), ','));
-        CONTINUE WHEN NOT t = ANY (string_to_array(
-            current_setting('columnar_etl.schema_tables', true), ','));
-        IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                       WHERE conrelid = t::regclass AND contype = 'p') THEN
-            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (id)', t, t || '_pkey');
-        END IF;
-        IF EXISTS (SELECT 1 FROM pg_class WHERE oid = t::regclass
-                   AND reloptions @> ARRAY['autovacuum_enabled=false']) THEN
-            EXECUTE format('ALTER TABLE %I RESET (autovacuum_enabled)', t);
-        END IF;
-    END LOOP;
-END $$;

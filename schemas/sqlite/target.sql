@@ -1,5 +1,6 @@
--- Target schema, SQLite flavour: JSON as text, timestamps as ISO text, booleans as 0/1.
--- Applied idempotently at the start of every run.
+-- The migration ledger, SQLite flavour: JSON as text, timestamps as ISO text, booleans as 0/1.
+-- Applied idempotently at the start of every run; entity tables are rendered from their
+-- declarations (ddl.py).
 -- The ledger mirrors the reference's MigrationJob / MigrationBatch / MigrationError models.
 
 CREATE TABLE IF NOT EXISTS migration_jobs (
@@ -79,53 +80,3 @@ CREATE TABLE IF NOT EXISTS migration_errors (
     resolved          integer NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS idx_migration_errors_job ON migration_errors (migration_job_id, error_type);
-
-CREATE TABLE IF NOT EXISTS customers (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    legacy_id   text NOT NULL,
-    name        text NOT NULL,
-    email       text NOT NULL,
-    phone       text,
-    address     text NOT NULL DEFAULT '{}',
-    status      text NOT NULL DEFAULT 'active',
-    created_at  text NOT NULL,
-    updated_at  text,
-    etl_job_id  bigint NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_customers_legacy_id ON customers (legacy_id);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_customers_email ON customers (email);
-CREATE INDEX IF NOT EXISTS idx_customers_etl_job_id ON customers (etl_job_id);
-
-CREATE TABLE IF NOT EXISTS products (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    legacy_id   text NOT NULL,
-    sku         text NOT NULL,
-    name        text NOT NULL,
-    description text NOT NULL DEFAULT '',
-    price       real NOT NULL,
-    category    text NOT NULL,
-    attributes  text NOT NULL DEFAULT '{}',
-    active      integer NOT NULL DEFAULT 1,
-    etl_job_id  bigint NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_products_legacy_id ON products (legacy_id);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_products_sku ON products (sku);
-CREATE INDEX IF NOT EXISTS idx_products_category ON products (category);
-CREATE INDEX IF NOT EXISTS idx_products_etl_job_id ON products (etl_job_id);
-
-CREATE TABLE IF NOT EXISTS orders (
-    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
-    legacy_id          text NOT NULL,
-    customer_legacy_id text NOT NULL,
-    customer_id        bigint,
-    order_number       text NOT NULL,
-    total              real NOT NULL,
-    status             text NOT NULL,
-    order_date         text NOT NULL,
-    items              text NOT NULL DEFAULT '[]',
-    etl_job_id         bigint NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_orders_legacy_id ON orders (legacy_id);
-CREATE INDEX IF NOT EXISTS idx_orders_customer_id ON orders (customer_id);
-CREATE INDEX IF NOT EXISTS idx_orders_order_date ON orders (order_date);
-CREATE INDEX IF NOT EXISTS idx_orders_etl_job_id ON orders (etl_job_id);

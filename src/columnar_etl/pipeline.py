@@ -436,7 +436,7 @@ def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: S
     waits.patiently(lambda: source.check(entity.source))
     if config.dry_run:
         return _dry_run(source, entity, config)
-    with Target(config.target, lock_timeout=config.lock_timeout) as target:
+    with Target.for_run(config) as target:
         waits = replace(waits, target=target)
         # The lock first: a second run of the entity is refused before its schema step could
         # bring back what the running job deferred (its indexes, key and autovacuum).
@@ -554,7 +554,7 @@ def _run(config: RunConfig, name: str, progress: Progress | None, stop: Stop) ->
             break
     if config.dry_run:
         return results
-    with Target(config.target, lock_timeout=config.lock_timeout) as target:
+    with Target.for_run(config) as target:
         if name == "all" and all(r.status == "completed" for r in results):
             _stop_between(stop, results, "before linking the references")
             results.links = link(target, migration)

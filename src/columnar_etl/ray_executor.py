@@ -113,7 +113,7 @@ def _batch_task(
         prepared.set_result(prepare(source, entity, batch, config))  # in parallel with others
     except Exception as exc:  # retried inside load_with_retries, as locally
         prepared.set_exception(exc)
-    with Target(config.target, lock_timeout=config.lock_timeout) as target:
+    with Target.for_run(config) as target:
         if not direct and not _wait_for_turn(target, job_id, batch):
             return None
         _maybe_crash(batch)

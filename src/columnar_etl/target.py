@@ -18,7 +18,10 @@ from typing import Any
 
 import polars as pl
 
-from columnar_etl.config import DEFAULT_LOCK_TIMEOUT, DatabaseUrl, first_line
+from columnar_etl import ddl
+from columnar_etl.config import DEFAULT_LOCK_TIMEOUT, DatabaseUrl, RunConfig, first_line
+from columnar_etl.dialects import DIALECTS
+from columnar_etl.entities.base import Entity
 from columnar_etl.errors import RunLockedError, TargetError
 from columnar_etl.shape import TableShape, differences
 
@@ -159,9 +162,6 @@ _DEPENDENTS = {
     ),
 }
 
-#: Our DDL's ``CREATE TABLE IF NOT EXISTS name``.
-_CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)")
-
 #: PostgreSQL advisory lock key serializing schema steps (run locks are crc32 of the entity).
 _SCHEMA_LOCK = zlib.crc32(b"columnar_etl:schema")
 
@@ -190,6 +190,33 @@ _HAS_INDEX = {
     "postgresql": "SELECT to_regclass(?) IS NOT NULL",
     "sqlite": "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'index' AND name = ?",
 }
+
+
+#: A job loading an empty table (the fast path, load.py) drops the table's primary key with its
+#: indexes, and pauses autovacuum on it: vacuuming the growing table cost CPU, and held up the
+#: index builds at the end for a second (deadlock_timeout) before it gave way. At the job's
+#: end, or in the next run after a kill, this brings both back on the entity tables; not while
+#: the job runs (columnar_etl.busy_tables, set by Target.apply_schema), and only on the tables
+#: of the run (columnar_etl.schema_tables, likewise). ``{tables}`` are declared identifiers.
+_RESTORE = """DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY[{tables}]::text[] LOOP
+        CONTINUE WHEN t = ANY (string_to_array(
+            current_setting('columnar_etl.busy_tables', true), ','));
+        CONTINUE WHEN NOT t = ANY (string_to_array(
+            current_setting('columnar_etl.schema_tables', true), ','));
+        IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                       WHERE conrelid = t::regclass AND contype = 'p') THEN
+            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (id)', t, t || '_pkey');
+        END IF;
+        IF EXISTS (SELECT 1 FROM pg_class WHERE oid = t::regclass
+                   AND reloptions @> ARRAY['autovacuum_enabled=false']) THEN
+            EXECUTE format('ALTER TABLE %I RESET (autovacuum_enabled)', t);
+        END IF;
+    END LOOP;
+END $$"""
 
 
 def _deferred_key(table: str) -> int:
@@ -239,12 +266,19 @@ class Target:
     """An open connection to the target database (ADBC, autocommit off)."""
 
     def __init__(
-        self, url: DatabaseUrl, *, create: bool = True, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+        self,
+        url: DatabaseUrl,
+        *,
+        create: bool = True,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        entities: Sequence[Entity] | None = None,
     ) -> None:
         """Connect; with ``create=False`` a missing SQLite file is an error, not a new file.
         A statement gives up waiting for another session's lock after ``lock_timeout``
-        seconds (0: PostgreSQL's own setting; SQLite waits as long as it may)."""
+        seconds (0: PostgreSQL's own setting; SQLite waits as long as it may). ``entities``:
+        the declarations of the tables it holds (default: the built-in example's)."""
         self.url = url
+        self._entities = None if entities is None else tuple(entities)
         self.lock_timeout = lock_timeout
         self.dialect = url.dialect
         if self.dialect == "sqlite" and url.path.is_dir():
@@ -256,6 +290,30 @@ class Target:
         self._deferring: set[str] = set()
         self._relock = False
         self.conn = self._connect()
+
+    @classmethod
+    def for_run(cls, config: RunConfig) -> Target:
+        """The target of a run: its lock timeout, its migration's declarations."""
+        from columnar_etl.migration import load_migration
+
+        entities = load_migration(config.migration).entities
+        return cls(config.target, lock_timeout=config.lock_timeout, entities=entities)
+
+    @property
+    def entities(self) -> tuple[Entity, ...]:
+        """The entities whose tables this target holds, as declared."""
+        if self._entities is None:
+            from columnar_etl.migration import load_migration  # the built-in example
+
+            self._entities = load_migration().entities
+        return self._entities
+
+    def declared(self, table: str) -> Entity:
+        """The entity whose target table is ``table``."""
+        for entity in self.entities:
+            if entity.target_table == table:
+                return entity
+        raise TargetError(f"no entity of the migration declares a table {table}")
 
     def _connect(self) -> Any:
         url = self.url
@@ -458,10 +516,10 @@ class Target:
         return self.scalar(f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} LIMIT 1) AS one") == 0
 
     def schema_indexes(self, table: str, *, unique: bool = False) -> list[str]:
-        """The non-unique indexes our target DDL declares on ``table``, and with ``unique`` its
-        unique ones too (``apply_schema`` creates whichever is missing)."""
-        found = _CREATE_INDEX.finditer(self._ddl("target"))
-        return [m[2] for m in found if m[3] == table and (unique or not m[1])]
+        """The non-unique indexes the declaration of ``table`` gives it, and with ``unique``
+        its unique ones too (``apply_schema`` creates whichever is missing)."""
+        indexes = self.declared(table).table_indexes()
+        return [index.name for index in indexes if unique or not index.unique]
 
     def free_text_indexes(self, table: str) -> set[str]:
         """Indexes of ``table`` over a text column that can hold any length (PostgreSQL: a btree
@@ -474,10 +532,12 @@ class Target:
         return set(found["name"].to_list())
 
     def _restored_tables(self) -> list[str]:
-        """The tables whose primary key and autovacuum our DDL brings back when missing or
-        paused (PostgreSQL: the list its DO block walks); none on SQLite."""
-        found = re.search(r"FOREACH \w+ IN ARRAY ARRAY\[([^\]]*)\]", self._ddl("target"))
-        return re.findall(r"'(\w+)'", found.group(1)) if found else []
+        """The tables whose primary key and autovacuum the schema step brings back when
+        missing or paused (PostgreSQL: every entity table, see _RESTORE); none on SQLite,
+        whose key is the rowid."""
+        if self.dialect != "postgresql":
+            return []
+        return [entity.target_table for entity in self.entities]
 
     def schema_primary_key(self, table: str) -> str | None:
         """The primary key our DDL restores on ``table`` when it is missing, so a job may drop
@@ -534,11 +594,7 @@ class Target:
         """``table`` as our DDL declares it: PostgreSQL creates it in this session's temporary
         schema, first on the search path, in a transaction that is rolled back; SQLite in a
         database in memory. The real table is not touched, nor locked."""
-        statements = [
-            s
-            for s in _statements(self._ddl("target"))
-            if (m := _CREATE_TABLE.match(s) or _CREATE_INDEX.match(s)) and m[m.re.groups] == table
-        ]
+        statements = ddl.table_statements(self.declared(table), DIALECTS[self.dialect])
         if self.dialect == "postgresql":
             try:
                 self.execute("SET LOCAL search_path = pg_temp")
@@ -613,8 +669,23 @@ class Target:
         added = _ADD_COLUMN.match(statement)
         return added is not None and self.has_column(added[1], added[2])
 
+    def _ddl_statements(self, name: str) -> list[str]:
+        """``schemas/<dialect>/<name>.sql``; for the target, the ledger's, then each entity's
+        table rendered from its declaration and (PostgreSQL) the restore of what a fast job
+        set aside (_RESTORE)."""
+        statements = list(_statements(self._ddl(name)))
+        if name != "target":
+            return statements
+        for entity in self.entities:
+            statements += ddl.table_statements(entity, DIALECTS[self.dialect])
+        restored = ", ".join(f"'{table}'" for table in self._restored_tables())
+        if restored:
+            statements.append(_RESTORE.format(tables=restored))
+        return statements
+
     def apply_schema(self, name: str = "target", tables: Collection[str] | None = None) -> None:
-        """Apply ``schemas/<dialect>/<name>.sql`` (idempotent ``IF NOT EXISTS`` DDL).
+        """Apply ``schemas/<dialect>/<name>.sql`` and, for the target, the entity tables as
+        declared (idempotent ``IF NOT EXISTS`` DDL).
 
         With ``tables``, only to those tables and the ledger's: a run touches no table it does
         not load, so another session's lock on one cannot hold the run up, nor can the run's
@@ -659,7 +730,7 @@ class Target:
         table is created with its indexes where it is missing (a new table locks nobody out,
         and a target always has every table: verify reads them all)."""
         created: set[str] = set()
-        for statement in _statements(self._ddl(name)):
+        for statement in self._ddl_statements(name):
             table = _DDL_TABLE.match(statement)
             if tables is not None and table is not None and table[1] not in tables | created:
                 if not statement.startswith("CREATE TABLE") or self.has_table(table[1]):

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from columnar_etl import entities, ledger, load, pipeline
+from columnar_etl import ddl, entities, ledger, load, pipeline
 from columnar_etl.config import DatabaseUrl, RunConfig
+from columnar_etl.dialects import DIALECTS
 from columnar_etl.errors import TargetShapeError
-from columnar_etl.target import Target, _statements
+from columnar_etl.target import Target
 from tests.helpers import etl, legacy_sqlite
 
 BATCH = "500"
@@ -50,11 +51,7 @@ def _create_declared(target: DatabaseUrl, table: str, old: str, new: str) -> Non
     """Create ``table`` from our own DDL with ``old`` replaced by ``new``, then the rest of
     the schema around it: a table someone made by hand, almost as declared."""
     with Target(target) as t:
-        [create] = [
-            s
-            for s in _statements(t._ddl("target"))
-            if s.startswith(f"CREATE TABLE IF NOT EXISTS {table} ")
-        ]
+        create = ddl.table_statements(entities.get(table), DIALECTS[t.dialect])[0]
         changed = re.sub(old, new, create)
         assert changed != create
         t.execute(changed)

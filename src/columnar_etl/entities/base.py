@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,7 +12,7 @@ import pandera.polars as pa
 import polars as pl
 import polars.selectors as cs
 
-from columnar_etl.errors import ContractError
+from columnar_etl.errors import ConfigError, ContractError
 from columnar_etl.expressions import coalesce_dates, is_empty
 
 __all__ = [
@@ -75,6 +76,22 @@ class SourceSpec:
         return lf.cast(changed, strict=True) if changed else lf  # type: ignore[arg-type]
 
 
+#: What a declared table, column or index name may be: it is written into DDL and queries as
+#: it is, so nothing that would need quoting (or could end a statement) gets through.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: An exact SQL type as declared: ``numeric(12,2)``, ``varchar(40)``, ``timestamp with time zone``.
+_SQL_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\[\])?")
+
+
+def _identifiers(where: str, *names: str) -> None:
+    for name in names:
+        if not _IDENTIFIER.fullmatch(name):
+            raise ConfigError(
+                f"{where}: {name!r} is not a plain SQL name (letters, digits and _, "
+                "not starting with a digit)"
+            )
+
+
 @dataclass(frozen=True)
 class Index:
     """A named index of the target table, on one column or several (the reference's
@@ -83,6 +100,10 @@ class Index:
     name: str
     columns: tuple[str, ...]
     unique: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", tuple(self.columns))
+        _identifiers(f"index {self.name!r}", self.name, *self.columns)
 
 
 @dataclass(frozen=True)
@@ -97,6 +118,12 @@ class Reference:
     """``entity.column``: the key pointed at."""
     sets: str
     """This entity's column that linking fills with the target id of the row pointed at."""
+
+    def __post_init__(self) -> None:
+        _, dot, key = self.to.partition(".")
+        if not dot:
+            raise ConfigError(f"reference to {self.to!r}: say entity.column, e.g. customers.id")
+        _identifiers(f"reference {self.column} -> {self.to}", self.column, self.sets, key)
 
     @property
     def entity(self) -> str:
@@ -131,6 +158,17 @@ class Entity:
     sql_types: Mapping[str, str] = field(default_factory=dict)
     """An exact SQL type for a target column (``numeric(12,2)``), where the contract's dtype
     does not say enough; the others follow from the contract."""
+
+    def __post_init__(self) -> None:
+        where = f"entity {self.name!r}"
+        columns = tuple(self.target_schema())
+        _identifiers(where, self.target_table, *columns, *self.unique_keys, *self.json_columns)
+        for name, sql in self.sql_types.items():
+            if name not in columns or not _SQL_TYPE.fullmatch(sql.strip()):
+                raise ConfigError(f"{where}: sql_types[{name!r}] = {sql!r} is not a column's type")
+        for declared in (*self.unique_keys, *self.json_columns):
+            if declared not in columns:
+                raise ConfigError(f"{where}: {declared!r} is not a column of its contract")
 
     @property
     def target_columns(self) -> tuple[str, ...]:
