@@ -13,17 +13,23 @@ import importlib
 from typing import Any
 
 __all__ = [
+    "FILTERED",
+    "TRANSFORM_ERRORS",
     "Entity",
     "Index",
     "Migration",
     "Reference",
     "SourceSpec",
+    "carry_row_id",
     "load_migration",
     "reads",
     "rule",
 ]
 
 _WHERE = {
+    "FILTERED": "columnar_etl.entities.base",
+    "TRANSFORM_ERRORS": "columnar_etl.entities.base",
+    "carry_row_id": "columnar_etl.entities.base",
     "Entity": "columnar_etl.entities.base",
     "Index": "columnar_etl.entities.base",
     "Reference": "columnar_etl.entities.base",
