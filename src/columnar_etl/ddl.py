@@ -21,7 +21,10 @@ def table_columns(entity: Entity, dialect: Dialect) -> dict[str, str]:
         sql = entity.sql_types.get(name) or dialect.sql_type(
             dtype, json=name in entity.json_columns
         )
-        columns[name] = sql if nullable else f"{sql} NOT NULL"
+        sql = sql if nullable else f"{sql} NOT NULL"
+        if name in entity.defaults:
+            sql = f"{sql} DEFAULT {dialect.literal(entity.defaults[name])}"
+        columns[name] = sql
     for reference in entity.references:
         columns[reference.sets] = dialect.integer  # null until linked, or for an orphan
     columns["etl_job_id"] = f"{dialect.integer} NOT NULL"

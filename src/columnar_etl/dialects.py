@@ -28,6 +28,16 @@ class Dialect:
     """SQL type of a declared JSON column."""
     integer: str
     """SQL type of a column holding another table's ``id`` (a reference) or a job id."""
+    booleans: tuple[str, str]
+    """How the database writes false and true."""
+
+    def literal(self, value: str | int | float | bool) -> str:
+        """``value`` as a SQL literal of this database (a declared default, never user data)."""
+        if isinstance(value, bool):
+            return self.booleans[value]
+        if isinstance(value, int | float):
+            return repr(value)
+        return "'" + value.replace("'", "''") + "'"
 
     def sql_type(self, dtype: pl.DataType, *, json: bool = False) -> str:
         """The SQL type of a contract column of ``dtype`` (a JSON one when ``json``)."""
@@ -55,6 +65,7 @@ POSTGRES = Dialect(
     },
     json_type="jsonb",
     integer="bigint",
+    booleans=("false", "true"),
 )
 
 # SQLite keeps what it is given under a type's affinity: timestamps as ISO text (the loader
@@ -75,6 +86,7 @@ SQLITE = Dialect(
     },
     json_type="text",
     integer="bigint",
+    booleans=("0", "1"),
 )
 
 DIALECTS = {dialect.name: dialect for dialect in (POSTGRES, SQLITE)}

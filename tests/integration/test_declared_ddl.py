@@ -23,8 +23,9 @@ BEFORE = Path(__file__).parent.parent / "fixtures" / "sql_before_declarations"
 CATALOG = {
     "postgresql": {
         "columns": "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, "
-        "a.attnotnull AS not_null FROM pg_attribute a WHERE a.attrelid = CAST(? AS regclass) "
-        "AND a.attnum > 0 AND NOT a.attisdropped",
+        "a.attnotnull AS not_null, pg_get_expr(d.adbin, d.adrelid) AS dflt FROM pg_attribute a "
+        "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+        "WHERE a.attrelid = CAST(? AS regclass) AND a.attnum > 0 AND NOT a.attisdropped",
         "indexes": "SELECT i.relname AS name, x.indisunique AS is_unique, x.indisprimary AS pk, "
         "array_to_string(ARRAY(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY k(n, o) "
         "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.n ORDER BY k.o), ',') "
@@ -32,8 +33,8 @@ CATALOG = {
         "WHERE x.indrelid = CAST(? AS regclass)",
     },
     "sqlite": {
-        "columns": 'SELECT name, lower(type) AS type, "notnull" OR pk AS not_null '
-        "FROM pragma_table_info(?)",
+        "columns": 'SELECT name, lower(type) AS type, "notnull" OR pk AS not_null, '
+        "dflt_value AS dflt FROM pragma_table_info(?)",
         "indexes": 'SELECT l.name AS name, l."unique" AS is_unique, 0 AS pk, '
         "(SELECT group_concat(i.name, ',') FROM pragma_index_info(l.name) i) AS columns "
         "FROM pragma_index_list(?) l WHERE l.origin = 'c'",
@@ -57,7 +58,8 @@ def _shape(target: Target, table: str) -> dict[str, object]:
     indexes = target.query(sql["indexes"], (table,))
     return {
         "columns": {
-            r["name"]: (r["type"], bool(r["not_null"])) for r in columns.iter_rows(named=True)
+            r["name"]: (r["type"], bool(r["not_null"]), r["dflt"])
+            for r in columns.iter_rows(named=True)
         },
         "indexes": {
             r["name"]: (bool(r["is_unique"]), bool(r["pk"]), r["columns"])

@@ -283,7 +283,7 @@ def test_rows_the_tool_did_not_write_are_refused_then_taken_over_and_verified(
     source, target = urls
     first, second = _loadable(source, tmp_path)[:2]
     # A table made by hand whose etl_job_id takes NULL (looser than declared: accepted).
-    _create_declared(target, "customers", r"etl_job_id  bigint NOT NULL", "etl_job_id  bigint")
+    _create_declared(target, "customers", r"etl_job_id\s+bigint NOT NULL", "etl_job_id bigint")
     with Target(target) as t:
         for legacy_id, job in ((first, None), (second, 999), ("app-1", None)):
             t.execute(
@@ -381,7 +381,7 @@ def test_a_resumed_fast_job_merges_once_a_row_no_job_wrote_appeared(
     source = legacy_sqlite(tmp_path, 300, seed=3)
     target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
     last = _loadable(source, tmp_path, "orders")[-1]  # in the last batch
-    _create_declared(target, "orders", r"etl_job_id         bigint NOT NULL", "etl_job_id bigint")
+    _create_declared(target, "orders", r"etl_job_id\s+bigint NOT NULL", "etl_job_id bigint")
     original = load.complete_batch
 
     def fail_the_second(t: Target, batch: ledger.Batch, *args: object) -> None:

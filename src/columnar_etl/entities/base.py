@@ -158,6 +158,9 @@ class Entity:
     sql_types: Mapping[str, str] = field(default_factory=dict)
     """An exact SQL type for a target column (``numeric(12,2)``), where the contract's dtype
     does not say enough; the others follow from the contract."""
+    defaults: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+    """A column's DEFAULT in the target table, for rows others insert later (the migration
+    always writes every column): a plain value, written as a SQL literal."""
 
     def __post_init__(self) -> None:
         where = f"entity {self.name!r}"
@@ -166,6 +169,11 @@ class Entity:
         for name, sql in self.sql_types.items():
             if name not in columns or not _SQL_TYPE.fullmatch(sql.strip()):
                 raise ConfigError(f"{where}: sql_types[{name!r}] = {sql!r} is not a column's type")
+        for name, value in self.defaults.items():
+            if name not in columns or not isinstance(value, str | int | float | bool):
+                raise ConfigError(
+                    f"{where}: defaults[{name!r}] = {value!r} is not a column's value"
+                )
         for declared in (*self.unique_keys, *self.json_columns):
             if declared not in columns:
                 raise ConfigError(f"{where}: {declared!r} is not a column of its contract")

@@ -173,4 +173,5 @@ ENTITY = Entity(
     unique_keys=("legacy_id", "email"),
     json_columns=("address",),
     required_messages={"email": "Email is required", "created_at": "created_at is required"},
+    defaults={"address": "{}", "status": "active"},
 )

@@ -172,4 +172,5 @@ ENTITY = Entity(
         "customer_legacy_id": "customer_legacy_id is required",
         "order_date": "order_date is required",
     },
+    defaults={"items": "[]"},
 )

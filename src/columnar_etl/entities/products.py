@@ -178,4 +178,5 @@ ENTITY = Entity(
     unique_keys=("legacy_id", "sku"),
     json_columns=("attributes",),
     indexes=(Index("idx_products_category", ("category",)),),
+    defaults={"description": "", "attributes": "{}", "active": True},
 )
