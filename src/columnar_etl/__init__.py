@@ -22,6 +22,7 @@ __all__ = [
     "SourceSpec",
     "carry_row_id",
     "load_migration",
+    "migrate",
     "reads",
     "rule",
 ]
@@ -38,6 +39,7 @@ _WHERE = {
     "rule": "columnar_etl.entities.base",
     "Migration": "columnar_etl.migration",
     "load_migration": "columnar_etl.migration",
+    "migrate": "columnar_etl.api",
 }
 
 

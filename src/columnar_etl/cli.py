@@ -216,7 +216,7 @@ def run(
         with progress_reporter() as report:
             results = pipeline.run(config, entity, report)
     if output_json:
-        typer.echo(json.dumps([r.__dict__ for r in results], indent=2, default=str))
+        typer.echo(json.dumps(results.to_dicts(), indent=2))
     else:
         _print_results(results, declared)
     if any(r.status == "failed" or not r.conserved for r in results):

@@ -18,8 +18,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -533,6 +533,10 @@ class RunResults(list[JobResult]):
         does it alone)."""
         self.integrity = integrity or {}
         """The reference's integrity check of each job of the run, by job id."""
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """The jobs as plain data: what ``etl run --json`` prints."""
+        return [asdict(result) for result in self]
 
 
 def run(config: RunConfig, name: str, progress: Progress | None = None) -> RunResults:

@@ -129,3 +129,24 @@ def test_a_migration_of_one_s_own_runs_end_to_end(empty_url: DatabaseUrl, tmp_pa
         t.commit()
     tampered = etl("verify", "--source", source, *where)
     assert tampered.returncode == 1, tampered.stdout
+
+
+def test_the_python_call_returns_what_etl_run_json_prints(tmp_path: Path) -> None:
+    """A notebook's or an orchestrator's call: the same options, the same answer."""
+    from columnar_etl import migrate
+
+    source = _legacy(tmp_path)
+    printed = etl(
+        "run", "--entity", "all", "--json", "--source", source, "--migration", MIGRATION,
+        "--target", f"sqlite://{tmp_path / 'cli.db'}", "--batch-size", "3",
+    )  # fmt: skip
+    assert printed.returncode == 0, printed.stderr
+    returned = migrate(
+        "all",
+        source=source,
+        target=f"sqlite://{tmp_path / 'api.db'}",
+        migration=MIGRATION,
+        batch_size=3,
+    )
+    assert returned == json.loads(printed.stdout)
+    assert [job["counts"]["loaded"] for job in returned] == [3, 5]
