@@ -14,7 +14,6 @@ import contextlib
 import logging
 import queue
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,24 +23,22 @@ from typing import Any, TypeVar
 import polars as pl
 
 from columnar_etl import ledger
-from columnar_etl.config import RunConfig, first_line
+from columnar_etl.batch import error_text, load_with_retries, prepare, transform_batch
+from columnar_etl.config import RunConfig
 from columnar_etl.contracts import ERROR_TYPE, Split, in_memory_collects, split
 from columnar_etl.entities import Entity
 from columnar_etl.errors import (
-    EtlError,
     InterruptedRunError,
     TargetError,
-    TargetFullError,
-    TargetShapeError,
 )
 from columnar_etl.extract import Source
 from columnar_etl.interrupt import Stop, ctrl_c_as_flag, off_main_thread
 from columnar_etl.link import LinkResult, link
-from columnar_etl.load import commit_batch, facts_at_start, loading
-from columnar_etl.locks import LockWaits, is_lock_timeout
+from columnar_etl.load import facts_at_start, loading
+from columnar_etl.locks import LockWaits
 from columnar_etl.migration import Migration, load_migration
 from columnar_etl.preflight import before_loading
-from columnar_etl.target import Fault, Target
+from columnar_etl.target import Target
 from columnar_etl.verify import JobIntegrity, error_summary
 from columnar_etl.verify import integrity as check_integrity
 
@@ -81,16 +78,6 @@ class JobResult:
         c = self.counts
         rest = c["loaded"] + c["rejected"] + c["filtered"] + c["skipped_existing"]
         return c["extracted"] == rest
-
-
-def prepare(source: Source, entity: Entity, batch: ledger.Batch, config: RunConfig):
-    """Read one batch by its id range and split it (valid rows, rejects, filtered)."""
-    frame = source.read_batch(entity.source, batch.range)
-    return frame, split(frame, entity, config.source_as_of)
-
-
-def _transform(frame: pl.DataFrame, entity: Entity, config: RunConfig):
-    return frame, split(frame, entity, config.source_as_of)
 
 
 def _by_range(
@@ -146,7 +133,7 @@ def _prepared(
     def read() -> None:
         try:
             for batch, frame in source.stream(entity.source, [b.range for b in batches]):
-                future = pool.submit(_transform, frame, entity, config)
+                future = pool.submit(transform_batch, frame, entity, config)
                 del frame
                 if not _offer(ahead, (by_number[batch.batch_number], future), stop):
                     return
@@ -172,93 +159,6 @@ def _prepared(
     finally:
         stop.set()
         reader.join()
-
-
-def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {first_line(exc, default='')}"
-
-
-def load_with_retries(
-    target: Target,
-    source: Source,
-    entity: Entity,
-    job_id: int,
-    batch: ledger.Batch,
-    future: Future,
-    config: RunConfig,
-    direct: bool = False,
-) -> dict[str, int] | None:
-    """Commit one batch exactly once, retrying with backoff; its counts, None when it failed.
-
-    Every attempt first reads the batch's commit marker, its ledger row (on a revived
-    connection after a failure): an attempt whose COMMIT reply was lost may have committed,
-    and then the batch is done. Raises TargetFullError, after recording the batch as failed
-    where it can, when the target cannot take writes: retrying would only fail again; and a
-    LockTimeoutError naming the holder when a lock kept it waiting on every try.
-    """
-    error, last = "", None
-    for attempt in range(config.max_retries + 1):
-        try:
-            if attempt:
-                target.revive()  # the failure may have been the connection itself
-            done = ledger.claim_batch(target, batch)
-            if done is not None:
-                if attempt:
-                    log.warning(
-                        "batch %s of %s had committed before the error: not loaded again",
-                        batch.batch_number,
-                        entity.name,
-                    )
-                return done
-            frame, result = (
-                future.result() if attempt == 0 else prepare(source, entity, batch, config)
-            )
-            return commit_batch(
-                target,
-                entity,
-                job_id,
-                batch,
-                frame,
-                result,
-                on_conflict=config.on_conflict,
-                retries=attempt,
-                direct=direct,
-            )
-        except TargetShapeError:  # the table's doing: every attempt would fail the same way
-            target.rollback()
-            raise
-        except Exception as exc:  # the batch runner: record, back off, retry
-            target.rollback()
-            error, last = _error_text(exc), exc
-            if target.fault(exc) is Fault.STORAGE and not isinstance(exc, EtlError):
-                _record_failure(target, batch, error, attempt)
-                raise TargetFullError(
-                    f"{entity.name}: batch {batch.batch_number} could not be written, nothing "
-                    f"of it was kept: {first_line(exc)}; fix the target (space, permissions, "
-                    "the table) and run again to resume"
-                ) from None
-            log.warning(
-                "batch %s of %s failed (attempt %s): %s",
-                batch.batch_number,
-                entity.name,
-                attempt + 1,
-                error,
-            )
-            if attempt < config.max_retries:
-                time.sleep(config.retry_backoff * 2**attempt)
-    _record_failure(target, batch, error, config.max_retries)
-    if last is not None and is_lock_timeout(last):
-        waits = LockWaits(entity, source, config, log.warning, target=target)
-        raise waits.gave_up(last, config.max_retries + 1)
-    return None
-
-
-def _record_failure(target: Target, batch: ledger.Batch, error: str, retries: int) -> None:
-    """Mark the batch failed, if the target still takes that much."""
-    try:
-        ledger.fail_batch(target, batch, error, retries)
-    except Exception:  # the drivers' own error classes: the target may be full or gone
-        target.rollback()
 
 
 def _dry_run(source: Source, entity: Entity, config: RunConfig) -> JobResult:
@@ -466,14 +366,14 @@ def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: S
             # batches stay, and a rerun resumes it); the error itself goes on to the caller.
             with contextlib.suppress(Exception):
                 target.rollback()
-                ledger.finish_job(target, job_id, _error_text(exc))
+                ledger.finish_job(target, job_id, error_text(exc))
             raise
         try:
             status, counts = ledger.finish_job(target, job_id, error)
         except Exception as exc:  # most likely the target went away for good
             raise TargetError(
                 f"{entity.name} job {job_id} stopped ({error or 'while finishing'}) and could "
-                f"not be closed in the ledger: {_error_text(exc)}; run again to resume"
+                f"not be closed in the ledger: {error_text(exc)}; run again to resume"
             ) from None
         result = JobResult(
             entity.name, job_id, status, counts, rejected_by_type(target, job_id), error

@@ -26,6 +26,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from columnar_etl import ledger
+from columnar_etl.batch import load_with_retries, prepare
 from columnar_etl.config import RunConfig
 from columnar_etl.contracts import in_memory_collects
 from columnar_etl.errors import ConfigError
@@ -104,8 +105,6 @@ def _batch_task(
     config: RunConfig, entity_name: str, job_id: int, batch: ledger.Batch, direct: bool
 ) -> dict[str, int] | None:
     """One batch, start to finish, inside a Ray worker; None when it failed after retries."""
-    from columnar_etl.pipeline import load_with_retries, prepare
-
     entity = load_migration(config.migration).get(entity_name)
     source = Source(config.source, config.lock_timeout)
     prepared: Future = Future()

@@ -12,6 +12,7 @@ import pandera.polars as pa
 import polars as pl
 import pytest
 
+from columnar_etl import batch as batch_runner
 from columnar_etl import entities, extract, ledger, pipeline
 from columnar_etl.config import DatabaseUrl, RunConfig
 from columnar_etl.errors import SourceError
@@ -457,13 +458,13 @@ def test_a_batch_whose_counts_do_not_add_up_is_not_committed(
 ) -> None:
     source = legacy_sqlite(tmp_path, 200, seed=3)
     target = DatabaseUrl.parse(f"sqlite://{tmp_path / 'target.db'}", what="target")
-    real = pipeline.split
+    real = batch_runner.split
 
     def miscounted(*args: object) -> object:
         result = real(*args)  # type: ignore[arg-type]
         return result._replace(filtered=result.filtered + 1)
 
-    monkeypatch.setattr(pipeline, "split", miscounted)
+    monkeypatch.setattr(batch_runner, "split", miscounted)
     config = RunConfig(source=source, target=target, max_retries=1, retry_backoff=0.01)
     [result] = pipeline.run(config, "customers")
     assert result.status == "failed" and result.counts["extracted"] == 0
