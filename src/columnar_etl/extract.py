@@ -16,7 +16,7 @@ import polars as pl
 
 from columnar_etl.config import DEFAULT_LOCK_TIMEOUT, DatabaseUrl, first_line
 from columnar_etl.entities import SourceSpec
-from columnar_etl.entities.base import SOURCE_ERRORS
+from columnar_etl.entities.base import SOURCE_ERRORS, Param, bind
 from columnar_etl.errors import SourceError
 from columnar_etl.expressions import join_messages, message_if
 
@@ -155,6 +155,32 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def _value(value: Param, dialect: str) -> str:
+    """A filter parameter as a literal of the source's SQL, as a driver binding client-side
+    does: typed, and text quoted so that no value can end the literal. PostgreSQL's E''
+    string reads backslashes as escapes whatever standard_conforming_strings says."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return ("TRUE" if value else "FALSE") if dialect == "postgresql" else str(int(value))
+    if isinstance(value, int | float):
+        return repr(value)
+    quoted = value.replace("'", "''")
+    if dialect == "postgresql":
+        return "E'" + quoted.replace("\\", "\\\\") + "'"
+    return "'" + quoted + "'"
+
+
+def relation(spec: SourceSpec, dialect: str) -> str:
+    """What the queries of ``spec`` read FROM: its table, or only the rows its filter keeps
+    (under the table's own name, so its columns read as they do on the table)."""
+    table = _quote(spec.table)
+    if spec.where is None:
+        return table
+    where = bind(spec.where, lambda name: _value(spec.params[name], dialect))
+    return f"(SELECT * FROM {table} WHERE {where}) AS {table}"
+
+
 class Source:
     """The legacy database."""
 
@@ -196,11 +222,11 @@ class Source:
         """Fail clearly when the source is unreachable, or a table or column is missing."""
         self.probe()
         if self.url.dialect == "sqlite":
-            sql = f"SELECT name FROM pragma_table_info('{spec.table}')"
+            sql = f"SELECT name FROM pragma_table_info({_literal(spec.table)})"
         else:
             sql = (
                 "SELECT column_name AS name FROM information_schema.columns "
-                f"WHERE table_name = '{spec.table}' AND table_schema = current_schema()"
+                f"WHERE table_name = {_literal(spec.table)} AND table_schema = current_schema()"
             )
         # spec.table is ours (a registered entity), never user input.
         found = set(self.read(sql)["name"].to_list())
@@ -230,7 +256,7 @@ class Source:
         size = int(batch_size)
         indexed, unique = self._id_index(spec)
         if indexed:
-            key, table = _quote(spec.id_column), _quote(spec.table)
+            key, table = _quote(spec.id_column), relation(spec, self.url.dialect)
             sql = _PLAN.format(key=key, table=table, skip=size - 1, unique=int(unique))
             ranges = self.read(sql).rows()
         else:
@@ -276,7 +302,7 @@ class Source:
 
     def _id_counts(self, spec: SourceSpec) -> Iterator[pl.DataFrame]:
         """The table's distinct ids with their row counts, sorted, ``PLAN_ROWS`` at a time."""
-        table, key = _quote(spec.table), _quote(spec.id_column)
+        table, key = relation(spec, self.url.dialect), _quote(spec.id_column)
         after = None
         while True:
             where = f"{key} IS NOT NULL" if after is None else f"{key} > {int(after)}"
@@ -293,7 +319,7 @@ class Source:
     def _refuse_null_ids(self, spec: SourceSpec) -> None:
         """Rows without an id fall in no id range: refuse them rather than lose them."""
         key = _quote(spec.id_column)
-        sql = f"SELECT COUNT(*) AS n FROM {_quote(spec.table)} WHERE {key} IS NULL"
+        sql = f"SELECT COUNT(*) AS n FROM {relation(spec, self.url.dialect)} WHERE {key} IS NULL"
         nulls = int(self.read(sql)["n"][0])
         if nulls:
             raise SourceError(
@@ -302,13 +328,15 @@ class Source:
             )
 
     def count(self, spec: SourceSpec) -> int:
-        """Rows in the source table."""
-        return int(self.read(f"SELECT COUNT(*) AS n FROM {_quote(spec.table)}")["n"][0])
+        """Rows in the source table (those its filter keeps)."""
+        table = relation(spec, self.url.dialect)
+        return int(self.read(f"SELECT COUNT(*) AS n FROM {table}")["n"][0])
 
     def keys(self, spec: SourceSpec) -> pl.Series:
         """Every id of the source table (nulls included), sorted, as Int64: one query."""
         key = _quote(spec.id_column)
-        frame = self.read(f"SELECT {key} AS id FROM {_quote(spec.table)} ORDER BY {key}")
+        table = relation(spec, self.url.dialect)
+        frame = self.read(f"SELECT {key} AS id FROM {table} ORDER BY {key}")
         # Sorted again here: SQLite orders a text-typed id as text, and puts nulls first.
         return frame["id"].cast(pl.Int64, strict=False).sort(nulls_last=True)
 
@@ -325,7 +353,7 @@ class Source:
     def _batch_sql(self, spec: SourceSpec, batch: BatchRange, columns: list[str]) -> str:
         key = _quote(spec.id_column)
         return (
-            f"SELECT {', '.join(columns)} FROM {_quote(spec.table)} "
+            f"SELECT {', '.join(columns)} FROM {relation(spec, self.url.dialect)} "
             f"WHERE {key} >= {int(batch.start_id)} AND {key} <= {int(batch.end_id)} ORDER BY {key}"
         )
 

@@ -69,7 +69,7 @@ class ForeignRows:
 
 def source_ids(source: Source, spec: SourceSpec) -> pl.DataFrame:
     """The source table's ids as legacy ids (text), each once: only ids cross databases."""
-    ids = source.read(f'SELECT "{spec.id_column}" AS legacy_id FROM "{spec.table}"')
+    ids = source.keys(spec).drop_nulls().rename("legacy_id").to_frame()
     return ids.select(pl.col("legacy_id").cast(pl.String)).unique()
 
 

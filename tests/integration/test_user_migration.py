@@ -150,3 +150,48 @@ def test_the_python_call_returns_what_etl_run_json_prints(tmp_path: Path) -> Non
     )
     assert returned == json.loads(printed.stdout)
     assert [job["counts"]["loaded"] for job in returned] == [3, 5]
+
+
+#: The library migration with a source-side filter on members: deleted members are never read.
+FILTERED_MIGRATION = """
+import dataclasses
+
+from tests.library_migration import MEMBERS, loans, members
+
+members = dataclasses.replace(
+    members,
+    source=dataclasses.replace(
+        MEMBERS,
+        where="(state IS NULL OR state <> :gone) AND full_name <> :hostile",
+        params={"gone": "deleted", "hostile": "x' OR 1=1; DROP TABLE lib_loans; --\\\\"},
+    ),
+)
+ENTITIES = [members, loans]
+"""
+
+
+def test_a_source_filter_excludes_rows_before_they_are_read(
+    empty_url: DatabaseUrl, tmp_path: Path
+) -> None:
+    """The reference's ``filters={"active": 1}``: rows the filter leaves out are never
+    extracted (not counted as filtered), its values are bound, not pasted (a value that would
+    end a string literal is only a value), and verify's source checks apply it too."""
+    migration = tmp_path / "filtered.py"
+    migration.write_text(FILTERED_MIGRATION)
+    source = _legacy(tmp_path)
+    where = ("--migration", str(migration), "--target", empty_url.url)
+    done = etl("run", "--entity", "all", "--source", source, *where)
+    assert done.returncode == 0, done.stderr
+    jobs = _rows(
+        empty_url,
+        "SELECT entity, extracted, loaded, rejected, filtered FROM migration_jobs ORDER BY id",
+    )
+    assert jobs == [("members", 5, 3, 2, 0), ("loans", 7, 5, 2, 0)]
+    checked = etl("verify", "--json", "--source", source, *where)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    report = json.loads(checked.stdout)
+    [orphans] = [c["figures"] for c in report["checks"] if c["name"] == "orphans"]
+    # Member 4 is outside the filter: for the migration it is not in the source.
+    assert orphans["orphans_by_reason"]["referenced_not_in_source"] == 2
+    with sqlite3.connect(source.removeprefix("sqlite://")) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM lib_loans").fetchone() == (7,)

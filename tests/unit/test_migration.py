@@ -85,3 +85,27 @@ def test_a_missing_file_and_a_cycle(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"in a cycle: (members|loans) -> .* -> \1$"):
         load_migration(str(_write(tmp_path, "c.py", cyclic)))
+
+
+def test_a_source_filter_binds_its_placeholders_only() -> None:
+    import polars as pl
+
+    from columnar_etl.entities.base import SourceSpec, bind, placeholders
+    from columnar_etl.extract import relation
+
+    where = "a = :x AND b::int > :y AND c <> ':x is text' AND d = :x"
+    assert placeholders(where) == ["x", "y", "x"]
+    assert bind(where, lambda name: f"<{name}>") == (
+        "a = <x> AND b::int > <y> AND c <> ':x is text' AND d = <x>"
+    )
+    spec = SourceSpec(
+        "t", "id", {"id": pl.Int64}, where="a = :x OR b = :y", params={"x": "it's\\", "y": True}
+    )
+    assert relation(spec, "postgresql") == (
+        "(SELECT * FROM \"t\" WHERE a = E'it''s\\\\' OR b = TRUE) AS \"t\""
+    )
+    assert relation(spec, "sqlite") == "(SELECT * FROM \"t\" WHERE a = 'it''s\\' OR b = 1) AS \"t\""
+    with pytest.raises(ConfigError, match="each :name needs a value"):
+        SourceSpec("t", "id", {"id": pl.Int64}, where="a = :x", params={})
+    with pytest.raises(ConfigError, match="can't bind"):
+        SourceSpec("t", "id", {"id": pl.Int64}, where="a = :x", params={"x": float("nan")})

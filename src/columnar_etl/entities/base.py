@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ __all__ = [
     "Index",
     "Reference",
     "SourceSpec",
+    "bind",
     "carry_row_id",
     "general_dates",
     "on_rows",
@@ -45,6 +47,30 @@ SOURCE_ERRORS = "_source_errors"
 POSITION = "_position"
 
 
+#: What a source filter's placeholder may be bound to.
+Param = bool | int | float | str | None
+#: ``:name`` outside a string literal, and not PostgreSQL's ``::type`` cast.
+_PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+#: A SQL string literal ('it''s'), which placeholders never reach into.
+_STRING_LITERAL = re.compile(r"('(?:[^']|'')*')")
+
+
+def placeholders(where: str) -> list[str]:
+    """The ``:name`` placeholders of a source filter, outside its string literals."""
+    parts = _STRING_LITERAL.split(where)
+    return [m for part in parts[::2] for m in _PLACEHOLDER.findall(part)]
+
+
+def bind(where: str, literal: Callable[[str], str]) -> str:
+    """``where`` with each placeholder replaced by ``literal(name)``: the typed literal, in
+    the source database's own quoting, of that placeholder's value (never text the user
+    formatted into SQL)."""
+    parts = _STRING_LITERAL.split(where)
+    for i in range(0, len(parts), 2):
+        parts[i] = _PLACEHOLDER.sub(lambda m: literal(m.group(1)), parts[i])
+    return "".join(parts)
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     """The legacy table an entity reads."""
@@ -55,6 +81,25 @@ class SourceSpec:
     """Integer primary key; batches are ranges of it."""
     schema: Mapping[str, pl.DataType]
     """Every legacy column with the dtype it is read as (ids integer, the rest mostly text)."""
+    where: str | None = None
+    """A source-side filter (the reference's ``filters={"active": 1}``): a SQL condition on
+    the table's columns, with each value a ``:name`` placeholder bound from ``params``. Rows
+    it excludes are never extracted, and verify's source checks apply it too."""
+    params: Mapping[str, Param] = field(default_factory=dict)
+    """The values of ``where``'s placeholders: None, booleans, integers, finite floats, text."""
+
+    def __post_init__(self) -> None:
+        named = set(placeholders(self.where or ""))
+        if named != set(self.params):
+            raise ConfigError(
+                f"source {self.table!r}: where= names {sorted(named)} but params= gives "
+                f"{sorted(self.params)}; each :name needs a value, and each value a :name"
+            )
+        for name, value in self.params.items():
+            bad_float = isinstance(value, float) and not math.isfinite(value)
+            bad_text = isinstance(value, str) and "\x00" in value
+            if not isinstance(value, Param) or bad_float or bad_text:
+                raise ConfigError(f"source {self.table!r}: params[{name!r}] = {value!r} can't bind")
 
     @property
     def columns(self) -> tuple[str, ...]:
