@@ -1,4 +1,5 @@
-"""The entity registry: name -> :class:`Entity`. Adding an entity is one module plus its DDL."""
+"""The built-in example's entities (customers, products, orders), declared with the public API,
+and a registry by name for code that predates migrations (columnar_etl.migration)."""
 
 from __future__ import annotations
 
