@@ -30,14 +30,28 @@ class Dialect:
     """SQL type of a column holding another table's ``id`` (a reference) or a job id."""
     booleans: tuple[str, str]
     """How the database writes false and true."""
+    backslash_escapes: bool
+    """Whether a string literal can be read with backslash escapes (PostgreSQL with
+    standard_conforming_strings off): text holding a backslash is then written E'...' with
+    the backslashes doubled, which reads the same whatever the setting."""
+    for_update: str
+    """The clause that makes a SELECT lock its rows until the transaction ends; SQLite takes
+    one writer at a time and has none."""
 
-    def literal(self, value: str | int | float | bool) -> str:
-        """``value`` as a SQL literal of this database (a declared default, never user data)."""
+    def literal(self, value: str | int | float | bool | None) -> str:
+        """``value`` as a SQL literal of this database, typed, and text quoted so that no
+        value can end its literal: a declared default, or a source filter's parameter bound
+        on our side (connectorx takes no parameters), as a driver binding client-side does."""
+        if value is None:
+            return "NULL"
         if isinstance(value, bool):
             return self.booleans[value]
         if isinstance(value, int | float):
             return repr(value)
-        return "'" + value.replace("'", "''") + "'"
+        quoted = "'" + value.replace("'", "''") + "'"
+        if self.backslash_escapes and "\\" in value:
+            return "E" + quoted.replace("\\", "\\\\")
+        return quoted
 
     def sql_type(self, dtype: pl.DataType, *, json: bool = False) -> str:
         """The SQL type of a contract column of ``dtype`` (a JSON one when ``json``)."""
@@ -65,7 +79,9 @@ POSTGRES = Dialect(
     },
     json_type="jsonb",
     integer="bigint",
-    booleans=("false", "true"),
+    booleans=("FALSE", "TRUE"),
+    backslash_escapes=True,
+    for_update=" FOR UPDATE",
 )
 
 # SQLite keeps what it is given under a type's affinity: timestamps as ISO text (the loader
@@ -87,6 +103,8 @@ SQLITE = Dialect(
     json_type="text",
     integer="bigint",
     booleans=("0", "1"),
+    backslash_escapes=False,
+    for_update="",
 )
 
 DIALECTS = {dialect.name: dialect for dialect in (POSTGRES, SQLITE)}

@@ -15,8 +15,9 @@ from typing import Any
 import polars as pl
 
 from columnar_etl.config import DEFAULT_LOCK_TIMEOUT, DatabaseUrl, first_line
+from columnar_etl.dialects import DIALECTS
 from columnar_etl.entities import SourceSpec
-from columnar_etl.entities.base import SOURCE_ERRORS, Param, bind
+from columnar_etl.entities.base import SOURCE_ERRORS, bind
 from columnar_etl.errors import SourceError
 from columnar_etl.expressions import join_messages, message_if
 
@@ -155,29 +156,14 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _value(value: Param, dialect: str) -> str:
-    """A filter parameter as a literal of the source's SQL, as a driver binding client-side
-    does: typed, and text quoted so that no value can end the literal. PostgreSQL's E''
-    string reads backslashes as escapes whatever standard_conforming_strings says."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return ("TRUE" if value else "FALSE") if dialect == "postgresql" else str(int(value))
-    if isinstance(value, int | float):
-        return repr(value)
-    quoted = value.replace("'", "''")
-    if dialect == "postgresql":
-        return "E'" + quoted.replace("\\", "\\\\") + "'"
-    return "'" + quoted + "'"
-
-
 def relation(spec: SourceSpec, dialect: str) -> str:
     """What the queries of ``spec`` read FROM: its table, or only the rows its filter keeps
     (under the table's own name, so its columns read as they do on the table)."""
     table = _quote(spec.table)
     if spec.where is None:
         return table
-    where = bind(spec.where, lambda name: _value(spec.params[name], dialect))
+    literal = DIALECTS[dialect].literal
+    where = bind(spec.where, lambda name: literal(spec.params[name]))
     return f"(SELECT * FROM {table} WHERE {where}) AS {table}"
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 
+from columnar_etl.dialects import DIALECTS
 from columnar_etl.errors import AlreadyCommittedError, TargetError
 from columnar_etl.extract import BatchRange
 from columnar_etl.target import Target
@@ -239,7 +240,7 @@ def claim_batch(target: Target, batch: Batch) -> dict[str, int] | None:
     """
     row = target.query(
         "SELECT status, " + ", ".join(COUNTS) + " FROM migration_batches WHERE id = ?"
-        f"{target.for_update}",
+        f"{DIALECTS[target.dialect].for_update}",
         (batch.id,),
     )
     if row.height and row["status"][0] == "completed":

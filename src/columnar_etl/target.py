@@ -559,12 +559,6 @@ class Target:
         found = self.query(sql, (table, column))
         return str(found["name"][0]) if found.height else None
 
-    @property
-    def for_update(self) -> str:
-        """The clause that makes a SELECT lock its rows until the transaction ends
-        (PostgreSQL); SQLite takes one writer at a time and has none."""
-        return " FOR UPDATE" if self.dialect == "postgresql" else ""
-
     def dependents(self, table: str) -> list[str]:
         """The columns (``table.column``) whose foreign keys point at ``table``: while they
         exist, its primary key and unique indexes cannot be dropped for a load."""
