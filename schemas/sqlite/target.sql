@@ -63,6 +63,10 @@ CREATE INDEX IF NOT EXISTS idx_migration_batches_status ON migration_batches (st
 -- Target.apply_schema skips the statement when the column exists: SQLite has no IF NOT
 -- EXISTS for columns, and PostgreSQL would lock the table to find out.
 ALTER TABLE migration_batches ADD COLUMN source_key_hash text;
+-- A batch of a table keyed by text or by several columns (or keyless) is a range of keys,
+-- not of ids: {"start": [...], "stop": [...], "through": bool} (extract.KeyRange), with
+-- start_id..end_id its rows' positions in key order when planned. NULL for integer ids.
+ALTER TABLE migration_batches ADD COLUMN key_range text;
 
 -- No foreign keys here: PostgreSQL checks one per inserted row (a query and a row lock),
 -- which cost more server time than the rejects themselves. Each reject is written in its

@@ -388,12 +388,19 @@ def _by_type(counts: Mapping[str, int | None]) -> str:
     return ", ".join(f"{k} {'?' if v is None else v}" for k, v in counts.items())
 
 
+def _batch_span(batch: Mapping[str, Any]) -> str:
+    """A batch's range: its ids, or for a table keyed otherwise its keys."""
+    if batch.get("keys"):
+        keys = json.loads(batch["keys"])
+        return f"keys {keys['start']}..{keys['stop']}"
+    return f"ids {batch['start_id']}-{batch['end_id']}"
+
+
 def _key_changes(f: Mapping[str, Any]) -> str:
     """The source_rows check's comparison of ids per batch range, in a few words."""
     text = f"; batch ranges whose ids were compared: {f['batches_checked']}"
     changed = [
-        f"{b['batch_number']} (ids {b['start_id']}-{b['end_id']}: {b['rows_then']} rows then, "
-        f"{b['rows_now']} now)"
+        f"{b['batch_number']} ({_batch_span(b)}: {b['rows_then']} rows then, {b['rows_now']} now)"
         for b in f["changed_batches"]
     ]
     if changed:

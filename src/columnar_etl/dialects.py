@@ -38,6 +38,10 @@ class Dialect:
     """The clause that makes a SELECT lock its rows until the transaction ends; SQLite takes
     one writer at a time and has none."""
 
+    def quote(self, identifier: str) -> str:
+        """``identifier`` quoted as a name; a schema-qualified ``schema.table`` part by part."""
+        return ".".join('"' + part.replace('"', '""') + '"' for part in identifier.split(".", 1))
+
     def literal(self, value: str | int | float | bool | None) -> str:
         """``value`` as a SQL literal of this database, typed, and text quoted so that no
         value can end its literal: a declared default, or a source filter's parameter bound

@@ -1,14 +1,21 @@
-"""Reading the legacy database with connectorx: the batch plan (id ranges), one batch as Arrow.
+"""Reading the legacy database with connectorx: the batch plan (key ranges), one batch as Arrow.
 
 Identifiers come from the entity's SourceSpec and are checked against the source table's real
-columns before any query runs; the only values in the SQL are integers we computed and, in
-catalog lookups, those identifiers as string literals.
+columns before any query runs; the only values in the SQL are key values the source gave us,
+a filter's parameters, and (in catalog lookups) those identifiers, each written as a literal
+by the source's Dialect.
+
+A table keyed by one integer column is planned by the source in one query and streamed; a
+table keyed by text or by several columns is planned by keyset pagination and read range by
+range, every comparison of keys made by the source in its own order (its collation), never
+by us; a table without a key is one batch.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +28,7 @@ from columnar_etl.entities.base import SOURCE_ERRORS, bind
 from columnar_etl.errors import SourceError
 from columnar_etl.expressions import join_messages, message_if
 
-__all__ = ["BatchRange", "Source", "key_hash", "utf8_hex"]
+__all__ = ["BatchRange", "KeyRange", "Source", "key_hash", "source_key_hash", "utf8_hex"]
 
 
 # Well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, nothing past U+10FFFF), as the
@@ -36,14 +43,45 @@ _UTF8_HEX = (
 )
 
 
+Key = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """The rows of a batch of a table not keyed by one integer: keys from ``start`` (included)
+    to ``stop`` (included when ``through``, else excluded), as the source orders them; an open
+    end where None (a keyless table's one batch is open at both)."""
+
+    start: Key | None
+    stop: Key | None
+    through: bool = True
+
+    def to_json(self) -> str:
+        """How the ledger stores it (migration_batches.key_range)."""
+        return json.dumps({"start": self.start, "stop": self.stop, "through": self.through})
+
+    @classmethod
+    def from_json(cls, text: str) -> KeyRange:
+        found = json.loads(text)
+        start, stop = found["start"], found["stop"]
+        return cls(
+            None if start is None else tuple(start),
+            None if stop is None else tuple(stop),
+            bool(found["through"]),
+        )
+
+
 @dataclass(frozen=True)
 class BatchRange:
-    """Ids ``start_id..end_id`` inclusive of a source table, holding ``records_count`` rows."""
+    """Ids ``start_id..end_id`` inclusive of a source table, holding ``records_count`` rows;
+    for a table keyed otherwise, the rows of ``keys``, which were rows ``start_id..end_id``
+    in key order when the plan was made."""
 
     batch_number: int
     start_id: int
     end_id: int
     records_count: int
+    keys: KeyRange | None = None
 
 
 def key_hash(ids: pl.Series) -> str:
@@ -55,6 +93,24 @@ def key_hash(ids: pl.Series) -> str:
     Nulls (refused by the plan) are left out."""
     data = ids.cast(pl.Int64).drop_nulls().sort().to_numpy().astype("<i8", copy=False)
     return hashlib.sha256(data.tobytes()).hexdigest()
+
+
+def rows_hash(frame: pl.DataFrame) -> str:
+    """A stable fingerprint of rows: sha256 (hex) of each row as a JSON object, sorted (by
+    their bytes, so whatever order the source gave them), one per line."""
+    if frame.is_empty():
+        return hashlib.sha256(b"").hexdigest()
+    lines = frame.select(pl.struct(pl.all()).struct.json_encode().sort().str.join("\n"))
+    return hashlib.sha256(lines.item().encode()).hexdigest()
+
+
+def source_key_hash(spec: SourceSpec, frame: pl.DataFrame) -> str:
+    """The fingerprint of a batch's source keys (``frame``: its rows as read): the ids of an
+    integer key (:func:`key_hash`), else the key's values per row, or for a keyless table the
+    whole rows."""
+    if spec.integer_key:
+        return key_hash(frame[spec.id_column])
+    return rows_hash(frame.select(spec.key_columns or spec.columns))
 
 
 def utf8_hex(hex_text: pl.Expr) -> pl.Expr:
@@ -159,12 +215,40 @@ def _quote(identifier: str) -> str:
 def relation(spec: SourceSpec, dialect: str) -> str:
     """What the queries of ``spec`` read FROM: its table, or only the rows its filter keeps
     (under the table's own name, so its columns read as they do on the table)."""
-    table = _quote(spec.table)
+    words = DIALECTS[dialect]
+    table = words.quote(spec.table)
     if spec.where is None:
         return table
-    literal = DIALECTS[dialect].literal
-    where = bind(spec.where, lambda name: literal(spec.params[name]))
-    return f"(SELECT * FROM {table} WHERE {where}) AS {table}"
+    where = bind(spec.where, lambda name: words.literal(spec.params[name]))
+    return f"(SELECT * FROM {table} WHERE {where}) AS {words.quote(_unqualified(spec.table))}"
+
+
+def _unqualified(table: str) -> str:
+    return table.rpartition(".")[2]
+
+
+def _keys_sql(spec: SourceSpec, dialect: str) -> tuple[str, Any]:
+    """The key as the source compares it (``"k"`` or the row ``("a", "b")``), and a function
+    writing a key's values the same way, as literals."""
+    words = DIALECTS[dialect]
+    columns = [words.quote(c) for c in spec.key_columns]
+
+    def row(items: Iterable[str]) -> str:
+        items = list(items)
+        return items[0] if len(items) == 1 else "(" + ", ".join(items) + ")"
+
+    return row(columns), lambda key: row(words.literal(v) for v in key)
+
+
+def range_condition(spec: SourceSpec, keys: KeyRange, dialect: str) -> str:
+    """The SQL condition selecting the rows of ``keys`` (TRUE where both ends are open)."""
+    column, values = _keys_sql(spec, dialect)
+    parts = []
+    if keys.start is not None:
+        parts.append(f"{column} >= {values(keys.start)}")
+    if keys.stop is not None:
+        parts.append(f"{column} {'<=' if keys.through else '<'} {values(keys.stop)}")
+    return " AND ".join(parts) or "1 = 1"
 
 
 class Source:
@@ -207,12 +291,15 @@ class Source:
     def check(self, spec: SourceSpec) -> None:
         """Fail clearly when the source is unreachable, or a table or column is missing."""
         self.probe()
+        schema, _, table = spec.table.rpartition(".")
         if self.url.dialect == "sqlite":
-            sql = f"SELECT name FROM pragma_table_info({_literal(spec.table)})"
+            where = f", {_literal(schema)}" if schema else ""
+            sql = f"SELECT name FROM pragma_table_info({_literal(table)}{where})"
         else:
+            in_schema = _literal(schema) if schema else "current_schema()"
             sql = (
                 "SELECT column_name AS name FROM information_schema.columns "
-                f"WHERE table_name = {_literal(spec.table)} AND table_schema = current_schema()"
+                f"WHERE table_name = {_literal(table)} AND table_schema = {in_schema}"
             )
         # spec.table is ours (a registered entity), never user input.
         found = set(self.read(sql)["name"].to_list())
@@ -240,6 +327,11 @@ class Source:
         """
         self._refuse_null_ids(spec)
         size = int(batch_size)
+        if not spec.key_columns:
+            rows = self.count(spec)
+            return [BatchRange(1, 1, rows, rows, KeyRange(None, None))] if rows else []
+        if not spec.integer_key:
+            return self._keyset_plan(spec, size)
         indexed, unique = self._id_index(spec)
         if indexed:
             key, table = _quote(spec.id_column), relation(spec, self.url.dialect)
@@ -251,6 +343,19 @@ class Source:
             BatchRange(number, int(start), int(end), int(count))
             for number, (start, end, count) in enumerate(ranges, 1)
         ]
+
+    def _keyset_plan(self, spec: SourceSpec, size: int) -> list[BatchRange]:
+        """Batches of a text or composite key: each runs from its first key up to the next
+        batch's first (excluded), the last through the last key, so a row added later still
+        falls in one batch. ``start_id..end_id`` are the rows' positions in key order."""
+        cut = _cut(self._key_counts(spec), spec.key_columns, size)
+        plan, position = [], 0
+        for number, (first, last, rows) in enumerate(cut, 1):
+            following = cut[number][0] if number < len(cut) else None
+            keys = KeyRange(first, following, False) if following else KeyRange(first, last)
+            plan.append(BatchRange(number, position + 1, position + rows, rows, keys))
+            position += rows
+        return plan
 
     def _id_index(self, spec: SourceSpec) -> tuple[bool, bool]:
         """Whether an index leads with the id column, and whether one keeps it unique."""
@@ -264,53 +369,44 @@ class Source:
     def _ranges_from_id_counts(self, spec: SourceSpec, size: int) -> list[tuple[int, int, int]]:
         """(start, end, rows) per batch, as :data:`_PLAN` gives them, from the distinct ids and
         their counts: each batch ends at the first id where its rows reach ``size``."""
-        closed: list[tuple[int, int]] = []  # (start, rows) of each batch, in order
-        start, filled, last = None, 0, None
-        for page in self._id_counts(spec):
-            ids, upto = page["id"], page["n"].cum_sum()  # rows up to and including each id
-            taken, i = 0, 0  # rows of this page before id i
-            while i < page.height:
-                if start is None:
-                    start = int(ids[i])
-                j = upto.search_sorted(taken + size - filled, side="left")
-                if j >= page.height:  # the page ends before the batch fills
-                    filled += int(upto[-1]) - taken
-                    break
-                closed.append((start, filled + int(upto[j]) - taken))
-                start, filled, taken, i = None, 0, int(upto[j]), j + 1
-            last = int(ids[-1])
-        if start is not None:
-            closed.append((start, filled))
-        if not closed:
-            return []
-        ends = [following - 1 for following, _ in closed[1:]] + [last]
-        return [(begin, end, rows) for (begin, rows), end in zip(closed, ends, strict=True)]
+        cut = _cut(self._key_counts(spec), spec.key_columns, size)
+        ends = [following[0] - 1 for following, _, _ in cut[1:]] + [
+            last for _, (last,), _ in cut[-1:]
+        ]
+        return [(first, end, rows) for ((first,), _, rows), end in zip(cut, ends, strict=True)]
 
-    def _id_counts(self, spec: SourceSpec) -> Iterator[pl.DataFrame]:
-        """The table's distinct ids with their row counts, sorted, ``PLAN_ROWS`` at a time."""
-        table, key = relation(spec, self.url.dialect), _quote(spec.id_column)
-        after = None
+    def _key_counts(self, spec: SourceSpec) -> Iterator[pl.DataFrame]:
+        """The table's distinct keys with their row counts (``_etl_rows``), in the source's
+        order, ``PLAN_ROWS`` at a time (keyset pagination: each page starts after the last
+        key of the one before)."""
+        table = relation(spec, self.url.dialect)
+        column, values = _keys_sql(spec, self.url.dialect)
+        columns = ", ".join(_quote(c) for c in spec.key_columns)
+        after: Key | None = None
         while True:
-            where = f"{key} IS NOT NULL" if after is None else f"{key} > {int(after)}"
+            where = "1 = 1" if after is None else f"{column} > {values(after)}"
             page = self.read(
-                f"SELECT {key} AS id, COUNT(*) AS n FROM {table} WHERE {where} "
-                f"GROUP BY {key} ORDER BY {key} LIMIT {PLAN_ROWS}"
+                f"SELECT {columns}, COUNT(*) AS _etl_rows FROM {table} WHERE {where} "
+                f"GROUP BY {columns} ORDER BY {columns} LIMIT {PLAN_ROWS}"
             )
             if page.height:
                 yield page
             if page.height < PLAN_ROWS:
                 return
-            after = page["id"][-1]
+            after = page.select(spec.key_columns).row(-1)
 
     def _refuse_null_ids(self, spec: SourceSpec) -> None:
-        """Rows without an id fall in no id range: refuse them rather than lose them."""
-        key = _quote(spec.id_column)
-        sql = f"SELECT COUNT(*) AS n FROM {relation(spec, self.url.dialect)} WHERE {key} IS NULL"
+        """Rows without a key fall in no key range: refuse them rather than lose them."""
+        if not spec.key_columns:
+            return
+        nulls_in = " OR ".join(f"{_quote(c)} IS NULL" for c in spec.key_columns)
+        sql = f"SELECT COUNT(*) AS n FROM {relation(spec, self.url.dialect)} WHERE {nulls_in}"
         nulls = int(self.read(sql)["n"][0])
         if nulls:
             raise SourceError(
-                f"{nulls:,} rows of source table {spec.table!r} have no {spec.id_column!r} "
-                "(NULL); batches are id ranges and could not read them: give them ids first"
+                f"{nulls:,} rows of source table {spec.table!r} have no "
+                f"{' or '.join(repr(c) for c in spec.key_columns)} (NULL); batches are key "
+                "ranges and could not read them: give them keys first"
             )
 
     def count(self, spec: SourceSpec) -> int:
@@ -326,6 +422,25 @@ class Source:
         # Sorted again here: SQLite orders a text-typed id as text, and puts nulls first.
         return frame["id"].cast(pl.Int64, strict=False).sort(nulls_last=True)
 
+    def record_ids(self, spec: SourceSpec) -> pl.Series:
+        """Every row's id as text (``SourceSpec.record_id``); empty for a keyless table."""
+        if spec.integer_key:
+            return self.keys(spec).cast(pl.String)
+        if not spec.key_columns:
+            return pl.Series("id", [], pl.String)
+        everything = KeyRange(None, None)
+        return self.range_keys(spec, everything).select(spec.record_id()).to_series()
+
+    def range_keys(self, spec: SourceSpec, keys: KeyRange) -> pl.DataFrame:
+        """The keys (a keyless table: the rows) of ``keys``'s rows now, with their dtypes."""
+        columns = spec.key_columns or spec.columns
+        selected = ", ".join(_quote(c) for c in columns)
+        where = range_condition(spec, keys, self.url.dialect)
+        frame = self.read(
+            f"SELECT {selected} FROM {relation(spec, self.url.dialect)} WHERE {where}"
+        )
+        return frame.cast({c: spec.schema[c] for c in columns}, strict=False)  # type: ignore[arg-type]
+
     def read_batch(self, spec: SourceSpec, batch: BatchRange) -> pl.DataFrame:
         """The rows of one batch, with the legacy dtypes of ``spec``."""
         try:
@@ -337,10 +452,16 @@ class Source:
         return frame.cast(dict(spec.schema), strict=False)  # type: ignore[arg-type]
 
     def _batch_sql(self, spec: SourceSpec, batch: BatchRange, columns: list[str]) -> str:
+        selected = f"SELECT {', '.join(columns)} FROM {relation(spec, self.url.dialect)}"
+        if batch.keys is not None:
+            where = range_condition(spec, batch.keys, self.url.dialect)
+            order = ", ".join(_quote(c) for c in spec.key_columns)
+            # A keyless table's rows come in whatever order the source keeps them.
+            return f"{selected} WHERE {where}" + (f" ORDER BY {order}" if order else "")
         key = _quote(spec.id_column)
         return (
-            f"SELECT {', '.join(columns)} FROM {relation(spec, self.url.dialect)} "
-            f"WHERE {key} >= {int(batch.start_id)} AND {key} <= {int(batch.end_id)} ORDER BY {key}"
+            f"{selected} WHERE {key} >= {int(batch.start_id)} AND {key} <= {int(batch.end_id)} "
+            f"ORDER BY {key}"
         )
 
     def _read_batch_as_hex(self, spec: SourceSpec, batch: BatchRange) -> pl.DataFrame:
@@ -374,6 +495,10 @@ class Source:
         batches holding about ``rows_per_query`` rows: fewer connections and scans than a
         query per batch. connectorx reads a stream ahead without limit (measured: a whole
         2M-row table within seconds), so the run length is what bounds memory."""
+        if not spec.integer_key:  # cutting a stream by key would compare keys in Python
+            for batch in batches:
+                yield batch, self.read_batch(spec, batch)
+            return
         run: list[BatchRange] = []
         for batch in batches:
             adjacent = run and batch.batch_number == run[-1].batch_number + 1
@@ -424,6 +549,33 @@ class Source:
                 batch = next(pending, None)
         finally:
             reader.close()
+
+
+def _cut(
+    pages: Iterable[pl.DataFrame], columns: tuple[str, ...], size: int
+) -> list[tuple[Key, Key, int]]:
+    """(first key, last key, rows) per batch, from a table's distinct keys and their row
+    counts in order (``_etl_rows``): each batch ends at the first key where its rows reach
+    ``size``, so a key's rows are never split. Positions only: no key is compared here."""
+    closed: list[tuple[Key, Key, int]] = []
+    start: Key | None = None
+    filled = 0
+    for page in pages:
+        keys, upto = page.select(columns), page["_etl_rows"].cum_sum()  # rows through each key
+        taken, i = 0, 0  # rows of this page before key i
+        while i < page.height:
+            if start is None:
+                start = keys.row(i)
+            j = upto.search_sorted(taken + size - filled, side="left")
+            if j >= page.height:  # the page ends before the batch fills
+                filled += int(upto[-1]) - taken
+                break
+            closed.append((start, keys.row(j), filled + int(upto[j]) - taken))
+            start, filled, taken, i = None, 0, int(upto[j]), j + 1
+        last = keys.row(page.height - 1)
+    if start is not None:
+        closed.append((start, last, filled))
+    return closed
 
 
 def _record_batches(reader: Any, url: DatabaseUrl) -> Iterator[Any]:

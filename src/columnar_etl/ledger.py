@@ -11,7 +11,7 @@ import polars as pl
 
 from columnar_etl.dialects import DIALECTS
 from columnar_etl.errors import AlreadyCommittedError, TargetError
-from columnar_etl.extract import BatchRange
+from columnar_etl.extract import BatchRange, KeyRange
 from columnar_etl.target import Target
 
 __all__ = [
@@ -59,10 +59,13 @@ class Batch:
     end_id: int
     records_count: int
     retry_count: int
+    key_range: str | None = None
+    """A key range (KeyRange as JSON), for a table not keyed by one integer."""
 
     @property
     def range(self) -> BatchRange:
-        return BatchRange(self.batch_number, self.start_id, self.end_id, self.records_count)
+        keys = None if self.key_range is None else KeyRange.from_json(self.key_range)
+        return BatchRange(self.batch_number, self.start_id, self.end_id, self.records_count, keys)
 
 
 def require_ledger(target: Target, job_id: int | None = None) -> None:
@@ -155,8 +158,15 @@ def add_batches(target: Target, job_id: int, ranges: Sequence[BatchRange]) -> No
     for r in ranges:
         target.execute(
             "INSERT INTO migration_batches (migration_job_id, batch_number, start_id, end_id, "
-            "records_count) VALUES (?, ?, ?, ?, ?)",
-            (job_id, r.batch_number, r.start_id, r.end_id, r.records_count),
+            "records_count, key_range) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                job_id,
+                r.batch_number,
+                r.start_id,
+                r.end_id,
+                r.records_count,
+                None if r.keys is None else r.keys.to_json(),
+            ),
         )
     target.execute(
         "UPDATE migration_jobs SET total_records = ?, updated_at = CURRENT_TIMESTAMP WHERE id = ?",
@@ -186,12 +196,15 @@ def start_job(target: Target, job_id: int) -> None:
 def open_batches(target: Target, job_id: int) -> list[Batch]:
     """The job's batches that have not completed, in id order."""
     rows = target.query(
-        "SELECT id, batch_number, start_id, end_id, records_count, retry_count "
+        "SELECT id, batch_number, start_id, end_id, records_count, retry_count, key_range "
         "FROM migration_batches WHERE migration_job_id = ? AND status <> 'completed' "
         "ORDER BY batch_number",
         (job_id,),
     )
-    return [Batch(**{k: int(v) for k, v in row.items()}) for row in rows.to_dicts()]
+    return [
+        Batch(**{k: v if k == "key_range" else int(v) for k, v in row.items()})
+        for row in rows.to_dicts()
+    ]
 
 
 def complete_batch(

@@ -31,7 +31,7 @@ from columnar_etl.contracts import ERROR_MESSAGE, ERROR_TYPE, Split
 from columnar_etl.entities import Entity
 from columnar_etl.entities.base import ROW_ID
 from columnar_etl.errors import ConservationError, TargetError, TargetShapeError
-from columnar_etl.extract import key_hash
+from columnar_etl.extract import source_key_hash
 from columnar_etl.ledger import (
     NOT_WRITTEN_BY_A_JOB,
     Batch,
@@ -60,38 +60,39 @@ log = logging.getLogger("columnar_etl")
 _STAGE, _DROP = "etl_stage", "etl_stage_drop"
 
 
-#: (legacy_id, ROW_ID, error_message) of rows a batch loses: none. ROW_ID is the row's
-#: position in the batch's source frame, so a loser finds its own source row even where the
-#: source repeats its id.
-_NO_ROWS = pl.DataFrame(
-    schema={"legacy_id": pl.String, ROW_ID: pl.UInt32, ERROR_MESSAGE: pl.String}
-)
+#: (ROW_ID, error_message) of rows a batch loses: none. ROW_ID is the row's position in the
+#: batch's source frame, so a loser finds its own source row (and its id) even where the
+#: source repeats its key.
+_NO_ROWS = pl.DataFrame(schema={ROW_ID: pl.UInt32, ERROR_MESSAGE: pl.String})
 
 
-def _legacy_order(frame: pl.DataFrame) -> pl.DataFrame:
-    numeric = frame["legacy_id"].cast(pl.Int64, strict=False)
-    # Batches arrive in source id order: checking that costs a fraction of sorting again.
-    # (A shifted comparison, not diff(), which wraps around near the int64 limits.)
-    if not numeric.null_count() and (numeric.slice(1) > numeric.head(-1)).all():
+def _source_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` in the order of its source rows (ROW_ID), which the source read in key order:
+    the first of rows sharing a unique key value is the one with the lower key, as the source
+    orders keys (text by its collation), and among rows of a repeated key the first read."""
+    positions = frame[ROW_ID]
+    # Valid rows keep their source order: checking that costs a fraction of sorting again.
+    if (positions.slice(1) > positions.head(-1)).all():
         return frame
-    # Stable: among rows of one repeated id, the first in the source wins.
-    return frame.sort(numeric, "legacy_id", maintain_order=True)
+    return frame.sort(ROW_ID)
 
 
 def _duplicate_message(key: pl.Expr, value: pl.Expr, winner: pl.Expr) -> pl.Expr:
     """``duplicate email 'a@b.c' (kept legacy_id 17)``."""
     parts = [pl.lit("duplicate "), key, pl.lit(" '"), value.cast(pl.String)]
-    return pl.concat_str(*parts, pl.lit("' (kept legacy_id "), winner, pl.lit(")"))
+    kept = winner.cast(pl.String)
+    return pl.concat_str(*parts, pl.lit("' (kept legacy_id "), kept, pl.lit(")"))
 
 
 def within_batch_duplicates(
     valid: pl.DataFrame, keys: tuple[str, ...]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Keep the lowest legacy id per unique key value (the first row of a repeated id); the
-    others become (legacy_id, ROW_ID, message). ``valid`` without ROW_ID is numbered here."""
+    """Keep the row with the lowest source key per unique key value (the first row of a
+    repeated key); the others become (ROW_ID, message). ``valid`` without ROW_ID is numbered
+    here."""
     if ROW_ID not in valid.columns:
         valid = valid.with_row_index(ROW_ID)
-    kept = _legacy_order(valid)
+    kept = _source_order(valid)
     losers = [_NO_ROWS]
     for key in keys:
         is_dup = kept[key].is_not_null() & ~kept[key].is_first_distinct()
@@ -101,7 +102,7 @@ def within_batch_duplicates(
         marked = kept.with_columns(
             _duplicate_message(pl.lit(key), pl.col(key), winner).alias(ERROR_MESSAGE), dup=is_dup
         )
-        losers.append(marked.filter("dup").select("legacy_id", ROW_ID, ERROR_MESSAGE))
+        losers.append(marked.filter("dup").select(ROW_ID, ERROR_MESSAGE))
         kept = marked.filter(~pl.col("dup")).drop("dup", ERROR_MESSAGE)
     return kept, pl.concat(losers)
 
@@ -180,7 +181,7 @@ def _record_rejects(target: Target, job_id: int, batch: Batch, rejects: pl.DataF
 class _Outcome(NamedTuple):
     """What loading a set of validated rows did, besides inserting the rest."""
 
-    duplicates: pl.DataFrame  # (legacy_id, error_message): lost to an earlier row of this job
+    duplicates: pl.DataFrame  # (ROW_ID, error_message): lost to a row another batch loaded
     skipped: int
     updated: int
     taken_over: int = 0  # rows no job wrote, now this job's (loaded, not updated)
@@ -210,8 +211,8 @@ def _load_rows(
         _append_rows(target, entity, job_id, data)
         return _EMPTY
     target.ingest(_STAGE, data)
-    hits = _collisions(target, entity, job_id)
-    if not hits.height:
+    hits = _collisions(target, entity, job_id) if entity.unique_keys else None
+    if hits is None or not hits.height:
         _insert_staged(target, entity, job_id)
         return _EMPTY
     # Skipped (or updated) only when the record itself is there: another record holding the
@@ -242,9 +243,9 @@ def _load_rows(
     _insert_staged(target, entity, job_id)
     duplicates = (
         hits.filter(pl.col("action") == "duplicate")
-        .join(rows.select("legacy_id", ROW_ID), on="legacy_id")  # unique in a batch's rows
+        # legacy_id is unique in a batch's rows; the hits have it as text.
+        .join(rows.select(pl.col("legacy_id").cast(pl.String), ROW_ID), on="legacy_id")
         .select(
-            "legacy_id",
             ROW_ID,
             _duplicate_message(pl.col("key"), pl.col("value"), pl.col("holder")).alias(
                 ERROR_MESSAGE
@@ -272,7 +273,7 @@ def _refused(
     """
     if rows.height == 1:
         message = f"refused by the target database: {first_line(exc)}"
-        return rows.select("legacy_id", ROW_ID, pl.lit(message).alias(ERROR_MESSAGE))
+        return rows.select(ROW_ID, pl.lit(message).alias(ERROR_MESSAGE))
     found = [_NO_ROWS]
     half = rows.height // 2
     for part in (rows.slice(0, half), rows.slice(half)):
@@ -332,7 +333,7 @@ def _with_source_json(frame: pl.DataFrame, entity: Entity) -> pl.DataFrame:
     """``frame`` keyed by ``record_id``, with its untouched source row as JSON text."""
     columns = frame.select(entity.source.columns).with_columns(_without_nul(pl.col(pl.String)))
     return frame.select(
-        pl.col(entity.source.id_column).cast(pl.String).alias("record_id"),
+        entity.source.record_id().alias("record_id"),
         columns.select(pl.struct(pl.all()).struct.json_encode().alias("source_data")).to_series(),
         *(c for c in (ERROR_TYPE, ERROR_MESSAGE, ROW_ID) if c in frame.columns),
     )
@@ -351,12 +352,12 @@ def _rejects(
     # position, not id: where the source repeats an id, each loser has its own row.
     positions = pl.concat([rows[ROW_ID] for rows in by_loader.values()]).implode()
     wanted = source.with_row_index(ROW_ID).filter(pl.col(ROW_ID).is_in(positions))
-    source_json = _with_source_json(wanted, entity).select(ROW_ID, "source_data")
+    source_json = _with_source_json(wanted, entity).select(ROW_ID, "record_id", "source_data")
     for error_type, rows in by_loader.items():
         found = rows.join(source_json, on=ROW_ID)
         parts.append(
             found.select(
-                pl.col("legacy_id").alias("record_id"),
+                "record_id",
                 pl.lit(error_type).alias(ERROR_TYPE),
                 ERROR_MESSAGE,
                 "source_data",
@@ -401,7 +402,7 @@ def commit_batch(
         "updated": outcome.updated,
     }
     _check_conserved(batch, counts)
-    complete_batch(target, batch, counts, retries, key_hash(source[entity.source.id_column]))
+    complete_batch(target, batch, counts, retries, source_key_hash(entity.source, source))
     target.commit()
     return counts
 
@@ -508,7 +509,7 @@ def _plan(
         return LoadPlan(False, ())
     # Only indexes our DDL declares: apply_schema is how they come back, even after a kill,
     # and before anything else can write to the table.
-    direct = entity.unique_keys == ("legacy_id",)
+    direct = entity.unique_keys in (("legacy_id",), ())
     # Not while another run's schema step restores: it could have looked for our lock before
     # we took it, and rebuild what we drop. The commit first lets go of the table we read.
     target.commit()

@@ -68,9 +68,9 @@ class ForeignRows:
 
 
 def source_ids(source: Source, spec: SourceSpec) -> pl.DataFrame:
-    """The source table's ids as legacy ids (text), each once: only ids cross databases."""
-    ids = source.keys(spec).drop_nulls().rename("legacy_id").to_frame()
-    return ids.select(pl.col("legacy_id").cast(pl.String)).unique()
+    """The source table's ids as legacy ids (text, as rejects record them: see
+    ``SourceSpec.record_id``), each once: only ids cross databases. None for a keyless table."""
+    return source.record_ids(spec).drop_nulls().rename("legacy_id").unique().to_frame()
 
 
 def foreign_rows(target: Target, entity: Entity, source: Source | None) -> ForeignRows:

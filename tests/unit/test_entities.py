@@ -355,7 +355,7 @@ def test_orders_every_row_once() -> None:
 
 SUPPLIER_SOURCE = SourceSpec(
     table="suppliers",
-    id_column="supplier_id",
+    key="supplier_id",
     schema={"supplier_id": pl.Int64, "supplier_name": pl.String, "rating": pl.String},
 )
 

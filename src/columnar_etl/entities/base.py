@@ -71,16 +71,23 @@ def bind(where: str, literal: Callable[[str], str]) -> str:
     return "".join(parts)
 
 
+#: What a key column may be read as: batches are ranges of the key, compared by the source.
+_KEY_DTYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.String)
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     """The legacy table an entity reads."""
 
     table: str
-    """Table name in the legacy database."""
-    id_column: str
-    """Integer primary key; batches are ranges of it."""
+    """Table name in the legacy database, schema-qualified when needed (``legacy.members``)."""
+    key: str | tuple[str, ...] | None
+    """The table's key: one column or several, each integer or text; None for a table without
+    one. Batches are ranges of it in the source's own order (keyset pagination); a keyless
+    table is read as one batch."""
     schema: Mapping[str, pl.DataType]
-    """Every legacy column with the dtype it is read as (ids integer, the rest mostly text)."""
+    """Every legacy column with the dtype it is read as (keys integer or text, the rest mostly
+    text)."""
     where: str | None = None
     """A source-side filter (the reference's ``filters={"active": 1}``): a SQL condition on
     the table's columns, with each value a ``:name`` placeholder bound from ``params``. Rows
@@ -89,6 +96,16 @@ class SourceSpec:
     """The values of ``where``'s placeholders: None, booleans, integers, finite floats, text."""
 
     def __post_init__(self) -> None:
+        key = (self.key,) if isinstance(self.key, str) else tuple(self.key or ())
+        object.__setattr__(self, "key", key[0] if len(key) == 1 else (key or None))
+        _identifiers(f"source {self.table!r}", *self.table.split(".", 1), *self.schema)
+        for column in key:
+            dtype = self.schema.get(column)
+            if dtype is None or dtype.base_type() not in _KEY_DTYPES:
+                raise ConfigError(
+                    f"source {self.table!r}: key column {column!r} must be one of its columns, "
+                    f"read as an integer or text (it is {dtype})"
+                )
         named = set(placeholders(self.where or ""))
         if named != set(self.params):
             raise ConfigError(
@@ -104,6 +121,35 @@ class SourceSpec:
     @property
     def columns(self) -> tuple[str, ...]:
         return tuple(self.schema)
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The key's columns, in order; empty for a keyless table."""
+        return (self.key,) if isinstance(self.key, str) else tuple(self.key or ())
+
+    @property
+    def integer_key(self) -> bool:
+        """Whether the key is one integer column: batches are then id ranges the source
+        computes and streams (the fastest path); other keys are read range by range."""
+        return isinstance(self.key, str) and self.schema[self.key] != pl.String
+
+    @property
+    def id_column(self) -> str:
+        """The key's column, for a key of one column."""
+        if not isinstance(self.key, str):
+            raise ConfigError(f"source {self.table!r} has no single key column ({self.key!r})")
+        return self.key
+
+    def record_id(self) -> pl.Expr:
+        """A source row's id as text, as rejects record it: the key's value; a composite key
+        as a JSON object of its columns; for a keyless table, ``(no key)`` (its rejects keep
+        their whole source row, which is what finds them)."""
+        columns = self.key_columns
+        if not columns:
+            return pl.lit("(no key)")
+        if len(columns) == 1:
+            return pl.col(columns[0]).cast(pl.String)
+        return pl.struct(columns).struct.json_encode()
 
     def conform(self, lf: pl.LazyFrame) -> pl.LazyFrame:
         """``lf`` with every legacy column cast to its declared dtype (a column Polars typed
@@ -191,7 +237,9 @@ class Entity:
     """The pandera contract of valid target rows, for a run whose clock reads ``as_of``."""
     target_table: str
     unique_keys: tuple[str, ...] = ("legacy_id",)
-    """Target columns with a unique index; the lower legacy id wins a collision."""
+    """Target columns with a unique index; the row with the lower source key wins a
+    collision. ``legacy_id`` (the source row's key, as the transform writes it) is the
+    record's own: a row whose legacy_id an earlier job loaded is already there."""
     json_columns: tuple[str, ...] = ()
     """Target columns holding JSON text (jsonb on PostgreSQL)."""
     required_messages: Mapping[str, str] = field(default_factory=dict)
@@ -222,6 +270,12 @@ class Entity:
         for declared in (*self.unique_keys, *self.json_columns):
             if declared not in columns:
                 raise ConfigError(f"{where}: {declared!r} is not a column of its contract")
+        if self.unique_keys and "legacy_id" not in columns:
+            raise ConfigError(
+                f"{where}: unique keys need a legacy_id column, the source row's own key: a "
+                "row whose legacy_id is already loaded is skipped, another key's collision is "
+                "a duplicate (a table without a key declares unique_keys=())"
+            )
 
     @property
     def target_columns(self) -> tuple[str, ...]:

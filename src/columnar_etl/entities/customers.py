@@ -34,7 +34,7 @@ __all__ = ["ENTITY", "STATUS_CODES", "contract", "transform"]
 
 SOURCE = SourceSpec(
     table="customers",
-    id_column="customer_id",
+    key="customer_id",
     schema={
         "customer_id": pl.Int64,
         "customer_name": pl.String,

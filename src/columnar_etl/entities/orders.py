@@ -35,7 +35,7 @@ __all__ = ["CUTOFF", "ENTITY", "ITEM_ERRORS", "STATUS_CODES", "contract", "trans
 
 SOURCE = SourceSpec(
     table="orders",
-    id_column="order_id",
+    key="order_id",
     schema={
         "order_id": pl.Int64,
         "customer_id": pl.Int64,

@@ -33,7 +33,7 @@ __all__ = ["CATEGORIES", "ENTITY", "contract", "transform"]
 
 SOURCE = SourceSpec(
     table="products",
-    id_column="product_id",
+    key="product_id",
     schema={
         "product_id": pl.Int64,
         "product_code": pl.String,
