@@ -1,7 +1,9 @@
 """A user's own migration, declared only through columnar_etl's public API.
 
-A lending library's legacy database: members, and the loans that point at them. Nothing here
-is known to the package; ``etl run --migration tests/library_migration.py`` finds it.
+A lending library's legacy database, with a key of every shape: members (an integer key),
+books (a text ISBN), the loans that point at both (a composite key: member, book and day) and
+a visits log without any key. Nothing here is known to the package;
+``etl run --migration tests/library_migration.py`` finds it.
 """
 
 from __future__ import annotations
@@ -26,10 +28,20 @@ MEMBERS = SourceSpec(
     "member_no",
     {"member_no": pl.Int64, "full_name": pl.String, "joined": pl.String, "state": pl.String},
 )
+BOOKS = SourceSpec(
+    "lib_books",
+    "isbn",
+    {"isbn": pl.String, "title": pl.String, "published": pl.String},
+)
 LOANS = SourceSpec(
     "lib_loans",
-    "loan_id",
-    {"loan_id": pl.Int64, "member_no": pl.Int64, "title": pl.String, "fee": pl.String},
+    ("member_no", "isbn", "loaned_on"),
+    {"member_no": pl.Int64, "isbn": pl.String, "loaned_on": pl.String, "fee": pl.String},
+)
+VISITS = SourceSpec(
+    "lib_visits",
+    None,
+    {"member_no": pl.Int64, "visited": pl.String, "note": pl.String},
 )
 
 
@@ -54,19 +66,52 @@ def members_transform(lf: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+@reads(BOOKS)
+def books_transform(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Legacy books -> target rows: the ISBN is the key, the year read as a number."""
+    year = pl.col("published").str.strip_chars().cast(pl.Int32, strict=False)
+    return lf.select(
+        carry_row_id(),
+        pl.col("isbn").alias("legacy_id"),
+        pl.col("title").str.strip_chars(),
+        year.alias("published"),
+        **{
+            FILTERED: pl.lit(False),
+            TRANSFORM_ERRORS: _unparsed(pl.col("published"), year, "published: not a year"),
+        },
+    )
+
+
 @reads(LOANS)
 def loans_transform(lf: pl.LazyFrame) -> pl.LazyFrame:
     """Legacy loans -> target rows: the fee read as a number of the currency."""
     fee = pl.col("fee").str.strip_chars().cast(pl.Float64, strict=False)
     return lf.select(
         carry_row_id(),
-        pl.col("loan_id").cast(pl.String).alias("legacy_id"),
+        LOANS.record_id().alias("legacy_id"),  # the composite key, as rejects name it
         pl.col("member_no").cast(pl.String).alias("member_legacy_id"),
-        pl.col("title"),
+        pl.col("isbn"),
+        pl.col("loaned_on"),
         fee.alias("fee"),
         **{
             FILTERED: pl.lit(False),
             TRANSFORM_ERRORS: _unparsed(pl.col("fee"), fee, "fee: not a number"),
+        },
+    )
+
+
+@reads(VISITS)
+def visits_transform(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """The visits log: no key, so every row is loaded as it is, repeats included."""
+    day = pl.col("visited").str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+    return lf.select(
+        carry_row_id(),
+        pl.col("member_no").cast(pl.String).alias("member_legacy_id"),
+        day.alias("visited_on"),
+        pl.col("note"),
+        **{
+            FILTERED: pl.lit(False),
+            TRANSFORM_ERRORS: _unparsed(pl.col("visited"), day, "visited: not a date"),
         },
     )
 
@@ -84,20 +129,47 @@ def members_contract(as_of: object) -> pa.DataFrameSchema:
     )
 
 
+def books_contract(as_of: object) -> pa.DataFrameSchema:
+    """Valid books: a title."""
+    del as_of
+    titled = pl.col("title").str.len_chars() > 0
+    return pa.DataFrameSchema(
+        {
+            "legacy_id": pa.Column(pl.String),
+            "title": pa.Column(pl.String, checks=rule("title: empty", titled)),
+            "published": pa.Column(pl.Int32, nullable=True),
+        }
+    )
+
+
 def loans_contract(as_of: object) -> pa.DataFrameSchema:
-    """Valid loans: a title, a fee that is not negative."""
+    """Valid loans: a fee that is not negative."""
     del as_of
     return pa.DataFrameSchema(
         {
             "legacy_id": pa.Column(pl.String),
             "member_legacy_id": pa.Column(pl.String),
-            "title": pa.Column(pl.String),
+            "isbn": pa.Column(pl.String),
+            "loaned_on": pa.Column(pl.String),
             "fee": pa.Column(pl.Float64, checks=rule("fee: negative", pl.col("fee") >= 0)),
         }
     )
 
 
-# Declared in this order on purpose: the migration runs members first, as loans reference them.
+def visits_contract(as_of: object) -> pa.DataFrameSchema:
+    """Any visit that names its day."""
+    del as_of
+    return pa.DataFrameSchema(
+        {
+            "member_legacy_id": pa.Column(pl.String, nullable=True),
+            "visited_on": pa.Column(pl.Date),
+            "note": pa.Column(pl.String, nullable=True),
+        }
+    )
+
+
+# Declared in this order on purpose: the migration runs members and books first, as loans
+# reference them.
 loans = Entity(
     name="loans",
     source=LOANS,
@@ -105,7 +177,26 @@ loans = Entity(
     contract=loans_contract,
     target_table="loans",
     indexes=(Index("idx_loans_member_id", ("member_id",)),),
+    references=(
+        Reference("member_legacy_id", to="members.legacy_id", sets="member_id"),
+        Reference("isbn", to="books.legacy_id", sets="book_id"),
+    ),
+)
+visits = Entity(
+    name="visits",
+    source=VISITS,
+    transform=visits_transform,
+    contract=visits_contract,
+    target_table="visits",
+    unique_keys=(),  # a log: nothing in it is unique
     references=(Reference("member_legacy_id", to="members.legacy_id", sets="member_id"),),
+)
+books = Entity(
+    name="books",
+    source=BOOKS,
+    transform=books_transform,
+    contract=books_contract,
+    target_table="books",
 )
 members = Entity(
     name="members",

@@ -60,6 +60,11 @@ class ForeignRowsError(TargetError):
     run was not told what to do with them (``--on-conflict update`` takes them over)."""
 
 
+class KeylessChangedError(TargetError):
+    """A keyless table was loaded by an earlier job from rows that have changed since: without
+    a key its rows cannot be matched one by one, so loading again could only duplicate them."""
+
+
 class RunLockedError(TargetError):
     """Another ``etl run`` holds the target (same entity on PostgreSQL, any on SQLite)."""
 

@@ -40,6 +40,7 @@ from columnar_etl.ledger import (
     job_configuration,
     record_job_facts,
 )
+from columnar_etl.preflight import KEYLESS_LOADED_BY
 from columnar_etl.target import Fault, Target
 
 __all__ = [
@@ -386,7 +387,9 @@ def commit_batch(
     valid = split.valid.with_columns(split.valid_rows.alias(ROW_ID))
     kept, duplicates = within_batch_duplicates(valid, entity.unique_keys)
     outcome, refused = _EMPTY, _NO_ROWS
-    if kept.height:
+    if kept.height and _keyless_loaded_before(target, entity, job_id):
+        outcome = _Outcome(_NO_ROWS, kept.height, 0)  # the very rows an earlier job loaded
+    elif kept.height:
         outcome, refused = _load_or_bisect(target, entity, job_id, kept, on_conflict, direct)
         _stop_if_the_table_refuses(entity, batch, kept, refused)
     duplicates = pl.concat([duplicates, outcome.duplicates])
@@ -405,6 +408,14 @@ def commit_batch(
     complete_batch(target, batch, counts, retries, source_key_hash(entity.source, source))
     target.commit()
     return counts
+
+
+def _keyless_loaded_before(target: Target, entity: Entity, job_id: int) -> bool:
+    """Whether ``entity`` is keyless and an earlier job loaded the rows its source holds now
+    (preflight.keyless_loaded_by, recorded when the job started)."""
+    if entity.source.key_columns:
+        return False
+    return job_configuration(target, job_id).get(KEYLESS_LOADED_BY) is not None
 
 
 #: A batch of at least this many rows that the database refuses whole, every row with the same

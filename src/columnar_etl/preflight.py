@@ -16,14 +16,15 @@ from typing import Any
 import polars as pl
 
 from columnar_etl.entities import Entity, SourceSpec
-from columnar_etl.errors import ForeignRowsError, TargetShapeError
-from columnar_etl.extract import Source
+from columnar_etl.errors import ForeignRowsError, KeylessChangedError, TargetShapeError
+from columnar_etl.extract import KeyRange, Source, source_key_hash
 from columnar_etl.ledger import NOT_WRITTEN_BY_A_JOB
 from columnar_etl.target import Target
 
 __all__ = [
     "FOREIGN_ROWS",
     "FOREIGN_ROWS_SHARED",
+    "KEYLESS_LOADED_BY",
     "ForeignRows",
     "before_loading",
     "check_shape",
@@ -36,6 +37,9 @@ log = logging.getLogger("columnar_etl")
 #: Keys in a job's stored configuration: the foreign rows its table held when it started, and
 #: how many of them had the legacy id of a source record.
 FOREIGN_ROWS, FOREIGN_ROWS_SHARED = "foreign_rows", "foreign_rows_sharing_source_keys"
+#: Key in a job's stored configuration: the earlier job that loaded this keyless table from
+#: the very rows it holds now; the job then loads nothing and counts them skipped_existing.
+KEYLESS_LOADED_BY = "keyless_rows_loaded_by_job"
 #: Legacy ids a message shows; ``etl verify --json`` lists more.
 SHOWN = 5
 
@@ -83,8 +87,8 @@ def foreign_rows(target: Target, entity: Entity, source: Source | None) -> Forei
     count = int(target.scalar(f"SELECT COUNT(*) {where}"))
     if source is None:
         return ForeignRows(table, count, None)
-    if not count:
-        return ForeignRows(table, 0, [])
+    if not count or "legacy_id" not in entity.target_columns:  # nothing to match them by
+        return ForeignRows(table, count, [])
     theirs = target.query(f"SELECT t.legacy_id AS legacy_id {where}")
     target.rollback()
     shared = theirs.select(pl.col("legacy_id").cast(pl.String)).join(
@@ -123,4 +127,32 @@ def before_loading(
             _rows(found.count),
             len(shared),
         )
-    return {FOREIGN_ROWS: found.count, FOREIGN_ROWS_SHARED: len(shared)}
+    facts = {FOREIGN_ROWS: found.count, FOREIGN_ROWS_SHARED: len(shared)}
+    if not entity.source.key_columns:
+        facts[KEYLESS_LOADED_BY] = keyless_loaded_by(target, entity, source)
+    return facts
+
+
+def keyless_loaded_by(target: Target, entity: Entity, source: Source) -> int | None:
+    """The job that loaded ``entity``'s keyless table from the rows the source holds now
+    (the same hash of its rows), or None when no job that is not rolled back loaded it. A
+    job that loaded other rows is refused: they cannot be told apart from the new ones."""
+    loaded = target.query(
+        "SELECT j.id AS job_id, b.source_key_hash AS hash FROM migration_jobs j "
+        "JOIN migration_batches b ON b.migration_job_id = j.id "
+        "WHERE j.entity = ? AND j.status = 'completed' AND j.deleted_at IS NULL "
+        "AND j.loaded > 0 AND b.status = 'completed' ORDER BY j.id DESC LIMIT 1",
+        (entity.name,),
+    )
+    target.rollback()
+    if not loaded.height:
+        return None
+    job_id, then = loaded.row(0)
+    rows = source.range_keys(entity.source, KeyRange(None, None))
+    if source_key_hash(entity.source, rows) == then:
+        return int(job_id)
+    raise KeylessChangedError(
+        f"{entity.name} has no key, and job {job_id} loaded it from rows that have changed "
+        "since: they cannot be matched one by one, so loading again would duplicate them; "
+        f"roll that job back (etl rollback --job {job_id}) and run again to load it anew"
+    )

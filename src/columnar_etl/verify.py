@@ -208,15 +208,17 @@ def error_summary(target: Target, job_id: int | None = None) -> dict[int, dict[s
     return summary
 
 
-def _per_job(target: Target, table: str) -> tuple[dict[int, int], dict[int, int]]:
-    """Rows per etl_job_id, and duplicated legacy ids per etl_job_id holding one of them."""
+def _per_job(target: Target, entity: Entity) -> tuple[dict[int, int], dict[int, int]]:
+    """Rows per etl_job_id, and duplicated legacy ids per etl_job_id holding one of them (an
+    entity without a legacy_id, a keyless log, has none to duplicate)."""
+    table = entity.target_table
     # Only rows of the ledger's jobs: a foreign row (see _foreign_rows) is no job's.
     counts = _rows(
         target,
         f"SELECT t.etl_job_id AS job_id, COUNT(*) AS n FROM {table} t "
         f"WHERE NOT {ledger.NOT_WRITTEN_BY_A_JOB} GROUP BY t.etl_job_id",
     )
-    if target.unique_index(table, "legacy_id"):
+    if "legacy_id" not in entity.target_columns or target.unique_index(table, "legacy_id"):
         return _by_job(counts), {}  # the index rules duplicates out; no scan of the table
     dups = _rows(
         target,
@@ -237,7 +239,7 @@ def _per_table(
 ) -> dict[str, tuple[dict[int, int], dict[int, int]]]:
     """:func:`_per_job` for the table of each of ``jobs``, by entity name."""
     names = {j["entity"] for j in jobs}
-    return {name: _per_job(target, migration.get(name).target_table) for name in names}
+    return {name: _per_job(target, migration.get(name)) for name in names}
 
 
 def _integrity(
@@ -579,8 +581,10 @@ def _orphans(
     ).row(0, named=True)
     figures: dict[str, Any] = {"reference": f"{entity.name}.{column} -> {reference.to}"}
     figures |= {k: int(v) for k, v in row.items()}
+    # A row without a legacy_id (a keyless log's) is named by its target id.
+    named = "r.legacy_id" if "legacy_id" in entity.target_columns else "'#' || CAST(r.id AS TEXT)"
     orphans = target.query(
-        f"SELECT r.legacy_id AS legacy_id, r.{column} AS pointer, CASE WHEN r.{column} IN "
+        f"SELECT {named} AS legacy_id, r.{column} AS pointer, CASE WHEN r.{column} IN "
         "(SELECT e.record_id FROM migration_errors e JOIN migration_jobs j "
         "ON j.id = e.migration_job_id WHERE j.entity = ?) THEN 1 ELSE 0 END "
         f"AS rejected FROM {table} r WHERE NOT EXISTS "
