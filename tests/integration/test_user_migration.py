@@ -414,3 +414,41 @@ def test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_result(tmp_path: Path
     assert verified.returncode == 0, verified.stdout
     again = etl(*args(killed))
     assert again.returncode == 0 and _outcome(killed)[:5] == _outcome(clean)[:5]
+
+
+#: The library's books, read from a table in another schema of a PostgreSQL source.
+QUALIFIED_MIGRATION = """
+import dataclasses
+
+from tests.library_migration import BOOKS, books
+
+books = dataclasses.replace(books, source=dataclasses.replace(BOOKS, table="legacy.lib_books"))
+ENTITIES = [books]
+"""
+
+
+def test_a_schema_qualified_source_table_with_a_text_key(pg_url: str, tmp_path: Path) -> None:
+    """``legacy.lib_books`` in a PostgreSQL source: found in its schema (not the search
+    path's, which holds a decoy of the same name), planned and verified by its text key."""
+    with Target(DatabaseUrl.parse(pg_url, what="test")) as t:
+        t.execute("CREATE SCHEMA legacy")
+        for table in ("legacy.lib_books", "public.lib_books"):
+            t.execute(f"CREATE TABLE {table} (isbn text PRIMARY KEY, title text, published text)")
+        for book in BOOKS:
+            t.execute("INSERT INTO legacy.lib_books VALUES (?, ?, ?)", book)
+        t.execute("INSERT INTO public.lib_books VALUES ('decoy', 'Decoy', '2000')")
+        t.commit()
+    migration = tmp_path / "qualified.py"
+    migration.write_text(QUALIFIED_MIGRATION)
+    target = tmp_path / "target.db"
+    where = ("--source", pg_url, "--migration", str(migration), "--target", f"sqlite://{target}")
+    done = etl("run", "--entity", "books", "--batch-size", "3", *where)
+    assert done.returncode == 0, done.stderr
+    loaded = _rows(
+        DatabaseUrl.parse(f"sqlite://{target}", what="test"), "SELECT legacy_id FROM books"
+    )
+    assert sorted(isbn for (isbn,) in loaded) == sorted(
+        isbn for isbn, title, _ in BOOKS if title.strip() and isbn != EMMA
+    )
+    checked = etl("verify", *where)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
