@@ -163,13 +163,16 @@ class Bench:
             server = again
         return time.process_time() + server
 
-    def etl(self, source: DatabaseUrl, target: DatabaseUrl, *args: str) -> EtlRun:
-        """``etl run --entity orders`` as a subprocess, measured."""
+    def etl(
+        self, source: DatabaseUrl, target: DatabaseUrl, *args: str, src: Path = ROOT / "src"
+    ) -> EtlRun:
+        """``etl run --entity orders`` as a subprocess, measured; ``src``: the package's
+        source folder to run (another revision's, for an A/B)."""
         command = [sys.executable, "-m", "columnar_etl", "run", "--entity", "orders"]
         command += ["--source", source.url, "--target", target.url, "--json", *args]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "LEGACY_"))}
         env.pop("DATABASE_URL", None)
-        paths = [str(ROOT / "src"), env.get("PYTHONPATH", "")]
+        paths = [str(src), env.get("PYTHONPATH", "")]
         env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
         before = self.server_cpu()
         with (
