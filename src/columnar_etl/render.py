@@ -43,7 +43,7 @@ def show(*items: Table | str, fit: bool = False) -> None:
     plain = Console(file=buffer, width=width, highlight=False)
     for line in lines:
         plain.print(line)
-    typer.echo("\n".join(line.rstrip() for line in buffer.getvalue().splitlines()))
+    typer.echo("\n".join(line.rstrip() for line in buffer.getvalue().splitlines()).lstrip("\n"))
 
 
 def _plain_width() -> int:
@@ -137,7 +137,8 @@ def _duplicate_keys(f: Mapping[str, Any]) -> str:
 
 def print_report(report: VerifyReport) -> None:
     """The checks as a table whose figures wrap in their column, then the verdict."""
-    table = Table(title=f"etl verify {report.target}", box=box.SIMPLE_HEAD, title_justify="left")
+    title = f"etl verify\ntarget {report.target}\nsource {report.source or 'not given'}"
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
     for column in ("check", "entity", "job", "status"):
         table.add_column(column, no_wrap=column != "entity", overflow="fold")
     table.add_column("figures", overflow="fold", ratio=1)
@@ -151,7 +152,7 @@ def print_report(report: VerifyReport) -> None:
     show(
         table,
         f"verify: {report.status} ({len(report.checks)} checks, {failed} failed, "
-        f"{unchecked} not checked; source {report.source or 'not given'})",
+        f"{unchecked} not checked)",
         fit=True,
     )
 
