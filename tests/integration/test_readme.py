@@ -61,6 +61,7 @@ def test_demo_command_works_in_a_fresh_venv_from_a_clean_clone(tmp_path: Path) -
     where = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import columnar_etl; print(columnar_etl.__file__)"],
         cwd=tmp_path,
+        env=env,  # without the caller's PYTHONPATH, which may name a checkout's src/
         capture_output=True,
         text=True,
         check=True,
@@ -122,6 +123,7 @@ def test_test_command_installs_the_dev_extra_and_runs_pytest(tmp_path: Path) -> 
     # The dev extra came with it: pytest, ruff and Ray, in the venv.
     tools = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import pytest, ray, hypothesis; print('ok')"],
+        env=env,
         capture_output=True,
         text=True,
     )
