@@ -6,7 +6,7 @@ Both runs load a cold PostgreSQL target (the benchmark's own server) from the sa
 legacy database, at the default batch size and workers. The Ray run starts a local Ray
 instance inside the tool (its start-up is part of the time, as it would be for a user); on one
 machine the two executors share the same cores, so Ray can only add overhead here: it pays off
-when nodes add cores (see README "Scaling out with Ray"). Writes benchmarks/results/executors.json.
+when nodes add cores (see docs/ray.md). Writes benchmarks/results/executors.json.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The benchmark scripts still run, end to end, on a few thousand orders.
 
-They start their own PostgreSQL, as the README's benchmark commands do; their figures go to a
+They start their own PostgreSQL, as the commands in docs/benchmarks.md do; their figures go to a
 temporary folder (BENCH_RESULTS), never over the committed ones. The figures themselves are
 noise at this size: only their consistency is checked.
 """

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import functools
-import io
 import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import Annotated, NoReturn, ParamSpec, TypeVar
 
 import typer
 from adbc_driver_manager import AdbcStatusCode
 from rich import box
-from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 from typer._click.exceptions import ClickException  # typer vendors click since 0.22
 
 from columnar_etl import ledger, pipeline
@@ -38,18 +35,20 @@ from columnar_etl.errors import (
     InterruptedRunError,
 )
 from columnar_etl.extract import Source
+from columnar_etl.helptext import ConventionalHelpGroup
 from columnar_etl.interrupt import ctrl_c_as_flag, off_main_thread
 from columnar_etl.launch import EXIT_INTERRUPTED
 from columnar_etl.legacy import check_size, write_legacy
 from columnar_etl.link import LinkResult, link
 from columnar_etl.migration import Migration, load_migration
 from columnar_etl.progress import progress_reporter
+from columnar_etl.render import by_type, print_report, print_status, show
 from columnar_etl.rollback import rollback_job
 from columnar_etl.target import Target
-from columnar_etl.verify import Check, VerifyReport
 from columnar_etl.verify import verify as verify_target
 
 app = typer.Typer(
+    cls=ConventionalHelpGroup,
     help="Migrate a legacy database into PostgreSQL, columnar and bounded in memory.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -112,7 +111,11 @@ JOB_IDS = {"min": 1, "max": 2**63 - 1}
 SourceOpt = Annotated[
     str | None,
     typer.Option(
-        "--source", envvar="LEGACY_DATABASE_URL", help="Legacy database URL.", show_default=False
+        "--source",
+        envvar="LEGACY_DATABASE_URL",
+        help="Legacy database URL.",
+        show_default=False,
+        metavar="URL",
     ),
 ]
 TargetOpt = Annotated[
@@ -122,6 +125,7 @@ TargetOpt = Annotated[
         envvar="DATABASE_URL",
         help=f"Target database URL [default: sqlite:///./{DEFAULT_TARGET_FILE}]",
         show_default=False,
+        metavar="URL",
     ),
 ]
 MigrationOpt = Annotated[
@@ -132,6 +136,7 @@ MigrationOpt = Annotated[
         help="Python file, folder or module declaring the entities "
         "[default: the built-in customers, products, orders]",
         show_default=False,
+        metavar="PATH|MODULE",
     ),
 ]
 
@@ -226,22 +231,22 @@ def run(
 
 @app.command()
 @_on_ctrl_c("the target is unchanged (etl status only reads it)")
-def status(target: TargetOpt = None, migration: MigrationOpt = None) -> None:
+def status(
+    target: TargetOpt = None,
+    migration: MigrationOpt = None,
+    output_json: Annotated[bool, typer.Option("--json", help="Print every job as JSON.")] = False,
+) -> None:
     """List migration jobs with percent complete and batches by status."""
     load_migration(migration)  # checked like every command's; the ledger names the entities
     with Target(_target_url(target), create=False) as t:
         ledger.require_ledger(t)
         jobs = ledger.jobs_overview(t)
-    if jobs.is_empty():
+    if output_json:
+        typer.echo(json.dumps(jobs.to_dicts(), indent=2, default=str))
+    elif jobs.is_empty():
         typer.echo("no jobs yet")
-        return
-    for job in jobs.to_dicts():
-        typer.echo(
-            f"job {job['id']} {job['entity']}: {job['status']} {job['percent']:.1f}% complete, "
-            f"batches completed {job['batches_completed']}, failed {job['batches_failed']}, "
-            f"pending {job['batches_pending']}; loaded {job['loaded']}, rejected "
-            f"{job['rejected']}, filtered {job['filtered']}, skipped {job['skipped_existing']}"
-        )
+    else:
+        print_status(jobs)
 
 
 @app.command()
@@ -335,7 +340,7 @@ def verify_command(
     if output_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        _print_report(report)
+        print_report(report)
     if not report.passed:
         raise typer.Exit(1)
 
@@ -364,121 +369,6 @@ def rollback_command(
     )
 
 
-def _show(*items: Table | str) -> None:
-    """Rich on a terminal; plain, unwrapped lines otherwise (pipes, files, tests)."""
-    lines = [Text(item) if isinstance(item, str) else item for item in items]
-    console = Console(highlight=False)
-    if console.is_terminal:
-        for line in lines:
-            console.print(line)
-        return
-    buffer = io.StringIO()
-    plain = Console(file=buffer, width=400, highlight=False)
-    for line in lines:
-        plain.print(line)
-    typer.echo("\n".join(line.rstrip() for line in buffer.getvalue().splitlines()))
-
-
-def _ids(values: list[str], shown: int = 10) -> str:
-    more = f" ... ({len(values) - shown} more; --json lists all)" if len(values) > shown else ""
-    return ", ".join(values[:shown]) + more
-
-
-def _by_type(counts: Mapping[str, int | None]) -> str:
-    return ", ".join(f"{k} {'?' if v is None else v}" for k, v in counts.items())
-
-
-def _batch_span(batch: Mapping[str, Any]) -> str:
-    """A batch's range: its ids, or for a table keyed otherwise its keys."""
-    if batch.get("keys"):
-        keys = json.loads(batch["keys"])
-        return f"keys {keys['start']}..{keys['stop']}"
-    return f"ids {batch['start_id']}-{batch['end_id']}"
-
-
-def _key_changes(f: Mapping[str, Any]) -> str:
-    """The source_rows check's comparison of ids per batch range, in a few words."""
-    text = f"; batch ranges whose ids were compared: {f['batches_checked']}"
-    changed = [
-        f"{b['batch_number']} ({_batch_span(b)}: {b['rows_then']} rows then, {b['rows_now']} now)"
-        for b in f["changed_batches"]
-    ]
-    if changed:
-        text += f", changed since: batch {_ids(changed, shown=3)}"
-    if f["rows_outside_plan"]:
-        ids = ", ".join(str(i) for i in f["ids_outside_plan"][:5])
-        more = ", ..." if f["rows_outside_plan"] > 5 else ""
-        text += f"; rows in no batch's range: {f['rows_outside_plan']} (ids {ids}{more})"
-    return text
-
-
-def _figures(check: Check) -> str:
-    """One line of a check's figures for the human table (--json has all of them)."""
-    f = check.figures
-    if check.name == "integrity":
-        text = (
-            f"score {f['integrity_score']:.1f}% ({f['actual_records']} of "
-            f"{f['expected_records']} rows), duplicate legacy ids {f['duplicate_legacy_ids']}"
-        )
-        if f["job_status"] != "completed":
-            text += f"; job {f['job_status']}"
-        return text + (f"; rejects: {_by_type(f['error_summary'])}" if f["error_summary"] else "")
-    if check.name == "row_count":
-        return (
-            f"expected {f['expected_records']}, actual {f['actual_records']}, "
-            f"missing {f['missing_records']}, extra {f['extra_records']}"
-        )
-    if check.name == "conservation":
-        return (
-            f"extracted {f['extracted']} = loaded {f['loaded']} + rejected {f['rejected']} + "
-            f"filtered {f['filtered']} + skipped {f['skipped_existing']} "
-            f"({f['loaded_rejected_filtered_skipped']}); rejects recorded {f['rejects_recorded']}"
-        )
-    if check.name == "source_rows":
-        rows = "?" if f["source_rows"] is None else f["source_rows"]
-        text = f"source {f['source_table']} rows {rows}, extracted {f['extracted']}"
-        text += _key_changes(f) if "changed_batches" in f else ""
-        return text + (f" ({check.reason})" if check.reason else "")
-    if check.name == "rows_present":
-        text = (
-            f"{f['table']} rows {f['table_rows']}, the job placed {f['placed']} (loaded "
-            f"{f['loaded']} + already present {f['skipped_existing']})"
-        )
-        return text + (f"; at least {f['missing_at_least']} gone" if f["missing_at_least"] else "")
-    if check.name == "foreign_rows":
-        text = f"{f['table']}: {f['foreign_rows']} rows the tool did not write"
-        shared = f.get("shared_legacy_ids")
-        if shared:
-            text += f", {len(shared)} with a source record's legacy_id: {_ids(shared)}"
-        return text + (f" ({check.reason})" if check.reason else "")
-    if check.name == "orphans":
-        text = (
-            f"{f['reference']}: {f['rows']} rows, {f['linked']} linked, {f['orphans']} orphans "
-            f"({_by_type(f['orphans_by_reason'])}), unlinked {f['unlinked']}, "
-            f"mislinked {f['mislinked']}"
-        )
-        return text + (f"; orphans: {_ids(f['orphan_legacy_ids'])}" if f["orphans"] else "")
-    return _by_type(f)
-
-
-def _print_report(report: VerifyReport) -> None:
-    table = Table(title=f"etl verify {report.target}", box=box.SIMPLE_HEAD, title_justify="left")
-    for column in ("check", "entity", "job", "status", "figures"):
-        table.add_column(column, overflow="fold")
-    style = {"passed": "green", "failed": "bold red", "not_checked": "yellow"}
-    for check in report.checks:
-        job = "" if check.job_id is None else str(check.job_id)
-        status = f"[{style[check.status]}]{check.status}[/]"
-        table.add_row(check.name, check.entity or "", job, status, _figures(check))
-    failed = sum(c.passed is False for c in report.checks)
-    unchecked = sum(c.passed is None for c in report.checks)
-    _show(
-        table,
-        f"verify: {report.status} ({len(report.checks)} checks, {failed} failed, "
-        f"{unchecked} not checked; source {report.source or 'not given'})",
-    )
-
-
 def _print_results(results: list[pipeline.JobResult], migration: Migration) -> None:
     """The reference's migration summary: per entity success, rejects, filtered, skipped and
     total; the relationships line; each job's integrity status with its score."""
@@ -490,7 +380,7 @@ def _print_results(results: list[pipeline.JobResult], migration: Migration) -> N
     for r in results:
         rejected = str(r.counts["rejected"])
         if r.rejected_by_type:
-            rejected += f" ({_by_type(r.rejected_by_type)})"
+            rejected += f" ({by_type(r.rejected_by_type)})"
         c = r.counts
         job = "" if r.job_id is None else str(r.job_id)
         table.add_row(
@@ -511,7 +401,7 @@ def _print_results(results: list[pipeline.JobResult], migration: Migration) -> N
                 f"  {item.entity} (job {item.migration_job_id}): {item.status} "
                 f"(Score: {item.integrity_score:.1f}%)"
             )
-    _show(*lines)
+    show(*lines)
     for r in results:
         if not r.conserved:
             typer.echo(f"{r.entity}: COUNTS DO NOT ADD UP: {r.counts}", err=True)
@@ -522,7 +412,10 @@ def _print_results(results: list[pipeline.JobResult], migration: Migration) -> N
 def generate(
     rows: Annotated[int, typer.Option("--rows", help="Legacy orders to generate.")],
     out: Annotated[
-        str, typer.Option("--out", help="Empty legacy database: sqlite:///PATH or postgresql://")
+        str,
+        typer.Option(
+            "--out", help="Empty legacy database: sqlite:///PATH or postgresql://", metavar="URL"
+        ),
     ],
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same tables.")] = 42,
 ) -> None:
@@ -547,8 +440,7 @@ def demo(
         "columnar_etl_demo"
     ),
 ) -> None:
-    """Generate a messy legacy SQLite database, migrate it all into an embedded SQLite target,
-    and verify the result against both."""
+    """Generate a messy legacy SQLite database, migrate it into an SQLite file, verify both."""
     check_size(rows)  # before anything is written
     directory = _demo_folder(directory.absolute())
     source = DatabaseUrl.parse(f"sqlite://{directory / 'legacy.db'}", what="source")
@@ -569,7 +461,7 @@ def demo(
     typer.echo("")
     with Target(target, create=False) as t:
         verified = verify_target(t, Source(source))
-    _print_report(verified)
+    print_report(verified)
     typer.echo(
         f"\nExplore: etl status --target {target}\n"
         f"         etl rejects --job 3 --target {target}\n"

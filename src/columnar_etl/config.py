@@ -27,10 +27,9 @@ __all__ = [
     "source_zone",
 ]
 
-#: From the tuning sweeps (benchmarks/tune.py, 2M orders into PostgreSQL on 2 cores; README
-#: "Benchmarks"). Once the fast path also deferred the unique index, 50k x 3 was the fastest
-#: setting under 768 MiB peak RSS (605 MiB; 25k x 2 was 20% slower); 100k batches peaked
-#: near 1 GiB; 4 workers gained nothing within the noise in the full sweep.
+#: From the tuning sweeps (benchmarks/tune.py, 2M orders into PostgreSQL on 2 cores;
+#: docs/benchmarks.md "Tuning"): at 50k, 2 and 3 workers are within the noise, under the
+#: 768 MiB budget; 100k batches went past it; 4 workers gained nothing in the full sweep.
 DEFAULT_BATCH_SIZE = 50_000
 DEFAULT_WORKERS = 3
 DEFAULT_TARGET_FILE = "columnar_etl_target.db"

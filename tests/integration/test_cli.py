@@ -62,7 +62,8 @@ def test_status_and_rejects_export(legacy: DatabaseUrl, tmp_path: Path) -> None:
 
     status = etl("status", "--target", target)
     assert status.returncode == 0
-    assert "job 1 products: completed 100.0% complete" in status.stdout
+    row = next(line.split() for line in status.stdout.splitlines() if "products" in line)
+    assert row[:5] == ["1", "products", "completed", "100.0%", "1"], status.stdout
 
     with Target(DatabaseUrl.parse(target, what="t")) as t:
         expected = t.query(

@@ -608,7 +608,7 @@ def test_verify_finds_source_ids_that_changed_behind_equal_counts(
     assert figures["rows_outside_plan"] == 1 and figures["ids_outside_plan"] == [new]
     human = etl("verify", "--source", source.url, "--target", target.url)
     assert human.returncode == 1, human.stderr
-    line = next(x for x in human.stdout.splitlines() if x.lstrip().startswith("source_rows"))
+    line = _table_row(human.stdout, "source_rows")
     assert f"changed since: batch 1 (ids {lowest}-{first['end_id']}: " in line
     assert f"rows in no batch's range: 1 (ids {new})" in line
 
@@ -673,3 +673,15 @@ def test_a_ledger_of_an_earlier_version_is_upgraded_and_its_batches_are_not_chec
     first = _batch(target, job.job_id, 1)
     assert figures["changed_batches"] == [_changed(target, job.job_id, 1, first["extracted"] - 1)]
     assert figures["rows_outside_plan"] == 1
+
+
+def _table_row(printed: str, check: str) -> str:
+    """The figures of ``check``'s row in verify's table, its wrapped lines joined again."""
+    lines = printed.splitlines()
+    first = next(i for i, x in enumerate(lines) if x.lstrip().startswith(check))
+    rows = [lines[first]]
+    for line in lines[first + 1 :]:
+        if not line.startswith(" " * 10) or not line.strip():
+            break
+        rows.append(line)
+    return " ".join(" ".join(row.split()) for row in rows)
