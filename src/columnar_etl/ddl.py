@@ -16,7 +16,7 @@ __all__ = ["create_index", "table_columns", "table_statements"]
 
 def table_columns(entity: Entity, dialect: Dialect) -> dict[str, str]:
     """Column name -> its SQL definition (type and NOT NULL), in table order."""
-    columns = {"id": dialect.surrogate_key}
+    columns = {entity.surrogate_key: dialect.surrogate_key}
     for name, (dtype, nullable) in entity.target_schema().items():
         sql = entity.sql_types.get(name) or dialect.sql_type(
             dtype, json=name in entity.json_columns
@@ -26,7 +26,8 @@ def table_columns(entity: Entity, dialect: Dialect) -> dict[str, str]:
             sql = f"{sql} DEFAULT {dialect.literal(entity.defaults[name])}"
         columns[name] = sql
     for reference in entity.references:
-        columns[reference.sets] = dialect.integer  # null until linked, or for an orphan
+        if reference.sets is not None:
+            columns[reference.sets] = dialect.integer  # null until linked, or for an orphan
     columns["etl_job_id"] = f"{dialect.integer} NOT NULL"
     return columns
 

@@ -227,6 +227,17 @@ def _unqualified(table: str) -> str:
     return table.rpartition(".")[2]
 
 
+def _selected(spec: SourceSpec, columns: Iterable[str]) -> list[str]:
+    """The select list of ``columns``: each as it is, or read through its ``read_as``
+    expression (exactly, as text) under its own name."""
+    return [
+        f"{spec.read_as[c].replace('{}', _quote(c))} AS {_quote(c)}"
+        if c in spec.read_as
+        else _quote(c)
+        for c in columns
+    ]
+
+
 def _keys_sql(spec: SourceSpec, dialect: str) -> tuple[str, Any]:
     """The key as the source compares it (``"k"`` or the row ``("a", "b")``), and a function
     writing a key's values the same way, as literals."""
@@ -434,7 +445,7 @@ class Source:
     def range_keys(self, spec: SourceSpec, keys: KeyRange) -> pl.DataFrame:
         """The keys (a keyless table: the rows) of ``keys``'s rows now, with their dtypes."""
         columns = spec.key_columns or spec.columns
-        selected = ", ".join(_quote(c) for c in columns)
+        selected = ", ".join(_selected(spec, columns))
         where = range_condition(spec, keys, self.url.dialect)
         frame = self.read(
             f"SELECT {selected} FROM {relation(spec, self.url.dialect)} WHERE {where}"
@@ -444,7 +455,7 @@ class Source:
     def read_batch(self, spec: SourceSpec, batch: BatchRange) -> pl.DataFrame:
         """The rows of one batch, with the legacy dtypes of ``spec``."""
         try:
-            frame = self.read(self._batch_sql(spec, batch, [_quote(c) for c in spec.columns]))
+            frame = self.read(self._batch_sql(spec, batch, _selected(spec, spec.columns)))
         except SourceError as exc:
             if self.url.dialect != "sqlite" or "utf-8" not in str(exc).lower():
                 raise
@@ -470,9 +481,9 @@ class Source:
         text = [c for c, dtype in spec.schema.items() if dtype == pl.String]
         columns = [
             f"CASE WHEN {_quote(c)} IS NULL THEN NULL ELSE hex({_quote(c)}) END AS {_quote(c)}"
-            if c in text
-            else _quote(c)
-            for c in spec.columns
+            if c in text and c not in spec.read_as
+            else item
+            for c, item in zip(spec.columns, _selected(spec, spec.columns), strict=True)
         ]
         frame = self.read(self._batch_sql(spec, batch, columns))
         problems = [
@@ -515,7 +526,7 @@ class Source:
         import connectorx as cx
 
         span = BatchRange(0, run[0].start_id, run[-1].end_id, 0)
-        sql = self._batch_sql(spec, span, [_quote(c) for c in spec.columns])
+        sql = self._batch_sql(spec, span, _selected(spec, spec.columns))
         schema, key = dict(spec.schema), spec.id_column
         try:
             reader = cx.read_sql(

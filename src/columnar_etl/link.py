@@ -44,7 +44,7 @@ class LinkResult:
     def to_dict(self) -> dict[str, object]:
         return {
             "reference": self.label,
-            "sets": f"{self.entity}.{self.reference.sets}",
+            "sets": None if self.reference.sets is None else f"{self.entity}.{self.reference.sets}",
             "rows": self.rows,
             "linked": self.linked,
             "orphans": self.orphans,
@@ -52,19 +52,21 @@ class LinkResult:
         }
 
 
-def match_sql(table: str, reference: Reference, referenced_table: str) -> str:
+def match_sql(table: str, reference: Reference, pointed: Entity) -> str:
     """The target id a row of ``table`` should point at: MIN keeps it deterministic (and
     free of "more than one row" errors) even if someone dropped the referenced key's unique
     index and loaded a duplicate."""
     return (
-        f"(SELECT MIN(p.id) FROM {referenced_table} p "
+        f"(SELECT MIN(p.{pointed.surrogate_key}) FROM {pointed.target_table} p "
         f"WHERE p.{reference.key} = {table}.{reference.column})"
     )
 
 
 def _link_one(target: Target, entity: Entity, reference: Reference, pointed: Entity) -> LinkResult:
     table = entity.target_table
-    match = match_sql(table, reference, pointed.target_table)
+    if reference.sets is None:
+        return _matched(target, entity, reference, pointed)
+    match = match_sql(table, reference, pointed)
     # Also repairs links to rows that are gone or were re-keyed; IS DISTINCT FROM is null-safe
     # in both PostgreSQL and SQLite (3.39+).
     stale = f"{reference.sets} IS DISTINCT FROM {match}"
@@ -75,6 +77,19 @@ def _link_one(target: Target, entity: Entity, reference: Reference, pointed: Ent
     )
     rows, linked = int(row["n"]), int(row["linked"])
     return LinkResult(entity.name, reference, rows, linked, rows - linked, updated)
+
+
+def _matched(target: Target, entity: Entity, reference: Reference, pointed: Entity) -> LinkResult:
+    """A reference whose column is itself the link: nothing to fill, its figures only (a
+    NULL in the column points nowhere and is no orphan)."""
+    row = target.query(
+        f"SELECT COUNT(*) AS n, COUNT(r.{reference.column}) AS pointing, "
+        f"CAST(COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM {pointed.target_table} p WHERE "
+        f"p.{reference.key} = r.{reference.column}) THEN 1 ELSE 0 END), 0) AS BIGINT) AS linked "
+        f"FROM {entity.target_table} r"
+    ).row(0, named=True)
+    rows, linked = int(row["n"]), int(row["linked"])
+    return LinkResult(entity.name, reference, rows, linked, int(row["pointing"]) - linked, 0)
 
 
 def link(target: Target, migration: Migration) -> list[LinkResult]:

@@ -22,7 +22,7 @@ __all__ = ["RollbackResult", "rollback_job"]
 #: Per job of the referencing entity: its rows whose link points at the job's rows.
 _POINTING = (
     "SELECT r.etl_job_id AS job_id, COUNT(*) AS n FROM {child} r JOIN {parent} p "
-    "ON p.id = r.{sets} WHERE p.etl_job_id = ? GROUP BY r.etl_job_id ORDER BY r.etl_job_id"
+    "ON p.{key} = r.{column} WHERE p.etl_job_id = ? GROUP BY r.etl_job_id ORDER BY r.etl_job_id"
 )
 
 
@@ -62,15 +62,21 @@ def _unlink_dependents(target: Target, job_id: int, entity: Entity, migration: M
     for child, index in migration.referencing(entity.name):
         reference = child.references[index]
         parent = entity.target_table
-        sql = _POINTING.format(child=child.target_table, parent=parent, sets=reference.sets)
+        # Through the link it fills, or (sets=None) the key its column holds.
+        key, column = (
+            (entity.surrogate_key, reference.sets)
+            if reference.sets is not None
+            else (reference.key, reference.column)
+        )
+        sql = _POINTING.format(child=child.target_table, parent=parent, key=key, column=column)
         rows = target.query(sql, (job_id,)).to_dicts()
         blocking = {int(r["job_id"]): int(r["n"]) for r in rows}
         if blocking and not force:
             raise _refusal(job_id, entity, child.name, blocking)
-        if blocking:
+        if blocking and reference.sets is not None:  # else they point at nothing now
             target.execute(
                 f"UPDATE {child.target_table} SET {reference.sets} = NULL WHERE {reference.sets} "
-                f"IN (SELECT id FROM {parent} WHERE etl_job_id = ?)",
+                f"IN (SELECT {entity.surrogate_key} FROM {parent} WHERE etl_job_id = ?)",
                 (job_id,),
             )
             unlinked[child.name] = unlinked.get(child.name, 0) + sum(blocking.values())

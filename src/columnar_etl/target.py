@@ -197,19 +197,23 @@ _HAS_INDEX = {
 #: index builds at the end for a second (deadlock_timeout) before it gave way. At the job's
 #: end, or in the next run after a kill, this brings both back on the entity tables; not while
 #: the job runs (columnar_etl.busy_tables, set by Target.apply_schema), and only on the tables
-#: of the run (columnar_etl.schema_tables, likewise). ``{tables}`` are declared identifiers.
+#: of the run (columnar_etl.schema_tables, likewise). ``{tables}`` are [table, key] pairs of
+#: declared identifiers.
 _RESTORE = """DO $$
 DECLARE
+    pair text[];
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY[{tables}]::text[] LOOP
+    FOREACH pair SLICE 1 IN ARRAY ARRAY[{tables}]::text[] LOOP
+        t := pair[1];
         CONTINUE WHEN t = ANY (string_to_array(
             current_setting('columnar_etl.busy_tables', true), ','));
         CONTINUE WHEN NOT t = ANY (string_to_array(
             current_setting('columnar_etl.schema_tables', true), ','));
         IF NOT EXISTS (SELECT 1 FROM pg_constraint
                        WHERE conrelid = t::regclass AND contype = 'p') THEN
-            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (id)', t, t || '_pkey');
+            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (%I)',
+                           t, t || '_pkey', pair[2]);
         END IF;
         IF EXISTS (SELECT 1 FROM pg_class WHERE oid = t::regclass
                    AND reloptions @> ARRAY['autovacuum_enabled=false']) THEN
@@ -672,7 +676,11 @@ class Target:
             return statements
         for entity in self.entities:
             statements += ddl.table_statements(entity, DIALECTS[self.dialect])
-        restored = ", ".join(f"'{table}'" for table in self._restored_tables())
+        # [table, its generated key]: declared identifiers, checked when declared.
+        restored = ", ".join(
+            f"['{table}', '{self.declared(table).surrogate_key}']"
+            for table in self._restored_tables()
+        )
         if restored:
             statements.append(_RESTORE.format(tables=restored))
         return statements

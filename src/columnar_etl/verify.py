@@ -568,26 +568,39 @@ def _orphans(
     """Rows of ``entity`` whose ``reference`` finds no row; wrong or missing links fail,
     orphans alone do not (the row they point at was filtered, rejected, or never existed)."""
     table, parent = entity.target_table, pointed.target_table
-    column, key, sets = reference.column, reference.key, reference.sets
+    column, key = reference.column, reference.key
+    # The link a row holds: the column linking fills, or (sets=None) the pointer itself,
+    # which is linked when its key is there; its NULL points nowhere and is no orphan.
+    sets, pointing = reference.sets, ""
+    if sets is None:
+        sets, pointing = "m.id", f" WHERE r.{column} IS NOT NULL"
+    else:
+        sets = f"r.{sets}"
     row = target.query(
-        f"SELECT COUNT(*) AS rows, COUNT(r.{sets}) AS linked, "
+        f"SELECT COUNT(*) AS rows, COUNT({sets}) AS linked, "
         "CAST(COALESCE(SUM(CASE WHEN m.id IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS orphans, "
-        f"CAST(COALESCE(SUM(CASE WHEN m.id IS NOT NULL AND r.{sets} IS NULL "
+        f"CAST(COALESCE(SUM(CASE WHEN m.id IS NOT NULL AND {sets} IS NULL "
         "THEN 1 ELSE 0 END), 0) AS BIGINT) AS unlinked, "
-        f"CAST(COALESCE(SUM(CASE WHEN r.{sets} IS NOT NULL AND (m.id IS NULL "
-        f"OR r.{sets} <> m.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS mislinked "
-        f"FROM {table} r LEFT JOIN (SELECT {key} AS k, MIN(id) AS id FROM {parent} "
-        f"GROUP BY {key}) m ON m.k = r.{column}"
+        f"CAST(COALESCE(SUM(CASE WHEN {sets} IS NOT NULL AND (m.id IS NULL "
+        f"OR {sets} <> m.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS mislinked "
+        f"FROM {table} r LEFT JOIN (SELECT {key} AS k, MIN({pointed.surrogate_key}) AS id "
+        f"FROM {parent} GROUP BY {key}) m ON m.k = r.{column}{pointing}"
     ).row(0, named=True)
     figures: dict[str, Any] = {"reference": f"{entity.name}.{column} -> {reference.to}"}
     figures |= {k: int(v) for k, v in row.items()}
     # A row without a legacy_id (a keyless log's) is named by its target id.
-    named = "r.legacy_id" if "legacy_id" in entity.target_columns else "'#' || CAST(r.id AS TEXT)"
+    named = (
+        "r.legacy_id"
+        if "legacy_id" in entity.target_columns
+        else f"'#' || CAST(r.{entity.surrogate_key} AS TEXT)"
+    )
+    pointing = "" if reference.sets is not None else f"r.{column} IS NOT NULL AND "
     orphans = target.query(
-        f"SELECT {named} AS legacy_id, r.{column} AS pointer, CASE WHEN r.{column} IN "
+        f"SELECT {named} AS legacy_id, r.{column} AS pointer, CASE WHEN "
+        f"CAST(r.{column} AS TEXT) IN "
         "(SELECT e.record_id FROM migration_errors e JOIN migration_jobs j "
         "ON j.id = e.migration_job_id WHERE j.entity = ?) THEN 1 ELSE 0 END "
-        f"AS rejected FROM {table} r WHERE NOT EXISTS "
+        f"AS rejected FROM {table} r WHERE {pointing}NOT EXISTS "
         f"(SELECT 1 FROM {parent} p WHERE p.{key} = r.{column})",
         (pointed.name,),
     )

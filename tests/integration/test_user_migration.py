@@ -452,3 +452,75 @@ def test_a_schema_qualified_source_table_with_a_text_key(pg_url: str, tmp_path: 
     )
     checked = etl("verify", *where)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+#: An identity copy, as ``etl init`` writes one: source columns keep their names (``id``
+#: among them, so the table's own key is ``etl_id``), a foreign key stays the link itself
+#: (``sets=None``), and a column connectorx would not carry exactly is read as text.
+IDENTITY_MIGRATION = """
+import pandera.polars as pa
+import polars as pl
+
+from columnar_etl import FILTERED, TRANSFORM_ERRORS, Entity, Reference, SourceSpec, carry_row_id
+
+PEOPLE = SourceSpec("people", "id", {"id": pl.Int64, "name": pl.String})
+PETS = SourceSpec(
+    "pets",
+    "id",
+    {"id": pl.Int64, "owner_id": pl.Int64, "weight": pl.String},
+    read_as={"weight": "CAST({} AS TEXT)"},
+)
+
+
+def copy(spec):
+    def transform(lf):
+        return lf.select(
+            carry_row_id(),
+            *spec.columns,
+            spec.record_id().alias("legacy_id"),
+            **{FILTERED: pl.lit(False), TRANSFORM_ERRORS: pl.lit(None, pl.String)},
+        )
+    return transform
+
+
+def contract(columns):
+    return lambda as_of: pa.DataFrameSchema(
+        {"legacy_id": pa.Column(pl.String)}
+        | {name: pa.Column(dtype, nullable=True) for name, dtype in columns.items()}
+    )
+
+
+people = Entity("people", PEOPLE, copy(PEOPLE), contract(PEOPLE.schema), "people",
+                surrogate_key="etl_id")
+pets = Entity("pets", PETS, copy(PETS), contract(PETS.schema), "pets", surrogate_key="etl_id",
+              references=(Reference("owner_id", to="people.id"),))
+"""
+
+
+def test_an_identity_copy_keeps_ids_and_foreign_keys_as_they_are(
+    empty_url: DatabaseUrl, tmp_path: Path
+) -> None:
+    legacy = tmp_path / "pets.db"
+    with sqlite3.connect(legacy) as conn:
+        conn.execute("CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("CREATE TABLE pets (id INTEGER PRIMARY KEY, owner_id INTEGER, weight REAL)")
+        conn.executemany("INSERT INTO people VALUES (?, ?)", [(1, "Ann"), (2, "Bob")])
+        pets = [(10, 1, 4.25), (11, 2, 0.1), (12, 3, None), (13, None, 7.0)]
+        conn.executemany("INSERT INTO pets VALUES (?, ?, ?)", pets)
+    migration = tmp_path / "identity.py"
+    migration.write_text(IDENTITY_MIGRATION)
+    where = ("--source", f"sqlite://{legacy}", "--migration", str(migration))
+    done = etl("run", "--entity", "all", *where, "--target", empty_url.url)
+    assert done.returncode == 0, done.stderr
+    rows = _rows(empty_url, "SELECT id, owner_id, weight FROM pets ORDER BY id")
+    assert rows == [(10, 1, "4.25"), (11, 2, "0.1"), (12, 3, None), (13, None, "7.0")]
+    report = json.loads(etl("verify", "--json", *where, "--target", empty_url.url).stdout)
+    assert report["passed"], report
+    [orphans] = [c["figures"] for c in report["checks"] if c["name"] == "orphans"]
+    # Owner 3 is nowhere; a pet without an owner points nowhere and is no orphan.
+    assert (orphans["rows"], orphans["linked"], orphans["orphans"]) == (3, 2, 1)
+    assert orphans["orphan_legacy_ids"] == ["12"]
+    refused = etl(
+        "rollback", "--job", "1", "--migration", str(migration), "--target", empty_url.url
+    )
+    assert refused.returncode == 1 and "2 loaded pets point at its people" in refused.stderr

@@ -94,6 +94,10 @@ class SourceSpec:
     it excludes are never extracted, and verify's source checks apply it too."""
     params: Mapping[str, Param] = field(default_factory=dict)
     """The values of ``where``'s placeholders: None, booleans, integers, finite floats, text."""
+    read_as: Mapping[str, str] = field(default_factory=dict)
+    """Columns read through a SQL expression of the source's, ``{}`` standing for the quoted
+    column: ``{"total": "CAST({} AS TEXT)"}`` reads a numeric connectorx would round as its
+    exact text (``etl init`` writes these from its type map). Not for key columns."""
 
     def __post_init__(self) -> None:
         key = (self.key,) if isinstance(self.key, str) else tuple(self.key or ())
@@ -105,6 +109,12 @@ class SourceSpec:
                 raise ConfigError(
                     f"source {self.table!r}: key column {column!r} must be one of its columns, "
                     f"read as an integer or text (it is {dtype})"
+                )
+        for column, expression in self.read_as.items():
+            if column not in self.schema or column in key or expression.count("{}") != 1:
+                raise ConfigError(
+                    f"source {self.table!r}: read_as[{column!r}] = {expression!r} must be a "
+                    "non-key column's SQL expression with one {} for the column"
                 )
         named = set(placeholders(self.where or ""))
         if named != set(self.params):
@@ -207,14 +217,18 @@ class Reference:
     """This entity's column holding the other entity's key."""
     to: str
     """``entity.column``: the key pointed at."""
-    sets: str
-    """This entity's column that linking fills with the target id of the row pointed at."""
+    sets: str | None = None
+    """This entity's column that linking fills with the target id of the row pointed at;
+    None where ``column`` itself is the link (an identity copy keeps its foreign keys as they
+    are): nothing to fill, but the run order, verify's orphan check and rollback's refusal
+    still follow the reference."""
 
     def __post_init__(self) -> None:
         _, dot, key = self.to.partition(".")
         if not dot:
             raise ConfigError(f"reference to {self.to!r}: say entity.column, e.g. customers.id")
-        _identifiers(f"reference {self.column} -> {self.to}", self.column, self.sets, key)
+        filled = () if self.sets is None else (self.sets,)
+        _identifiers(f"reference {self.column} -> {self.to}", self.column, *filled, key)
 
     @property
     def entity(self) -> str:
@@ -254,11 +268,22 @@ class Entity:
     defaults: Mapping[str, str | int | float | bool] = field(default_factory=dict)
     """A column's DEFAULT in the target table, for rows others insert later (the migration
     always writes every column): a plain value, written as a SQL literal."""
+    surrogate_key: str = "id"
+    """The target table's own generated key column (its primary key), which references'
+    ``sets`` columns hold: another name where a column of the contract is called ``id``."""
 
     def __post_init__(self) -> None:
         where = f"entity {self.name!r}"
         columns = tuple(self.target_schema())
         _identifiers(where, self.target_table, *columns, *self.unique_keys, *self.json_columns)
+        _identifiers(where, self.surrogate_key)
+        filled = [r.sets for r in self.references if r.sets is not None]
+        taken = {*columns, *filled, "etl_job_id"} & {self.surrogate_key}
+        if taken:
+            raise ConfigError(
+                f"{where}: its generated key {self.surrogate_key!r} is also one of its columns: "
+                "name it otherwise (surrogate_key=...)"
+            )
         for name, sql in self.sql_types.items():
             if name not in columns or not _SQL_TYPE.fullmatch(sql.strip()):
                 raise ConfigError(f"{where}: sql_types[{name!r}] = {sql!r} is not a column's type")
