@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import unquote, urlsplit
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -235,6 +236,22 @@ class MariaDBServer(ThrowawayServer):
         if password is None and user == ETL_USER:
             password = ETL_PASSWORD
         return loopback_url("mysql", self.port, dbname, user, password)
+
+
+def connect(url: str) -> Any:
+    """A PyMySQL connection (autocommit) to a ``mysql://`` URL of the test server: a client
+    independent of connectorx, for writing test data and reading it back."""
+    import pymysql
+
+    parts = urlsplit(url)
+    return pymysql.connect(
+        host=parts.hostname,
+        port=parts.port,
+        user=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        database=unquote(parts.path.lstrip("/")),
+        autocommit=True,
+    )
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--watchdog"]:

@@ -138,6 +138,27 @@ _ID_INDEXED = {
         "AND (SELECT i.name FROM pragma_index_info(l.name) AS i WHERE i.seqno = 0) = {column}) "
         "+ {rowid} AS u"
     ),
+    "mysql": (
+        # Information_schema.statistics: one row per column of each index, seq_in_index from 1.
+        "SELECT COUNT(*) AS n, COALESCE(SUM(s.non_unique = 0 AND (SELECT COUNT(*) "
+        "FROM information_schema.statistics c WHERE c.table_schema = s.table_schema "
+        "AND c.table_name = s.table_name AND c.index_name = s.index_name) = 1), 0) AS u "
+        "FROM information_schema.statistics s WHERE s.table_schema = DATABASE() "
+        "AND s.table_name = {table} AND s.seq_in_index = 1 AND s.column_name = {column} "
+        "AND s.index_type = 'BTREE'"
+    ),
+}
+#: The names of a table's columns, as ``name`` (the table's name a literal).
+_COLUMNS = {
+    "postgresql": (
+        "SELECT column_name AS name FROM information_schema.columns "
+        "WHERE table_name = {table} AND table_schema = current_schema()"
+    ),
+    "sqlite": "SELECT name FROM pragma_table_info({table})",
+    "mysql": (
+        "SELECT column_name AS name FROM information_schema.columns "
+        "WHERE table_name = {table} AND table_schema = DATABASE()"
+    ),
 }
 #: SQLite: 1 when the id column is the rowid (the table's only key, declared INTEGER).
 _SQLITE_ROWID = (
@@ -147,19 +168,10 @@ _SQLITE_ROWID = (
 )
 
 
-def _literal(text: str) -> str:
-    """A SQL string literal of one of our own identifiers (never user input)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 def relation(spec: SourceSpec, dialect: str) -> str:
     """What the queries of ``spec`` read FROM: its table, or only the rows its filter keeps
     (under the table's own name, so its columns read as they do on the table)."""
-    table = _quote(spec.table)
+    table = DIALECTS[dialect].quote(spec.table)
     if spec.where is None:
         return table
     literal = DIALECTS[dialect].literal
@@ -174,11 +186,21 @@ class Source:
         """A source read through connectorx; a PostgreSQL query gives up waiting for another
         session's lock after ``lock_timeout`` seconds (0: the server's setting)."""
         self.url = url
+        self.dialect = DIALECTS[url.dialect]
         self._driver_url = url.with_lock_timeout(lock_timeout)
+
+    def _quote(self, identifier: str) -> str:
+        """A checked table or column name, quoted as the source database quotes it."""
+        return self.dialect.quote(identifier)
 
     def probe(self) -> None:
         """Connect once with libpq: a wrong password or a dead server fails here in well under
-        a second, where connectorx's pool would retry for 30 s before giving up."""
+        a second, where connectorx's pool would retry for 30 s before giving up. MySQL: the
+        server's greeting only (:mod:`columnar_etl.mysqlwire`)."""
+        if self.url.dialect == "mysql":
+            from columnar_etl import mysqlwire
+
+            mysqlwire.probe(self.url)
         if self.url.dialect != "postgresql":
             return
         import adbc_driver_postgresql.dbapi as driver
@@ -207,13 +229,7 @@ class Source:
     def check(self, spec: SourceSpec) -> None:
         """Fail clearly when the source is unreachable, or a table or column is missing."""
         self.probe()
-        if self.url.dialect == "sqlite":
-            sql = f"SELECT name FROM pragma_table_info({_literal(spec.table)})"
-        else:
-            sql = (
-                "SELECT column_name AS name FROM information_schema.columns "
-                f"WHERE table_name = {_literal(spec.table)} AND table_schema = current_schema()"
-            )
+        sql = _COLUMNS[self.url.dialect].format(table=self.dialect.literal(spec.table))
         # spec.table is ours (a registered entity), never user input.
         found = set(self.read(sql)["name"].to_list())
         if not found:
@@ -242,7 +258,7 @@ class Source:
         size = int(batch_size)
         indexed, unique = self._id_index(spec)
         if indexed:
-            key, table = _quote(spec.id_column), relation(spec, self.url.dialect)
+            key, table = self._quote(spec.id_column), relation(spec, self.url.dialect)
             sql = _PLAN.format(key=key, table=table, skip=size - 1, unique=int(unique))
             ranges = self.read(sql).rows()
         else:
@@ -254,9 +270,14 @@ class Source:
 
     def _id_index(self, spec: SourceSpec) -> tuple[bool, bool]:
         """Whether an index leads with the id column, and whether one keeps it unique."""
-        names = {"table": _literal(spec.table), "column": _literal(spec.id_column)}
+        names = {
+            "table": self.dialect.literal(spec.table),
+            "column": self.dialect.literal(spec.id_column),
+        }
         sql = _ID_INDEXED[self.url.dialect].format(
-            quoted=_literal(_quote(spec.table)), rowid=_SQLITE_ROWID.format(**names), **names
+            quoted=self.dialect.literal(self._quote(spec.table)),
+            rowid=_SQLITE_ROWID.format(**names),
+            **names,
         )
         found = self.read(sql).row(0, named=True)
         return bool(found["n"]), bool(found["u"])
@@ -288,7 +309,7 @@ class Source:
 
     def _id_counts(self, spec: SourceSpec) -> Iterator[pl.DataFrame]:
         """The table's distinct ids with their row counts, sorted, ``PLAN_ROWS`` at a time."""
-        table, key = relation(spec, self.url.dialect), _quote(spec.id_column)
+        table, key = relation(spec, self.url.dialect), self._quote(spec.id_column)
         after = None
         while True:
             where = f"{key} IS NOT NULL" if after is None else f"{key} > {int(after)}"
@@ -304,7 +325,7 @@ class Source:
 
     def _refuse_null_ids(self, spec: SourceSpec) -> None:
         """Rows without an id fall in no id range: refuse them rather than lose them."""
-        key = _quote(spec.id_column)
+        key = self._quote(spec.id_column)
         sql = f"SELECT COUNT(*) AS n FROM {relation(spec, self.url.dialect)} WHERE {key} IS NULL"
         nulls = int(self.read(sql)["n"][0])
         if nulls:
@@ -320,7 +341,7 @@ class Source:
 
     def keys(self, spec: SourceSpec) -> pl.Series:
         """Every id of the source table (nulls included), sorted, as Int64: one query."""
-        key = _quote(spec.id_column)
+        key = self._quote(spec.id_column)
         table = relation(spec, self.url.dialect)
         frame = self.read(f"SELECT {key} AS id FROM {table} ORDER BY {key}")
         # Sorted again here: SQLite orders a text-typed id as text, and puts nulls first.
@@ -329,7 +350,7 @@ class Source:
     def read_batch(self, spec: SourceSpec, batch: BatchRange) -> pl.DataFrame:
         """The rows of one batch, with the legacy dtypes of ``spec``."""
         try:
-            frame = self.read(self._batch_sql(spec, batch, [_quote(c) for c in spec.columns]))
+            frame = self.read(self._batch_sql(spec, batch, [self._quote(c) for c in spec.columns]))
         except SourceError as exc:
             if self.url.dialect != "sqlite" or "utf-8" not in str(exc).lower():
                 raise
@@ -337,7 +358,7 @@ class Source:
         return frame.cast(dict(spec.schema), strict=False)  # type: ignore[arg-type]
 
     def _batch_sql(self, spec: SourceSpec, batch: BatchRange, columns: list[str]) -> str:
-        key = _quote(spec.id_column)
+        key = self._quote(spec.id_column)
         return (
             f"SELECT {', '.join(columns)} FROM {relation(spec, self.url.dialect)} "
             f"WHERE {key} >= {int(batch.start_id)} AND {key} <= {int(batch.end_id)} ORDER BY {key}"
@@ -347,11 +368,10 @@ class Source:
         """SQLite stores text it never checked; connectorx refuses invalid UTF-8. Read the
         batch's text as hex instead, decode what is valid, and say which values were not."""
         text = [c for c, dtype in spec.schema.items() if dtype == pl.String]
+        quoted = {c: self._quote(c) for c in spec.columns}
         columns = [
-            f"CASE WHEN {_quote(c)} IS NULL THEN NULL ELSE hex({_quote(c)}) END AS {_quote(c)}"
-            if c in text
-            else _quote(c)
-            for c in spec.columns
+            f"CASE WHEN {q} IS NULL THEN NULL ELSE hex({q}) END AS {q}" if c in text else q
+            for c, q in quoted.items()
         ]
         frame = self.read(self._batch_sql(spec, batch, columns))
         problems = [
@@ -390,7 +410,7 @@ class Source:
         import connectorx as cx
 
         span = BatchRange(0, run[0].start_id, run[-1].end_id, 0)
-        sql = self._batch_sql(spec, span, [_quote(c) for c in spec.columns])
+        sql = self._batch_sql(spec, span, [self._quote(c) for c in spec.columns])
         schema, key = dict(spec.schema), spec.id_column
         try:
             reader = cx.read_sql(

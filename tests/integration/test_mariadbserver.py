@@ -10,20 +10,7 @@ import connectorx as cx
 import pymysql
 import pytest
 
-from mariadbserver import ETL_PASSWORD, ETL_USER, SERVER_TIME_ZONE, MariaDBServer
-
-
-def connect(url: str) -> pymysql.connections.Connection:
-    """A pymysql connection to a ``mysql://`` URL of the test server."""
-    parts = urlsplit(url)
-    return pymysql.connect(
-        host=parts.hostname,
-        port=parts.port,
-        user=parts.username,
-        password=parts.password or "",
-        database=parts.path.lstrip("/"),
-        autocommit=True,
-    )
+from mariadbserver import ETL_PASSWORD, ETL_USER, SERVER_TIME_ZONE, MariaDBServer, connect
 
 
 def test_etl_account_writes_and_connectorx_reads(mariadb_url: str) -> None:
