@@ -1,4 +1,4 @@
-"""Shared fixtures: a throwaway PostgreSQL server, per-test databases, SQLite paths."""
+"""Shared fixtures: throwaway PostgreSQL and MariaDB servers, per-test databases, SQLite paths."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -14,13 +15,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from columnar_etl.config import DatabaseUrl
 from columnar_etl.legacy import write_legacy
-from pgserver import SUPERUSER, PostgresServer
+from mariadbserver import MariaDBServer
+from pgserver import SUPERUSER, PostgresServer, ThrowawayServer
+
+S = TypeVar("S", bound=ThrowawayServer)
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    """One PostgreSQL cluster for the whole session (stopped at exit even if interrupted)."""
-    server = PostgresServer()
+def _serve(server: S) -> Iterator[S]:
+    """``server`` started, then stopped (at exit too, should the session be interrupted)."""
     atexit.register(server.stop)
     server.start()
     try:
@@ -28,6 +30,12 @@ def pg_server() -> Iterator[PostgresServer]:
     finally:
         server.stop()
         atexit.unregister(server.stop)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster for the whole session (stopped at exit even if interrupted)."""
+    yield from _serve(PostgresServer())
 
 
 @pytest.fixture
@@ -48,6 +56,22 @@ def pg_url(pg_server: PostgresServer, pg_database: str) -> str:
 def pg_admin_url(pg_server: PostgresServer, pg_database: str) -> str:
     """URL of the per-test database for the superuser (trust auth, no password)."""
     return pg_server.url(pg_database, user=SUPERUSER)
+
+
+@pytest.fixture(scope="session")
+def mariadb_server() -> Iterator[MariaDBServer]:
+    """One MariaDB server for the whole session, started only by the tests that ask for it
+    (stopped at exit even if interrupted)."""
+    yield from _serve(MariaDBServer())
+
+
+@pytest.fixture
+def mariadb_url(mariadb_server: MariaDBServer) -> Iterator[str]:
+    """``mysql://`` URL of a fresh, uniquely named MariaDB database for the password account
+    ``etl``; dropped afterwards."""
+    name = mariadb_server.create_database(f"t_{uuid.uuid4().hex[:16]}")
+    yield mariadb_server.url(name)
+    mariadb_server.drop_database(name)
 
 
 @pytest.fixture

@@ -81,14 +81,21 @@ def free_port() -> int:
 def kill_postmaster(datadir: Path) -> None:
     """Shut down the postmaster named in ``datadir``'s pid file (fast, then immediate, then
     SIGKILL), but only if that process really serves ``datadir``."""
+    kill_server(datadir / "postmaster.pid", datadir, (signal.SIGINT, signal.SIGQUIT))
+
+
+def kill_server(pidfile: Path, datadir: Path, signals: tuple[signal.Signals, ...]) -> None:
+    """Send the server named in ``pidfile`` each of ``signals`` then SIGKILL, 10 s apart until
+    it is gone, but only if that process really serves ``datadir`` (its command line names
+    it): a stale pid file's pid may belong to someone else by now."""
     try:
-        pid = int((datadir / "postmaster.pid").read_text().split()[0])
+        pid = int(pidfile.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return
     with contextlib.suppress(OSError):  # no /proc: trust the pid file
         if str(datadir).encode() not in Path(f"/proc/{pid}/cmdline").read_bytes():
             return  # stale pid file, pid reused by someone else
-    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL):
+    for sig in (*signals, signal.SIGKILL):
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
@@ -109,7 +116,72 @@ def _watchdog(datadir: Path, tmpdir: Path) -> None:
     shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-class PostgresServer:
+def start_watchdog(script: str, datadir: Path, tmpdir: Path) -> subprocess.Popen[bytes]:
+    """``python script --watchdog datadir tmpdir`` in its own session: it stops the server
+    even if this process is killed (SIGTERM/SIGKILL) before ``stop()``."""
+    return subprocess.Popen(
+        [sys.executable, script, "--watchdog", str(datadir), str(tmpdir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def end_watchdog(watchdog: subprocess.Popen[bytes]) -> None:
+    """Release a watchdog of :func:`start_watchdog` (the server is already down)."""
+    assert watchdog.stdin is not None
+    watchdog.stdin.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        watchdog.wait(timeout=30)
+
+
+def log_tail(logfile: Path, n: int = 30) -> str:
+    """The last ``n`` lines of a server's log, for an error message ("" when unreadable)."""
+    try:
+        lines = logfile.read_text(errors="replace").splitlines()[-n:]
+    except OSError:
+        return ""
+    return "\n--- server log tail ---\n" + "\n".join(lines)
+
+
+def loopback_url(scheme: str, port: int, dbname: str, user: str, password: str | None) -> str:
+    """``scheme://user:password@127.0.0.1:port/dbname``, each part percent-encoded."""
+    auth = quote(user, safe="")
+    if password is not None:
+        auth += ":" + quote(password, safe="")
+    return f"{scheme}://{auth}@127.0.0.1:{port}/{quote(dbname, safe='')}"
+
+
+class ThrowawayServer:
+    """What the test servers share: a temp dir, a watchdog, a ``with`` block."""
+
+    tmpdir: Path | None = None
+    _watchdog: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def _remove_tmpdir(self) -> None:
+        """Once the server is down: its temp dir gone, its watchdog released."""
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+        if self._watchdog is not None:
+            end_watchdog(self._watchdog)
+            self._watchdog = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class PostgresServer(ThrowawayServer):
     """A private PostgreSQL cluster in a temp dir, listening on 127.0.0.1 only."""
 
     def __init__(self, bindir: Path | None = None, os_user: str = "postgres") -> None:
@@ -186,12 +258,8 @@ class PostgresServer:
             )
         return proc
 
-    def _log_tail(self, n: int = 30) -> str:
-        try:
-            lines = self.logfile.read_text(errors="replace").splitlines()[-n:]
-        except (OSError, AssertionError):
-            return ""
-        return "\n--- server log tail ---\n" + "\n".join(lines)
+    def _log_tail(self) -> str:
+        return "" if self.tmpdir is None else log_tail(self.logfile)
 
     def psql(self, sql: str, dbname: str = "postgres", **variables: str) -> str:
         """Run ``sql`` as the superuser over the Unix socket; ``variables`` are psql
@@ -226,14 +294,7 @@ class PostgresServer:
         if self.as_root or len(base) > 40:  # postgres must traverse it; socket paths are short
             base = "/tmp"
         self.tmpdir = Path(tempfile.mkdtemp(prefix="pgtest-", dir=base))
-        # Stops the server even if this process is killed (SIGTERM/SIGKILL) before stop().
-        self._watchdog = subprocess.Popen(
-            [sys.executable, __file__, "--watchdog", str(self.datadir), str(self.tmpdir)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        self._watchdog = start_watchdog(__file__, self.datadir, self.tmpdir)
         try:
             self.sockdir.mkdir()
             if self._pw is not None:
@@ -329,20 +390,7 @@ class PostgresServer:
             if not ok:
                 kill_postmaster(self.datadir)
         self.running = False
-        shutil.rmtree(self.tmpdir, ignore_errors=True)
-        self.tmpdir = None
-        if self._watchdog is not None:
-            assert self._watchdog.stdin is not None
-            self._watchdog.stdin.close()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._watchdog.wait(timeout=30)
-            self._watchdog = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._remove_tmpdir()
 
     # -- databases and URLs -----------------------------------------------------------
     def create_database(self, name: str, owner: str = ETL_USER) -> str:
@@ -360,10 +408,7 @@ class PostgresServer:
         assert self.port is not None, "server not started"
         if password is None and user == ETL_USER:
             password = ETL_PASSWORD
-        auth = quote(user, safe="")
-        if password is not None:
-            auth += ":" + quote(password, safe="")
-        return f"postgresql://{auth}@127.0.0.1:{self.port}/{quote(dbname, safe='')}"
+        return loopback_url("postgresql", self.port, dbname, user, password)
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--watchdog"]:

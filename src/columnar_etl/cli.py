@@ -200,7 +200,9 @@ def run(
     if not source:
         _fail("no source: pass --source or set LEGACY_DATABASE_URL", 2)
     config = RunConfig(
-        source=DatabaseUrl.parse(source, what="source (--source / LEGACY_DATABASE_URL)"),
+        source=DatabaseUrl.parse(
+            source, what="source (--source / LEGACY_DATABASE_URL)", source=True
+        ),
         target=_target_url(target),
         batch_size=batch_size,
         workers=workers,
@@ -334,7 +336,9 @@ def verify_command(
         _fail("--job and --entity exclude each other", 2)
     legacy = None  # without a source the source re-count is reported "not checked"
     if source:
-        legacy = Source(DatabaseUrl.parse(source, what="source (--source / LEGACY_DATABASE_URL)"))
+        legacy = Source(
+            DatabaseUrl.parse(source, what="source (--source / LEGACY_DATABASE_URL)", source=True)
+        )
     with Target(_target_url(target), create=False) as t:
         report = verify_target(t, legacy, job_id=job, entity=entity, migration=declared)
     if output_json:

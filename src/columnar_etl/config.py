@@ -10,6 +10,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
+from columnar_etl.dialects import DIALECTS
 from columnar_etl.errors import ConfigError, TargetError
 
 __all__ = [
@@ -114,9 +115,10 @@ _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _RAW_DELIMITER = re.compile(r"[/?#]")
 
 
-def _check_postgresql(text: str, what: str) -> None:
-    """Refuse a postgresql:// URL that Python and libpq would read differently, or that libpq
-    would refuse quoting its password; the message never shows the password."""
+def _check_server_url(text: str, what: str) -> None:
+    """Refuse a server's URL (postgresql://, mysql://) that Python and the driver would read
+    differently, or that libpq would refuse quoting its password; the message never shows
+    the password."""
     if any(c.isspace() for c in text):  # urlsplit drops tabs and newlines that libpq keeps
         raise ConfigError(f"{what} URL holds a space, tab or newline; percent-encode it (%20)")
     try:
@@ -145,20 +147,21 @@ def _check_postgresql(text: str, what: str) -> None:
         raise ConfigError(f"{what} URL has an invalid port: {redact(text)}")
     if not parts.hostname or not parts.path.strip("/"):
         raise ConfigError(
-            f"{what} URL must look like postgresql://user:password@host:port/dbname, "
+            f"{what} URL must look like {parts.scheme}://user:password@host:port/dbname, "
             f"got {redact(text)}"
         )
 
 
 @dataclass(frozen=True)
 class DatabaseUrl:
-    """A checked ``postgresql://`` or ``sqlite:///PATH`` URL; ``str()`` never shows a password."""
+    """A checked ``postgresql://``, ``sqlite:///PATH`` or (a source only) ``mysql://`` URL;
+    ``str()`` never shows a password."""
 
     url: str = field(repr=False)
-    dialect: Literal["postgresql", "sqlite"]
+    dialect: Literal["postgresql", "sqlite", "mysql"]
 
     def __post_init__(self) -> None:
-        if self.dialect == "postgresql":
+        if self.dialect != "sqlite":
             _remember_secrets(self.url)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -168,14 +171,24 @@ class DatabaseUrl:
         self.__post_init__()
 
     @classmethod
-    def parse(cls, url: str, *, what: str) -> DatabaseUrl:
-        """Check ``url`` and tell the user, by ``what`` it is for, when it is malformed."""
+    def parse(cls, url: str, *, what: str, source: bool = False) -> DatabaseUrl:
+        """Check ``url`` and tell the user, by ``what`` it is for, when it is malformed.
+        Only a ``source`` may be a database the tool never writes to (MySQL/MariaDB)."""
         text = (url or "").strip()
         scheme, sep, rest = text.partition("://")
         if sep and scheme.lower() in ("postgresql", "postgres"):
             text = f"postgresql://{rest}"
-            _check_postgresql(text, what)
+            _check_server_url(text, what)
             return cls(text, "postgresql")
+        if sep and scheme.lower() in ("mysql", "mariadb"):
+            if not (source or DIALECTS["mysql"].target):
+                raise ConfigError(
+                    f"{what} URL: MySQL/MariaDB can only be a source; "
+                    "write to postgresql:// or sqlite:///"
+                )
+            text = f"mysql://{rest}"  # connectorx's name for both
+            _check_server_url(text, what)
+            return cls(text, "mysql")
         if text.startswith("sqlite://") and len(text) > len("sqlite:///"):
             # connectorx reads sqlite://PATH; we always hand it an absolute path. sqlite:////x
             # (SQLAlchemy's spelling) is /x too: POSIX keeps a leading "//" apart otherwise.
@@ -185,7 +198,10 @@ class DatabaseUrl:
             return cls(f"sqlite://{path}", "sqlite")
         # Only the scheme: the rest may hold a password in a form no pattern recognises.
         shown = f"{scheme}://..." if sep else "a value with '@'" if "@" in text else repr(text)
-        raise ConfigError(f"{what} URL must start with postgresql:// or sqlite:///, got {shown}")
+        raise ConfigError(
+            f"{what} URL must start with postgresql://, sqlite:/// or (a source) mysql://, "
+            f"got {shown}"
+        )
 
     def with_lock_timeout(self, seconds: float) -> str:
         """The URL for a PostgreSQL driver (libpq, connectorx), asking the server to give up

@@ -1,8 +1,9 @@
-"""What differs between the target databases, stated once per database.
+"""What differs between the databases, stated once per database.
 
 Each :class:`Dialect` answers "how does this database say X": its surrogate key, the SQL type
-of a contract's dtype, JSON. The rest of the engine asks the dialect instead of branching on
-the database's name.
+of a contract's dtype, JSON, how it quotes a name and writes a value. The rest of the engine
+asks the dialect instead of branching on the database's name. MySQL/MariaDB is a source only:
+the tool reads it and never writes to it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-__all__ = ["DIALECTS", "POSTGRES", "SQLITE", "Dialect"]
+__all__ = ["DIALECTS", "MYSQL", "POSTGRES", "SQLITE", "Dialect"]
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,24 @@ class Dialect:
     for_update: str
     """The clause that makes a SELECT lock its rows until the transaction ends; SQLite takes
     one writer at a time and has none."""
+    identifier_quote: str = '"'
+    """The character that quotes a table or column name (doubled inside it). MySQL reads a
+    double-quoted word as a string unless the server runs with ANSI_QUOTES: backticks there."""
+    hex_text: str | None = None
+    """How to write text holding a backslash as the hex of its UTF-8 (``{}``), where no
+    quoted form reads the same under every setting: MySQL takes a backslash as an escape
+    unless sql_mode has NO_BACKSLASH_ESCAPES, and with that escape a quote doubled after a
+    backslash would end the literal."""
+    target: bool = True
+    """Whether the tool can write to this database (load, ledger); else it is a source only."""
 
     def quote(self, identifier: str) -> str:
-        """``identifier`` quoted as a name; a schema-qualified ``schema.table`` part by part."""
-        return ".".join('"' + part.replace('"', '""') + '"' for part in identifier.split(".", 1))
+        """``identifier`` as a quoted name of this database (one of our checked names); a
+        schema-qualified ``schema.table`` part by part."""
+        mark = self.identifier_quote
+        return ".".join(
+            mark + part.replace(mark, mark + mark) + mark for part in identifier.split(".", 1)
+        )
 
     def literal(self, value: str | int | float | bool | None) -> str:
         """``value`` as a SQL literal of this database, typed, and text quoted so that no
@@ -52,6 +67,8 @@ class Dialect:
             return self.booleans[value]
         if isinstance(value, int | float):
             return repr(value)
+        if self.hex_text is not None and "\\" in value:
+            return self.hex_text.format(value.encode().hex())
         quoted = "'" + value.replace("'", "''") + "'"
         if self.backslash_escapes and "\\" in value:
             return "E" + quoted.replace("\\", "\\\\")
@@ -111,4 +128,19 @@ SQLITE = Dialect(
     for_update="",
 )
 
-DIALECTS = {dialect.name: dialect for dialect in (POSTGRES, SQLITE)}
+# A source only: what a target needs (surrogate key, contract types) is never asked of it.
+MYSQL = Dialect(
+    name="mysql",
+    surrogate_key="BIGINT AUTO_INCREMENT PRIMARY KEY",
+    types={},
+    json_type="json",
+    integer="bigint",
+    booleans=("FALSE", "TRUE"),
+    backslash_escapes=False,
+    for_update=" FOR UPDATE",
+    identifier_quote="`",
+    hex_text="_utf8mb4 X'{}'",
+    target=False,
+)
+
+DIALECTS = {dialect.name: dialect for dialect in (POSTGRES, SQLITE, MYSQL)}

@@ -194,22 +194,36 @@ _ID_INDEXED = {
         "AND (SELECT i.name FROM pragma_index_info(l.name) AS i WHERE i.seqno = 0) = {column}) "
         "+ {rowid} AS u"
     ),
+    "mysql": (
+        # Information_schema.statistics: one row per column of each index, seq_in_index from 1.
+        "SELECT COUNT(*) AS n, COALESCE(SUM(s.non_unique = 0 AND (SELECT COUNT(*) "
+        "FROM information_schema.statistics c WHERE c.table_schema = s.table_schema "
+        "AND c.table_name = s.table_name AND c.index_name = s.index_name) = 1), 0) AS u "
+        "FROM information_schema.statistics s WHERE s.table_schema = DATABASE() "
+        "AND s.table_name = {table} AND s.seq_in_index = 1 AND s.column_name = {column} "
+        "AND s.index_type = 'BTREE'"
+    ),
 }
+#: The names of a table's columns, as ``name`` (the table's and its schema's names literals;
+#: the schema, when the table names none, the connection's own: ``_DEFAULT_SCHEMA``).
+_COLUMNS = {
+    "postgresql": (
+        "SELECT column_name AS name FROM information_schema.columns "
+        "WHERE table_name = {table} AND table_schema = {schema}"
+    ),
+    "sqlite": "SELECT name FROM pragma_table_info({table}, {schema})",
+    "mysql": (
+        "SELECT column_name AS name FROM information_schema.columns "
+        "WHERE table_name = {table} AND table_schema = {schema}"
+    ),
+}
+_DEFAULT_SCHEMA = {"postgresql": "current_schema()", "sqlite": "'main'", "mysql": "DATABASE()"}
 #: SQLite: 1 when the id column is the rowid (the table's only key, declared INTEGER).
 _SQLITE_ROWID = (
     "(SELECT COUNT(*) FROM pragma_table_info({table}) WHERE name = {column} AND pk = 1 "
     "AND upper(type) = 'INTEGER' "
     "AND (SELECT COUNT(*) FROM pragma_table_info({table}) WHERE pk > 0) = 1)"
 )
-
-
-def _literal(text: str) -> str:
-    """A SQL string literal of one of our own identifiers (never user input)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def relation(spec: SourceSpec, dialect: str) -> str:
@@ -227,13 +241,14 @@ def _unqualified(table: str) -> str:
     return table.rpartition(".")[2]
 
 
-def _selected(spec: SourceSpec, columns: Iterable[str]) -> list[str]:
+def _selected(spec: SourceSpec, columns: Iterable[str], dialect: str) -> list[str]:
     """The select list of ``columns``: each as it is, or read through its ``read_as``
     expression (exactly, as text) under its own name."""
+    quote = DIALECTS[dialect].quote
     return [
-        f"{spec.read_as[c].replace('{}', _quote(c))} AS {_quote(c)}"
+        f"{spec.read_as[c].replace('{}', quote(c))} AS {quote(c)}"
         if c in spec.read_as
-        else _quote(c)
+        else quote(c)
         for c in columns
     ]
 
@@ -269,11 +284,21 @@ class Source:
         """A source read through connectorx; a PostgreSQL query gives up waiting for another
         session's lock after ``lock_timeout`` seconds (0: the server's setting)."""
         self.url = url
+        self.dialect = DIALECTS[url.dialect]
         self._driver_url = url.with_lock_timeout(lock_timeout)
+
+    def _quote(self, identifier: str) -> str:
+        """A checked table or column name, quoted as the source database quotes it."""
+        return self.dialect.quote(identifier)
 
     def probe(self) -> None:
         """Connect once with libpq: a wrong password or a dead server fails here in well under
-        a second, where connectorx's pool would retry for 30 s before giving up."""
+        a second, where connectorx's pool would retry for 30 s before giving up. MySQL: the
+        server's greeting only (:mod:`columnar_etl.mysqlwire`)."""
+        if self.url.dialect == "mysql":
+            from columnar_etl import mysqlwire
+
+            mysqlwire.probe(self.url)
         if self.url.dialect != "postgresql":
             return
         import adbc_driver_postgresql.dbapi as driver
@@ -303,15 +328,9 @@ class Source:
         """Fail clearly when the source is unreachable, or a table or column is missing."""
         self.probe()
         schema, _, table = spec.table.rpartition(".")
-        if self.url.dialect == "sqlite":
-            where = f", {_literal(schema)}" if schema else ""
-            sql = f"SELECT name FROM pragma_table_info({_literal(table)}{where})"
-        else:
-            in_schema = _literal(schema) if schema else "current_schema()"
-            sql = (
-                "SELECT column_name AS name FROM information_schema.columns "
-                f"WHERE table_name = {_literal(table)} AND table_schema = {in_schema}"
-            )
+        literal = self.dialect.literal
+        in_schema = literal(schema) if schema else _DEFAULT_SCHEMA[self.url.dialect]
+        sql = _COLUMNS[self.url.dialect].format(table=literal(table), schema=in_schema)
         # spec.table is ours (a registered entity), never user input.
         found = set(self.read(sql)["name"].to_list())
         if not found:
@@ -345,7 +364,7 @@ class Source:
             return self._keyset_plan(spec, size)
         indexed, unique = self._id_index(spec)
         if indexed:
-            key, table = _quote(spec.id_column), relation(spec, self.url.dialect)
+            key, table = self._quote(spec.id_column), relation(spec, self.url.dialect)
             sql = _PLAN.format(key=key, table=table, skip=size - 1, unique=int(unique))
             ranges = self.read(sql).rows()
         else:
@@ -370,9 +389,14 @@ class Source:
 
     def _id_index(self, spec: SourceSpec) -> tuple[bool, bool]:
         """Whether an index leads with the id column, and whether one keeps it unique."""
-        names = {"table": _literal(spec.table), "column": _literal(spec.id_column)}
+        names = {
+            "table": self.dialect.literal(spec.table),
+            "column": self.dialect.literal(spec.id_column),
+        }
         sql = _ID_INDEXED[self.url.dialect].format(
-            quoted=_literal(_quote(spec.table)), rowid=_SQLITE_ROWID.format(**names), **names
+            quoted=self.dialect.literal(self._quote(spec.table)),
+            rowid=_SQLITE_ROWID.format(**names),
+            **names,
         )
         found = self.read(sql).row(0, named=True)
         return bool(found["n"]), bool(found["u"])
@@ -392,7 +416,7 @@ class Source:
         key of the one before)."""
         table = relation(spec, self.url.dialect)
         column, values = _keys_sql(spec, self.url.dialect)
-        columns = ", ".join(_quote(c) for c in spec.key_columns)
+        columns = ", ".join(self._quote(c) for c in spec.key_columns)
         after: Key | None = None
         while True:
             where = "1 = 1" if after is None else f"{column} > {values(after)}"
@@ -410,7 +434,7 @@ class Source:
         """Rows without a key fall in no key range: refuse them rather than lose them."""
         if not spec.key_columns:
             return
-        nulls_in = " OR ".join(f"{_quote(c)} IS NULL" for c in spec.key_columns)
+        nulls_in = " OR ".join(f"{self._quote(c)} IS NULL" for c in spec.key_columns)
         sql = f"SELECT COUNT(*) AS n FROM {relation(spec, self.url.dialect)} WHERE {nulls_in}"
         nulls = int(self.read(sql)["n"][0])
         if nulls:
@@ -427,7 +451,7 @@ class Source:
 
     def keys(self, spec: SourceSpec) -> pl.Series:
         """Every id of the source table (nulls included), sorted, as Int64: one query."""
-        key = _quote(spec.id_column)
+        key = self._quote(spec.id_column)
         table = relation(spec, self.url.dialect)
         frame = self.read(f"SELECT {key} AS id FROM {table} ORDER BY {key}")
         # Sorted again here: SQLite orders a text-typed id as text, and puts nulls first.
@@ -445,7 +469,7 @@ class Source:
     def range_keys(self, spec: SourceSpec, keys: KeyRange) -> pl.DataFrame:
         """The keys (a keyless table: the rows) of ``keys``'s rows now, with their dtypes."""
         columns = spec.key_columns or spec.columns
-        selected = ", ".join(_selected(spec, columns))
+        selected = ", ".join(_selected(spec, columns, self.url.dialect))
         where = range_condition(spec, keys, self.url.dialect)
         frame = self.read(
             f"SELECT {selected} FROM {relation(spec, self.url.dialect)} WHERE {where}"
@@ -455,7 +479,9 @@ class Source:
     def read_batch(self, spec: SourceSpec, batch: BatchRange) -> pl.DataFrame:
         """The rows of one batch, with the legacy dtypes of ``spec``."""
         try:
-            frame = self.read(self._batch_sql(spec, batch, _selected(spec, spec.columns)))
+            frame = self.read(
+                self._batch_sql(spec, batch, _selected(spec, spec.columns, self.url.dialect))
+            )
         except SourceError as exc:
             if self.url.dialect != "sqlite" or "utf-8" not in str(exc).lower():
                 raise
@@ -466,10 +492,10 @@ class Source:
         selected = f"SELECT {', '.join(columns)} FROM {relation(spec, self.url.dialect)}"
         if batch.keys is not None:
             where = range_condition(spec, batch.keys, self.url.dialect)
-            order = ", ".join(_quote(c) for c in spec.key_columns)
+            order = ", ".join(self._quote(c) for c in spec.key_columns)
             # A keyless table's rows come in whatever order the source keeps them.
             return f"{selected} WHERE {where}" + (f" ORDER BY {order}" if order else "")
-        key = _quote(spec.id_column)
+        key = self._quote(spec.id_column)
         return (
             f"{selected} WHERE {key} >= {int(batch.start_id)} AND {key} <= {int(batch.end_id)} "
             f"ORDER BY {key}"
@@ -479,11 +505,13 @@ class Source:
         """SQLite stores text it never checked; connectorx refuses invalid UTF-8. Read the
         batch's text as hex instead, decode what is valid, and say which values were not."""
         text = [c for c, dtype in spec.schema.items() if dtype == pl.String]
+        quoted = {c: self._quote(c) for c in spec.columns}
+        selected = _selected(spec, spec.columns, self.url.dialect)
         columns = [
-            f"CASE WHEN {_quote(c)} IS NULL THEN NULL ELSE hex({_quote(c)}) END AS {_quote(c)}"
+            f"CASE WHEN {quoted[c]} IS NULL THEN NULL ELSE hex({quoted[c]}) END AS {quoted[c]}"
             if c in text and c not in spec.read_as
             else item
-            for c, item in zip(spec.columns, _selected(spec, spec.columns), strict=True)
+            for c, item in zip(spec.columns, selected, strict=True)
         ]
         frame = self.read(self._batch_sql(spec, batch, columns))
         problems = [
@@ -526,7 +554,7 @@ class Source:
         import connectorx as cx
 
         span = BatchRange(0, run[0].start_id, run[-1].end_id, 0)
-        sql = self._batch_sql(spec, span, _selected(spec, spec.columns))
+        sql = self._batch_sql(spec, span, _selected(spec, spec.columns, self.url.dialect))
         schema, key = dict(spec.schema), spec.id_column
         try:
             reader = cx.read_sql(

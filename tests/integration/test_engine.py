@@ -342,7 +342,7 @@ def test_cli_bad_input_is_one_line_and_never_shows_passwords(tmp_path: Path, pg_
     unknown = etl("run", "--entity", "invoices", "--source", "sqlite:///x.db")
     assert unknown.returncode != 0 and "Traceback" not in unknown.stderr
     assert "valid entities: customers, products, orders" in unknown.stderr
-    malformed = etl("run", "--entity", "orders", "--source", "mysql://u:hunter2@h/db")
+    malformed = etl("run", "--entity", "orders", "--source", "mssql://u:hunter2@h/db")
     assert malformed.returncode == 2 and "hunter2" not in malformed.stderr + malformed.stdout
     missing = etl(
         "run",

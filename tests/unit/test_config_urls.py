@@ -126,7 +126,7 @@ def test_a_password_that_is_a_word_is_hidden_in_driver_text_only() -> None:
     "url",
     [
         "postgresql+psycopg://etl:hunter2 pw@127.0.0.1:5432/db",
-        "mysql://etl:hunter2pw@127.0.0.1/db",
+        "mssql://etl:hunter2pw@127.0.0.1/db",
         "etl:hunter2pw@127.0.0.1/db",
     ],
 )
@@ -180,3 +180,35 @@ def test_a_lock_timeout_out_of_range_is_a_config_error(value: float) -> None:
     url = DatabaseUrl.parse("sqlite:///x.db", what="s")
     with pytest.raises(ConfigError, match="lock-timeout must be 0"):
         RunConfig(source=url, target=url, lock_timeout=value)
+
+
+@pytest.mark.parametrize("scheme", ["mysql", "mariadb", "MySQL"])
+def test_mysql_and_mariadb_are_a_source_with_its_password_hidden(scheme: str) -> None:
+    url = DatabaseUrl.parse(f"{scheme}://etl:hunter2pw@127.0.0.1:3306/shop", what="s", source=True)
+    assert (url.dialect, url.url) == ("mysql", "mysql://etl:hunter2pw@127.0.0.1:3306/shop")
+    assert str(url) == "mysql://etl:***@127.0.0.1:3306/shop" and "hunter2" not in repr(url)
+    assert hide_known_secrets("Access denied (using password hunter2pw)") == (
+        "Access denied (using password ***)"
+    )
+
+
+def test_mysql_is_refused_as_a_target_in_one_line_without_its_password() -> None:
+    with pytest.raises(ConfigError) as refused:
+        DatabaseUrl.parse("mariadb://etl:hunter2pw@127.0.0.1:3306/shop", what="target")
+    message = str(refused.value)
+    assert "can only be a source" in message and "hunter2" not in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("mysql://etl:hunter2pw@127.0.0.1:3306/", "must look like mysql://"),
+        ("mysql://etl:hunt@er2pw@127.0.0.1:3306/db", "percent-encode"),
+        ("mysql://etl:hunter2pw@127.0.0.1:0/db", "invalid port"),
+    ],
+)
+def test_a_malformed_mysql_url_is_refused_without_its_password(url: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=says) as refused:
+        DatabaseUrl.parse(url, what="source", source=True)
+    assert "hunter2" not in str(refused.value)

@@ -102,7 +102,10 @@ class SourceSpec:
     def __post_init__(self) -> None:
         key = (self.key,) if isinstance(self.key, str) else tuple(self.key or ())
         object.__setattr__(self, "key", key[0] if len(key) == 1 else (key or None))
-        _identifiers(f"source {self.table!r}", *self.table.split(".", 1), *self.schema)
+        # Source names are always quoted (legacy tables have names like "Order Details"):
+        # anything but an empty name or a NUL goes.
+        if not all(name and "\x00" not in name for name in (self.table, *self.schema)):
+            raise ConfigError(f"source {self.table!r}: a table or column name is empty or has NUL")
         for column in key:
             dtype = self.schema.get(column)
             if dtype is None or dtype.base_type() not in _KEY_DTYPES:

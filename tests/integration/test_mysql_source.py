@@ -1,0 +1,121 @@
+"""MySQL/MariaDB as a source: a real MariaDB server read through ``Source`` (connectorx)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import polars as pl
+import pytest
+
+from columnar_etl import mysqlwire
+from columnar_etl.config import DatabaseUrl
+from columnar_etl.dialects import MYSQL
+from columnar_etl.entities import SourceSpec
+from columnar_etl.errors import SourceError
+from columnar_etl.extract import Source
+from mariadbserver import connect
+from pgserver import free_port
+
+# Names a double-quoting reader would get wrong: a backtick, a double quote, a reserved word.
+TABLE = 'cust`omers "old"'
+ROWS = [
+    (1, "Ada", "x"),
+    (2, None, "it's"),
+    (3, "Zoë 🦀", "back\\slash"),
+    (5, "", "line\nbreak"),
+    (8, "Grace", None),
+]
+# A filter value that ends a quoted literal where a backslash escapes the quote after it.
+INJECTION = "\\' OR 1=1 -- "
+
+
+@pytest.fixture
+def source(mariadb_url: str) -> Source:
+    """A ``Source`` over a MariaDB database holding ``TABLE`` with ``ROWS``."""
+    table = MYSQL.quote(TABLE)
+    with connect(mariadb_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            f'CREATE TABLE {table} (`order` INT PRIMARY KEY, `na"me` VARCHAR(40), note TEXT)'
+        )
+        cur.executemany(f"INSERT INTO {table} VALUES (%s, %s, %s)", ROWS)
+    return Source(DatabaseUrl.parse(mariadb_url, what="source", source=True))
+
+
+def spec(**filters: object) -> SourceSpec:
+    schema = {"order": pl.Int64(), 'na"me': pl.String(), "note": pl.String()}
+    return SourceSpec(TABLE, "order", schema, **filters)  # type: ignore[arg-type]
+
+
+def test_checks_counts_plans_and_reads_a_mariadb_table(source: Source) -> None:
+    source.check(spec())
+    assert source.count(spec()) == len(ROWS)
+    plan = source.plan(spec(), batch_size=2)
+    assert [(b.start_id, b.end_id, b.records_count) for b in plan] == [
+        (1, 2, 2),
+        (3, 7, 2),
+        (8, 8, 1),
+    ]
+    frames = [source.read_batch(spec(), batch) for batch in plan]
+    assert pl.concat(frames).rows() == ROWS
+    streamed = [frame for _, frame in source.stream(spec(), plan, rows_per_read=1)]
+    assert pl.concat(streamed).rows() == ROWS
+
+
+def test_missing_table_or_column_is_a_source_error(source: Source) -> None:
+    with pytest.raises(SourceError, match="missing columns: nope"):
+        source.check(SourceSpec(TABLE, "order", {"order": pl.Int64(), "nope": pl.String()}))
+    with pytest.raises(SourceError, match="not found"):
+        source.check(SourceSpec("absent", "id", {"id": pl.Int64()}))
+
+
+def test_a_filter_value_with_backslash_and_quote_stays_a_value(source: Source) -> None:
+    filtered = spec(where="note <> :bad OR note IS NULL", params={"bad": INJECTION})
+    assert source.count(filtered) == len(ROWS)
+    kept = spec(where="note = :v", params={"v": "back\\slash"})
+    assert source.count(kept) == 1
+
+
+@pytest.mark.parametrize("sql_mode", ["", "NO_BACKSLASH_ESCAPES", "ANSI_QUOTES"])
+def test_literals_read_back_the_same_under_every_sql_mode(mariadb_url: str, sql_mode: str) -> None:
+    values = ["plain", "it's", "back\\slash", "\\'", "\\", "'\\''", "Zoë 🦀", ""]
+    with connect(mariadb_url) as conn, conn.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = %s", (sql_mode,))
+        for value in values:
+            cur.execute(f"SELECT {MYSQL.literal(value)} AS {MYSQL.quote('v`')}")
+            assert cur.fetchone() == (value,)
+
+
+def test_probe_fails_fast_in_one_line_where_no_mysql_answers(mariadb_url: str) -> None:
+    """connectorx's pool would retry for 30 s; the probe reads the server's greeting only."""
+    mysqlwire.probe(DatabaseUrl.parse(mariadb_url, what="source", source=True))
+    closed = f"mysql://etl:s3cret@127.0.0.1:{free_port()}/x"
+    with listening(b"\x05\x00\x00\x00hello") as port:
+        not_mysql = DatabaseUrl.parse(
+            f"mysql://etl:s3cret@127.0.0.1:{port}/x", what="s", source=True
+        )
+        with pytest.raises(SourceError, match="does not answer as MySQL/MariaDB"):
+            mysqlwire.probe(not_mysql, timeout=5)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="cannot connect to source mysql://etl:\\*\\*\\*@") as e:
+        Source(DatabaseUrl.parse(closed, what="source", source=True)).check(spec())
+    assert time.monotonic() - started < 5 and "\n" not in str(e.value)
+
+
+@contextlib.contextmanager
+def listening(greeting: bytes) -> Iterator[int]:
+    """A port on 127.0.0.1 whose first connection is sent ``greeting`` and closed."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+
+        def answer() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.sendall(greeting)
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        yield server.getsockname()[1]
+        thread.join(timeout=10)
