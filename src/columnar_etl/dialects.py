@@ -87,6 +87,9 @@ class Dialect:
     json_arrow: bool
     """The driver writes Arrow's JSON extension type into a JSON column (the server parses
     it): JSON travels so, not as text cast in SQL."""
+    decimals: bool
+    """The driver writes Arrow decimals (into a ``numeric(p,s)`` column: binary COPY takes
+    no float there); else a number travels as it is, and the column keeps it."""
     text_temporals: bool
     """Timestamps are written as ISO text and booleans as 0/1 (SQLite keeps what it is
     given, under the column's affinity)."""
@@ -200,6 +203,7 @@ POSTGRES = Dialect(
     concurrent_writers=True,
     json_cast="{}::jsonb",
     json_arrow=True,
+    decimals=True,
     text_temporals=False,
     resets_after_error=False,
     schema_folder="postgres",
@@ -257,6 +261,7 @@ SQLITE = Dialect(
     concurrent_writers=False,
     json_cast="{}",
     json_arrow=False,
+    decimals=False,
     text_temporals=True,
     resets_after_error=True,
     schema_folder="sqlite",
