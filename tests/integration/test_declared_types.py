@@ -85,6 +85,15 @@ def test_declared_types_load_exactly_or_refuse_the_row(
     checked = etl("verify", "--source", source, *where)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
+    # Again, updating what is there (the merge path's UPDATE): the same values, the same
+    # refusals.
+    again = etl("run", "--entity", "charges", "--source", source, "--on-conflict", "update", *where)
+    assert again.returncode == 0, again.stderr
+    jobs = _rows(empty_url, "SELECT loaded, rejected, updated FROM migration_jobs ORDER BY id")
+    assert jobs[-1] == (4, 4, 4)
+    loaded = _rows(empty_url, f"SELECT legacy_id, code, {fee}, qty FROM charges ORDER BY id")
+    assert sorted(loaded) == LOADED
+
 
 def test_the_table_has_the_declared_types(empty_url: DatabaseUrl, tmp_path: Path) -> None:
     source = _legacy(tmp_path)
