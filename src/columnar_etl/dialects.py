@@ -8,6 +8,7 @@ database's name; another database is one more instance here.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ class Fault(Enum):
 
 @dataclass(frozen=True)
 class Dialect:
-    """One target database's words for the facts an entity declares."""
+    """One database's words for the facts an entity declares, and its ways of doing what
+    the engine asks of it (connect, bound lock waits, write JSON, class an error)."""
 
     name: str
     title: str
@@ -158,8 +160,6 @@ class Dialect:
 
     def connect(self, url: str) -> Any:
         """A new DB-API connection of the ADBC driver (``url``: a file's path, or a URL)."""
-        import importlib
-
         return importlib.import_module(self.driver).connect(url)
 
     def sql_type(self, dtype: pl.DataType, *, json: bool = False) -> str:
