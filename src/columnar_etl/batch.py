@@ -1,9 +1,9 @@
 """One batch, start to finish: read it, transform and validate it, commit it exactly once.
 
-The local executor (pipeline.py) and the Ray executor (ray_executor.py) both run batches with
-these functions, so both keep the same guarantees: every attempt reads the batch's commit
-marker first, errors are classed by the target's database, and a batch's rows, rejects and
-ledger row commit in one transaction.
+The local executor (local_executor.py) and the Ray executor (ray_executor.py) both run
+batches with these functions, so both keep the same guarantees: every attempt reads the
+batch's commit marker first, errors are classed by the target's database, and a batch's rows,
+rejects and ledger row commit in one transaction.
 """
 
 from __future__ import annotations

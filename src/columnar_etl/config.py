@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -10,8 +11,9 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-from columnar_etl.dialects import DIALECTS
+from columnar_etl.dialects import DIALECTS, Dialect
 from columnar_etl.errors import ConfigError, TargetError
+from columnar_etl.executors import EXECUTORS
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -115,10 +117,10 @@ _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _RAW_DELIMITER = re.compile(r"[/?#]")
 
 
-def _check_server_url(text: str, what: str) -> None:
-    """Refuse a server's URL (postgresql://, mysql://) that Python and the driver would read
-    differently, or that libpq would refuse quoting its password; the message never shows
-    the password."""
+def _check_server(text: str, what: str) -> None:
+    """Refuse a database server's URL (``postgresql://``) that Python and libpq would read
+    differently, or that libpq would refuse quoting its password; the message never shows the
+    password."""
     if any(c.isspace() for c in text):  # urlsplit drops tabs and newlines that libpq keeps
         raise ConfigError(f"{what} URL holds a space, tab or newline; percent-encode it (%20)")
     try:
@@ -152,16 +154,22 @@ def _check_server_url(text: str, what: str) -> None:
         )
 
 
+def _starts(dialects: Iterable[Dialect]) -> str:
+    """``postgresql:// or sqlite:///``: how the URLs of ``dialects`` start."""
+    return " or ".join(f"{d.schemes[0]}://{'/' if d.file else ''}" for d in dialects)
+
+
 @dataclass(frozen=True)
 class DatabaseUrl:
-    """A checked ``postgresql://``, ``sqlite:///PATH`` or (a source only) ``mysql://`` URL;
-    ``str()`` never shows a password."""
+    """A checked URL of a database of :data:`DIALECTS` (``postgresql://``, ``sqlite:///PATH``,
+    and, a source only, ``mysql://``); ``str()`` never shows a password."""
 
     url: str = field(repr=False)
-    dialect: Literal["postgresql", "sqlite", "mysql"]
+    dialect: str
+    """The name of its :class:`Dialect` (``postgresql``, ``sqlite``, ``mysql``)."""
 
     def __post_init__(self) -> None:
-        if self.dialect != "sqlite":
+        if not self.sql_dialect.file:
             _remember_secrets(self.url)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -170,47 +178,48 @@ class DatabaseUrl:
             object.__setattr__(self, name, value)
         self.__post_init__()
 
+    @property
+    def sql_dialect(self) -> Dialect:
+        """What this database says and does differently (dialects.py)."""
+        return DIALECTS[self.dialect]
+
     @classmethod
     def parse(cls, url: str, *, what: str, source: bool = False) -> DatabaseUrl:
         """Check ``url`` and tell the user, by ``what`` it is for, when it is malformed.
         Only a ``source`` may be a database the tool never writes to (MySQL/MariaDB)."""
         text = (url or "").strip()
         scheme, sep, rest = text.partition("://")
-        if sep and scheme.lower() in ("postgresql", "postgres"):
-            text = f"postgresql://{rest}"
-            _check_server_url(text, what)
-            return cls(text, "postgresql")
-        if sep and scheme.lower() in ("mysql", "mariadb"):
-            if not (source or DIALECTS["mysql"].target):
-                raise ConfigError(
-                    f"{what} URL: MySQL/MariaDB can only be a source; "
-                    "write to postgresql:// or sqlite:///"
-                )
-            text = f"mysql://{rest}"  # connectorx's name for both
-            _check_server_url(text, what)
-            return cls(text, "mysql")
-        if text.startswith("sqlite://") and len(text) > len("sqlite:///"):
+        found = [d for d in DIALECTS.values() if sep and scheme.lower() in d.schemes]
+        if found and not (source or found[0].target):
+            targets = _starts(d for d in DIALECTS.values() if d.target)
+            raise ConfigError(
+                f"{what} URL: {found[0].title} can only be a source; write to {targets}"
+            )
+        if found and found[0].file and len(rest) > 1:
             # connectorx reads sqlite://PATH; we always hand it an absolute path. sqlite:////x
             # (SQLAlchemy's spelling) is /x too: POSIX keeps a leading "//" apart otherwise.
-            raw = text[len("sqlite://") :]
-            path = Path("/" + raw.lstrip("/") if raw.startswith("//") else raw)
+            path = Path("/" + rest.lstrip("/") if rest.startswith("//") else rest)
             path = path.expanduser().absolute()
-            return cls(f"sqlite://{path}", "sqlite")
+            return cls(f"{found[0].schemes[0]}://{path}", found[0].name)
+        if found and not found[0].file:
+            text = f"{found[0].schemes[0]}://{rest}"
+            _check_server(text, what)
+            return cls(text, found[0].name)
         # Only the scheme: the rest may hold a password in a form no pattern recognises.
         shown = f"{scheme}://..." if sep else "a value with '@'" if "@" in text else repr(text)
-        raise ConfigError(
-            f"{what} URL must start with postgresql://, sqlite:/// or (a source) mysql://, "
-            f"got {shown}"
-        )
+        taken = [d for d in DIALECTS.values() if source or d.target]
+        raise ConfigError(f"{what} URL must start with {_starts(taken)}, got {shown}")
 
     def with_lock_timeout(self, seconds: float) -> str:
-        """The URL for a PostgreSQL driver (libpq, connectorx), asking the server to give up
+        """The URL for a server's driver (libpq, connectorx), asking the server to give up
         waiting for a lock after ``seconds`` (the ``options`` startup parameter, added to any
         the URL has; it works before any statement, where ``SET`` cannot be sent: connectorx).
-        Unchanged for SQLite, or when ``seconds`` is 0 (the server's own setting applies)."""
-        if self.dialect != "postgresql" or not seconds:
+        Unchanged where a URL cannot say it (SQLite), or when ``seconds`` is 0 (the server's
+        own setting applies)."""
+        startup = self.sql_dialect.startup_lock_timeout
+        if startup is None or not seconds:
             return self.url
-        option = f"-c%20lock_timeout%3D{round(seconds * 1000)}"
+        option = startup.format(ms=round(seconds * 1000))
         base, _, query = self.url.partition("?")
         params = [p for p in query.split("&") if p]
         given = [i for i, p in enumerate(params) if p.lower().startswith("options=")]
@@ -223,7 +232,7 @@ class DatabaseUrl:
     @property
     def path(self) -> Path:
         """The file of an SQLite URL."""
-        return Path(self.url[len("sqlite://") :])
+        return Path(self.url.partition("://")[2])
 
     def __str__(self) -> str:
         return redact(self.url)
@@ -309,8 +318,9 @@ class RunConfig:
                 f"lock-timeout must be 0 (no limit) to {MAX_LOCK_TIMEOUT:,.0f} seconds, "
                 f"got {timeout!r}"
             )
-        if self.executor not in ("local", "ray"):
-            raise ConfigError(f"executor must be local or ray, got {self.executor!r}")
+        if self.executor not in EXECUTORS:
+            names = " or ".join(EXECUTORS)
+            raise ConfigError(f"executor must be {names}, got {self.executor!r}")
         zone = source_zone(self.source_timezone)
         as_of = (
             self.as_of if self.as_of.utcoffset() is not None else self.as_of.replace(tzinfo=zone)

@@ -1,26 +1,51 @@
 """What differs between the databases, stated once per database.
 
-Each :class:`Dialect` answers "how does this database say X": its surrogate key, the SQL type
-of a contract's dtype, JSON, how it quotes a name and writes a value. The rest of the engine
-asks the dialect instead of branching on the database's name. MySQL/MariaDB is a source only:
-the tool reads it and never writes to it.
+Each :class:`Dialect` answers "how does this database say or do X": its URLs, its driver, its
+surrogate key, the SQL type of a contract's dtype, JSON, how it quotes a name and writes a
+value, its catalog queries, its locks, what its errors mean. The rest of the engine asks the
+dialect instead of branching on the database's name; another database is one more instance
+here. MySQL/MariaDB is a source only: the tool reads it and never writes to it.
 """
 
 from __future__ import annotations
 
+import importlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
+from typing import Any
 
 import polars as pl
 
-__all__ = ["DIALECTS", "MYSQL", "POSTGRES", "SQLITE", "Dialect"]
+from columnar_etl import catalog
+from columnar_etl.catalog import Catalog
+
+__all__ = ["DIALECTS", "MYSQL", "POSTGRES", "SQLITE", "Dialect", "Fault"]
+
+
+class Fault(Enum):
+    """What a failed statement says about the batch it belonged to (see Dialect.fault)."""
+
+    ROW = "row"
+    """The database refused some row's values (a constraint, a data or encoding error, a
+    trigger): the batch is bisected to find the rows, the rest of it loads."""
+    RETRY = "retry"
+    """Not the rows' fault and maybe gone on the next try (a lost connection, a deadlock, a
+    lock): the whole batch is retried on a checked connection, never bisected."""
+    STORAGE = "storage"
+    """The target cannot take writes (disk full, I/O error, read-only, no privilege, a table
+    of another shape): retrying or bisecting only repeats it, so the run stops, naming it."""
 
 
 @dataclass(frozen=True)
 class Dialect:
-    """One target database's words for the facts an entity declares."""
+    """One database's words for the facts an entity declares, and its ways of doing what
+    the engine asks of it (connect, bound lock waits, write JSON, class an error)."""
 
     name: str
+    title: str
+    """The database's name in a message."""
     surrogate_key: str
     """The target table's own ``id`` column: a generated integer primary key."""
     types: Mapping[type[pl.DataType], str]
@@ -38,6 +63,60 @@ class Dialect:
     for_update: str
     """The clause that makes a SELECT lock its rows until the transaction ends; SQLite takes
     one writer at a time and has none."""
+    schemes: tuple[str, ...]
+    """URL schemes naming this database (``postgres://`` is read as ``postgresql://``)."""
+    file: bool
+    """The database is one file the URL names (``sqlite:///PATH``), not a server."""
+    driver: str
+    """The ADBC driver's DB-API module."""
+    numbered_placeholders: bool
+    """Whether the driver wants ``$1, $2`` where our SQL writes ``?``."""
+    lock_timeout: str
+    """The statement that bounds a session's waits for other sessions' locks to ``{ms}``."""
+    unbounded_wait: int
+    """The ``{ms}`` of :attr:`lock_timeout` meaning "wait as long as it may" (0: the
+    statement is left out and the server's own setting applies)."""
+    startup_lock_timeout: str | None
+    """The URL ``options`` value asking the server for a lock timeout of ``{ms}`` before any
+    statement (libpq, connectorx); None where a URL cannot say it."""
+    advisory_locks: bool
+    """Sessions can hold named locks (PostgreSQL advisory locks): the run lock, the schema
+    step's turn and a fast job's deferral; without them a run locks the database file."""
+    concurrent_writers: bool
+    """Several connections can commit at once (the fast path's load lanes); SQLite takes one
+    writer at a time."""
+    json_cast: str
+    """SQL turning the text column ``{}`` into this database's JSON type."""
+    json_arrow: bool
+    """The driver writes Arrow's JSON extension type into a JSON column (the server parses
+    it): JSON travels so, not as text cast in SQL."""
+    decimals: bool
+    """The driver writes Arrow decimals (into a ``numeric(p,s)`` column: binary COPY takes
+    no float there); else a number travels as it is, and the column keeps it."""
+    text_temporals: bool
+    """Timestamps are written as ISO text and booleans as 0/1 (SQLite keeps what it is
+    given, under the column's affinity)."""
+    resets_after_error: bool
+    """The database may roll a transaction back by itself after an error (SQLite: a full
+    disk, an I/O error), leaving the driver out of step: the connection is then replaced."""
+    schema_folder: str
+    """The folder of ``schemas/`` holding this database's ledger DDL."""
+    restore: str | None
+    """The DDL that gives back what a fast job set aside on ``{tables}`` (a primary key,
+    autovacuum), or None where a fast job sets nothing aside that the DDL would restore."""
+    catalog: Catalog
+    """This database's catalog queries."""
+    scratch_schema: str | None
+    """The statement putting this session's temporary schema first on the search path, where
+    a declared table is created unseen in a transaction rolled back; None: a database in
+    memory (``connect(":memory:")``) serves instead."""
+    faults: Mapping[str, Fault]
+    """What an error says about a batch: by SQLSTATE or its class (``sqlstates``), or by
+    words of its message, lower case."""
+    sqlstates: bool
+    """Whether the driver reports a SQLSTATE (else the message is all there is)."""
+    other_fault: Fault
+    """The fault of an error :attr:`faults` does not name."""
     identifier_quote: str = '"'
     """The character that quotes a table or column name (doubled inside it). MySQL reads a
     double-quoted word as a string unless the server runs with ANSI_QUOTES: backticks there."""
@@ -74,6 +153,36 @@ class Dialect:
             return "E" + quoted.replace("\\", "\\\\")
         return quoted
 
+    def lock_settings(self, seconds: float) -> list[str]:
+        """Statements bounding a new connection's waits for other sessions' locks to
+        ``seconds`` (0: as long as the database lets it)."""
+        ms = round(seconds * 1000) or self.unbounded_wait
+        return [self.lock_timeout.format(ms=ms)] if ms else []
+
+    def placeholders(self, sql: str) -> str:
+        """``sql``, written with ``?`` placeholders, as the driver wants it."""
+        if not self.numbered_placeholders:
+            return sql
+        counter = iter(range(1, 10_000))
+        return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
+
+    def json(self, column: str) -> str:
+        """SQL turning the text ``column`` into this database's JSON type."""
+        return self.json_cast.format(column)
+
+    def fault(self, exc: BaseException) -> Fault:
+        """What ``exc``, raised by a statement of a batch, says about the batch."""
+        if self.sqlstates:
+            state = getattr(exc, "sqlstate", None) or ""
+            return self.faults.get(state) or self.faults.get(state[:2], self.other_fault)
+        message = str(exc).lower()
+        found = (fault for words, fault in self.faults.items() if words in message)
+        return next(found, self.other_fault)
+
+    def connect(self, url: str) -> Any:
+        """A new DB-API connection of the ADBC driver (``url``: a file's path, or a URL)."""
+        return importlib.import_module(self.driver).connect(url)
+
     def sql_type(self, dtype: pl.DataType, *, json: bool = False) -> str:
         """The SQL type of a contract column of ``dtype`` (a JSON one when ``json``)."""
         if json:
@@ -86,6 +195,7 @@ class Dialect:
 
 POSTGRES = Dialect(
     name="postgresql",
+    title="PostgreSQL",
     surrogate_key="bigserial PRIMARY KEY",
     types={
         pl.String: "text",
@@ -103,12 +213,46 @@ POSTGRES = Dialect(
     booleans=("FALSE", "TRUE"),
     backslash_escapes=True,
     for_update=" FOR UPDATE",
+    schemes=("postgresql", "postgres"),
+    file=False,
+    driver="adbc_driver_postgresql.dbapi",
+    numbered_placeholders=True,
+    lock_timeout="SET lock_timeout = {ms}",
+    unbounded_wait=0,
+    startup_lock_timeout="-c%20lock_timeout%3D{ms}",
+    advisory_locks=True,
+    concurrent_writers=True,
+    json_cast="{}::jsonb",
+    json_arrow=True,
+    decimals=True,
+    text_temporals=False,
+    resets_after_error=False,
+    schema_folder="postgres",
+    restore=catalog.POSTGRES_RESTORE,
+    catalog=catalog.POSTGRES,
+    scratch_schema="SET LOCAL search_path = pg_temp",
+    # Classes 22 (data exception) and 23 (integrity constraint) are the rows' own; P0001 is
+    # a trigger's RAISE, 54000 a value too large for an index entry. Anything else retries.
+    faults={
+        "22": Fault.ROW,
+        "23": Fault.ROW,
+        "P0001": Fault.ROW,
+        "54000": Fault.ROW,
+        "53": Fault.STORAGE,  # insufficient resources: disk full, out of memory
+        "58": Fault.STORAGE,  # system error: I/O error
+        "XX": Fault.STORAGE,  # internal error, data corrupted
+        "25006": Fault.STORAGE,  # read-only transaction (a standby)
+        "42": Fault.STORAGE,  # no such table or column, no privilege: the table's fault
+    },
+    sqlstates=True,
+    other_fault=Fault.RETRY,
 )
 
 # SQLite keeps what it is given under a type's affinity: timestamps as ISO text (the loader
 # writes them so), booleans as 0/1.
 SQLITE = Dialect(
     name="sqlite",
+    title="SQLite",
     surrogate_key="INTEGER PRIMARY KEY AUTOINCREMENT",
     types={
         pl.String: "text",
@@ -126,11 +270,49 @@ SQLITE = Dialect(
     booleans=("0", "1"),
     backslash_escapes=False,
     for_update="",
+    schemes=("sqlite",),
+    file=True,
+    driver="adbc_driver_sqlite.dbapi",
+    numbered_placeholders=False,
+    # SQLITE_BUSY after that long; 0 would not wait at all.
+    lock_timeout="PRAGMA busy_timeout = {ms}",
+    unbounded_wait=2**31 - 1,
+    startup_lock_timeout=None,
+    advisory_locks=False,
+    concurrent_writers=False,
+    json_cast="{}",
+    json_arrow=False,
+    decimals=False,
+    text_temporals=True,
+    resets_after_error=True,
+    schema_folder="sqlite",
+    restore=None,
+    catalog=catalog.SQLITE,
+    scratch_schema=None,
+    # SQLite reports no code through ADBC: its messages say it. Anything else is a row's
+    # (constraints, datatype mismatch, a trigger's RAISE).
+    faults={
+        "database or disk is full": Fault.STORAGE,
+        "disk i/o error": Fault.STORAGE,
+        "readonly database": Fault.STORAGE,
+        "unable to open database file": Fault.STORAGE,
+        "database disk image is malformed": Fault.STORAGE,
+        "out of memory": Fault.STORAGE,
+        "no such table": Fault.STORAGE,
+        "no such column": Fault.STORAGE,
+        "has no column named": Fault.STORAGE,
+        "database is locked": Fault.RETRY,
+        "database table is locked": Fault.RETRY,
+    },
+    sqlstates=False,
+    other_fault=Fault.ROW,
 )
 
-# A source only: what a target needs (surrogate key, contract types) is never asked of it.
+# A source only: what a target needs (surrogate key, contract types, driver, ledger DDL,
+# locks, error classes) is never asked of it; those fields say so.
 MYSQL = Dialect(
     name="mysql",
+    title="MySQL/MariaDB",
     surrogate_key="BIGINT AUTO_INCREMENT PRIMARY KEY",
     types={},
     json_type="json",
@@ -138,6 +320,27 @@ MYSQL = Dialect(
     booleans=("FALSE", "TRUE"),
     backslash_escapes=False,
     for_update=" FOR UPDATE",
+    schemes=("mysql", "mariadb"),
+    file=False,
+    driver="",
+    numbered_placeholders=False,
+    lock_timeout="SET SESSION lock_wait_timeout = {ms}",
+    unbounded_wait=0,
+    startup_lock_timeout=None,
+    advisory_locks=False,
+    concurrent_writers=False,
+    json_cast="{}",
+    json_arrow=False,
+    decimals=False,
+    text_temporals=False,
+    resets_after_error=False,
+    schema_folder="",
+    restore=None,
+    catalog=catalog.SQLITE,
+    scratch_schema=None,
+    faults={},
+    sqlstates=False,
+    other_fault=Fault.RETRY,
     identifier_quote="`",
     hex_text="_utf8mb4 X'{}'",
     target=False,

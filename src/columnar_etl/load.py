@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import polars as pl
 
+from columnar_etl import declared_types
 from columnar_etl.config import first_line
 from columnar_etl.contracts import ERROR_MESSAGE, ERROR_TYPE, Split
 from columnar_etl.entities import Entity
@@ -207,7 +208,8 @@ def _load_rows(
 ) -> _Outcome:
     """Stage ``rows``, settle key collisions against the target, insert the rest; ``direct``
     (see :func:`plan_job`): nothing can collide, COPY them straight into the table."""
-    data = rows.drop(ROW_ID, strict=False)
+    decimals = target.sql_dialect.decimals
+    data = declared_types.written(rows.drop(ROW_ID, strict=False), entity.sql_types, decimals)
     if direct:
         _append_rows(target, entity, job_id, data)
         return _EMPTY
@@ -386,12 +388,15 @@ def commit_batch(
     """
     valid = split.valid.with_columns(split.valid_rows.alias(ROW_ID))
     kept, duplicates = within_batch_duplicates(valid, entity.unique_keys)
+    # A value its declared SQL type cannot hold is refused here: the database would round it.
+    kept, misfits = declared_types.misfits(kept, entity.sql_types)
     outcome, refused = _EMPTY, _NO_ROWS
     if kept.height and _keyless_loaded_before(target, entity, job_id):
         outcome = _Outcome(_NO_ROWS, kept.height, 0)  # the very rows an earlier job loaded
     elif kept.height:
         outcome, refused = _load_or_bisect(target, entity, job_id, kept, on_conflict, direct)
         _stop_if_the_table_refuses(entity, batch, kept, refused)
+    refused = pl.concat([misfits, refused])
     duplicates = pl.concat([duplicates, outcome.duplicates])
     rejects = _rejects(source, split, entity, {"duplicate": duplicates, "database_error": refused})
     _record_rejects(target, job_id, batch, rejects)

@@ -33,27 +33,6 @@ _LOCK_NOT_AVAILABLE = "55P03"
 #: SQLite (SQLITE_BUSY / SQLITE_LOCKED after busy_timeout).
 _WORDS = ("due to lock timeout", "database is locked", "database table is locked")
 
-#: Granted locks on the named tables held by other sessions: each session's strongest per
-#: table, the strongest first. Only our own table names are pasted in (connectorx takes no
-#: parameters).
-_HOLDERS = """
-SELECT * FROM (
-    SELECT DISTINCT ON (c.relname, l.pid) c.relname AS "table", l.pid, l.mode,
-           a.usename AS "user", a.application_name AS application, a.state,
-           CAST(EXTRACT(EPOCH FROM now() - a.xact_start) AS bigint) AS seconds,
-           array_position(ARRAY['AccessExclusiveLock', 'ExclusiveLock',
-               'ShareRowExclusiveLock', 'ShareLock', 'ShareUpdateExclusiveLock',
-               'RowExclusiveLock', 'RowShareLock', 'AccessShareLock']::text[],
-               l.mode::text) AS strength
-    FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-    LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-    WHERE l.locktype = 'relation' AND l.granted AND l.pid IS DISTINCT FROM pg_backend_pid()
-      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-      AND pg_table_is_visible(c.oid) AND c.relname IN ({tables})
-    ORDER BY c.relname, l.pid, strength
-) AS held ORDER BY strength, seconds DESC NULLS LAST
-"""
-
 #: Holders named in one line; the rest are counted.
 _SHOWN = 3
 
@@ -80,8 +59,8 @@ def is_lock_timeout(exc: BaseException) -> bool:
     return False
 
 
-def _holders_sql(tables: Sequence[str]) -> str:
-    return _HOLDERS.format(tables=", ".join("'" + t.replace("'", "''") + "'" for t in tables))
+def _holders_sql(sql: str, tables: Sequence[str]) -> str:
+    return sql.format(tables=", ".join("'" + t.replace("'", "''") + "'" for t in tables))
 
 
 def _describe(holders: pl.DataFrame) -> str:
@@ -171,11 +150,12 @@ class LockWaits:
             found = lambda sql: _rolled_back(target, target.query(sql))  # noqa: E731
         else:
             return "the target"
-        if url.dialect == "sqlite":
-            return f"the SQLite file {url.path} (another connection is writing to it)"
+        dialect = url.sql_dialect
+        if dialect.catalog.lock_holders is None:  # one writer at a time for the whole file
+            return f"the {dialect.title} file {url.path} (another connection is writing to it)"
         tables = [table] if self._in_source(exc) else [table, *LEDGER_TABLES]
         with contextlib.suppress(Exception):  # the lookup is a courtesy, never the error
-            holders = found(_holders_sql(tables))
+            holders = found(_holders_sql(dialect.catalog.lock_holders, tables))
             if holders.height:
                 return _describe(holders)
         return f"{table}? (no other session holds a lock on it now: released, or not this table)"

@@ -1,29 +1,23 @@
-"""extract -> transform -> validate -> load, per batch; concurrency, retries and resume.
+"""extract -> transform -> validate -> load, per job: its batches, retries and resume.
 
-A reader thread streams the source, workers transform and validate batches ahead
-(connectorx, Polars and ADBC release the GIL), and the calling thread commits them strictly
-in batch order on one target connection, which is what makes "the lower legacy id wins"
-independent of timing. About ``workers`` batches are in memory at once. On the fast path
-(a fresh table keyed by legacy_id alone, see load.loading) nothing can collide, so batches
-commit on LOAD_LANES connections at once and PostgreSQL parses their JSON on as many cores.
+A run opens each entity's job (or resumes it), plans how it loads (load.loading: the fast
+path on a fresh table), and hands the batches to the executor the run names
+(executors.py: threads of this process, or Ray tasks); then it links the references and
+checks every job's integrity.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import queue
-import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
 
 import polars as pl
 
 from columnar_etl import ledger
-from columnar_etl.batch import error_text, load_with_retries, prepare, transform_batch
+from columnar_etl.batch import error_text, load_with_retries, prepare
 from columnar_etl.config import RunConfig
 from columnar_etl.contracts import ERROR_TYPE, Split, in_memory_collects, split
 from columnar_etl.entities import Entity
@@ -31,6 +25,7 @@ from columnar_etl.errors import (
     InterruptedRunError,
     TargetError,
 )
+from columnar_etl.executors import Batches, executor
 from columnar_etl.extract import Source
 from columnar_etl.interrupt import Stop, ctrl_c_as_flag, off_main_thread
 from columnar_etl.link import LinkResult, link
@@ -80,87 +75,6 @@ class JobResult:
         return c["extracted"] == rest
 
 
-def _by_range(
-    pool: ThreadPoolExecutor,
-    source: Source,
-    entity: Entity,
-    batches: list[ledger.Batch],
-    config: RunConfig,
-) -> Iterator[tuple[ledger.Batch, Future]]:
-    """Batches in order, each read by its own range query ahead, ``workers`` in flight."""
-    ahead: deque[tuple[ledger.Batch, Future]] = deque()
-    pending = iter(batches)
-    for batch in pending:
-        ahead.append((batch, pool.submit(prepare, source, entity, batch, config)))
-        if len(ahead) >= config.workers:
-            break
-    while ahead:
-        yield ahead.popleft()
-        for batch in pending:
-            ahead.append((batch, pool.submit(prepare, source, entity, batch, config)))
-            break
-
-
-def _offer(ahead: queue.Queue, item: object, stop: threading.Event) -> bool:
-    """Put ``item`` once there is room; False when the consumer has gone."""
-    while not stop.is_set():
-        try:
-            ahead.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _prepared(
-    pool: ThreadPoolExecutor,
-    source: Source,
-    entity: Entity,
-    batches: list[ledger.Batch],
-    config: RunConfig,
-) -> Iterator[tuple[ledger.Batch, Future]]:
-    """Batches in order with their (rows, split) computing ahead while the caller loads.
-
-    One thread streams the rows (:meth:`Source.stream`: a query per run of batches, not per
-    batch), ``workers`` threads transform and validate, the caller commits: the three overlap,
-    and at most ``workers`` batches wait between them. If the stream breaks, the batches it did
-    not deliver are read one range at a time (a batch whose read fails is retried as usual).
-    """
-    ahead: queue.Queue = queue.Queue(maxsize=max(1, config.workers - 1))
-    stop = threading.Event()
-    by_number = {b.batch_number: b for b in batches}
-
-    def read() -> None:
-        try:
-            for batch, frame in source.stream(entity.source, [b.range for b in batches]):
-                future = pool.submit(transform_batch, frame, entity, config)
-                del frame
-                if not _offer(ahead, (by_number[batch.batch_number], future), stop):
-                    return
-        except BaseException as exc:  # handed to the consumer, which falls back
-            _offer(ahead, exc, stop)
-        else:
-            _offer(ahead, None, stop)
-
-    reader = threading.Thread(target=read, name="etl-extract", daemon=True)
-    reader.start()
-    delivered = 0
-    try:
-        while True:
-            item = ahead.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                log.warning("streaming %s stopped (%s); reading by range", entity.name, item)
-                yield from _by_range(pool, source, entity, batches[delivered:], config)
-                return
-            delivered += 1
-            yield item
-    finally:
-        stop.set()
-        reader.join()
-
-
 def _dry_run(source: Source, entity: Entity, config: RunConfig) -> JobResult:
     counts = dict.fromkeys(ledger.COUNTS, 0)
     by_type: dict[str, int] = {}
@@ -202,109 +116,21 @@ def _run_batches(
         if progress:
             progress(entity.name, done, total)
 
-    if config.executor == "ray":
-        from columnar_etl import ray_executor  # Ray is optional: imported only when asked for
-
-        with loading(
-            target, entity, job_id, pending=bool(batches), fast_path=config.fast_path
-        ) as plan:
-            failed = ray_executor.run_batches(
-                config, entity.name, job_id, batches, plan.direct, committed, stop
-            )
-        return _failed(failed, config) if failed else None
-    pool = ThreadPoolExecutor(max_workers=config.workers)
-    try:
-        with (
-            loading(
-                target, entity, job_id, pending=bool(batches), fast_path=config.fast_path
-            ) as plan,
-            contextlib.closing(_prepared(pool, source, entity, batches, config)) as prepared,
-        ):
-            if plan.direct and target.dialect == "postgresql" and config.workers > 1:
-                return _commit_in_lanes(
-                    target, source, entity, job_id, prepared, config, committed, stop
-                )
-            for batch, future in prepared:
-                stop.check()
-                counts = load_with_retries(
-                    target, source, entity, job_id, batch, future, config, plan.direct
-                )
-                if counts is None:
-                    return _failed(batch, config)
-                committed(counts)
-        return None
-    finally:
-        # Batches extracted ahead are dropped, not waited for, when we stop early.
-        pool.shutdown(wait=True, cancel_futures=True)
+    with loading(target, entity, job_id, pending=bool(batches), fast_path=config.fast_path) as plan:
+        work = Batches(target, source, entity, job_id, batches, config, plan.direct)
+        failed = executor(config.executor).run_batches(work, committed, stop)
+    return _failed(failed, config) if failed else None
 
 
 def _failed(batch: ledger.Batch, config: RunConfig) -> str:
     return f"batch {batch.batch_number} failed after {config.max_retries} retries"
 
 
-#: Connections committing at once on the fast path (see _commit_in_lanes).
-LOAD_LANES = 2
-
-
-def _commit_in_lanes(
-    target: Target,
-    source: Source,
-    entity: Entity,
-    job_id: int,
-    prepared: Iterator[tuple[ledger.Batch, Future]],
-    config: RunConfig,
-    committed: Callable[[dict[str, int]], None],
-    stop: Stop,
-) -> str | None:
-    """The fast path's commits, LOAD_LANES at a time, each lane its own connection.
-
-    Nothing can collide on the fast path, so the order batches commit in does not matter, and
-    the server parses the rows' JSON on as many cores. Each batch is still one transaction
-    with its rejects and its ledger row; a failed batch stops new ones, the others finish.
-    """
-    timeout = config.lock_timeout
-    lanes = [target, *(Target(config.target, lock_timeout=timeout) for _ in range(LOAD_LANES - 1))]
-    free: queue.Queue[Target] = queue.Queue()
-    for lane in lanes:
-        free.put(lane)
-    running: deque[tuple[ledger.Batch, Future]] = deque()
-
-    def commit(lane: Target, batch: ledger.Batch, future: Future) -> dict[str, int] | None:
-        try:
-            return load_with_retries(lane, source, entity, job_id, batch, future, config, True)
-        finally:
-            free.put(lane)
-
-    def settle(wait: bool) -> str | None:
-        while running and (wait or running[0][1].done()):
-            batch, outcome = running.popleft()
-            counts = outcome.result()
-            if counts is None:
-                return _failed(batch, config)
-            committed(counts)
-        return None
-
-    try:
-        with ThreadPoolExecutor(len(lanes), thread_name_prefix="etl-load") as loaders:
-            error = None
-            for batch, future in prepared:
-                lane = free.get()
-                stop.check()  # the lanes in flight still commit or roll back whole
-                running.append((batch, loaders.submit(commit, lane, batch, future)))
-                error = settle(wait=False)
-                if error:
-                    break
-            return error or settle(wait=True)
-    finally:
-        for lane in lanes[1:]:
-            lane.close()
-
-
 def _interruptible(config: RunConfig, work: Callable[[Stop], T]) -> T:
     """``work`` with Ctrl-C as a flag (interrupt.py), off the main thread where ADBC would
     take SIGINT over; Ray wants its driver on the main thread, where the flag still works."""
     with ctrl_c_as_flag() as stop, in_memory_collects():
-        if config.executor == "ray":
+        if executor(config.executor).main_thread:
             return work(stop)
         return off_main_thread(lambda: work(stop))
 

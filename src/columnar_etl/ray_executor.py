@@ -30,12 +30,13 @@ from columnar_etl.batch import load_with_retries, prepare
 from columnar_etl.config import RunConfig
 from columnar_etl.contracts import in_memory_collects
 from columnar_etl.errors import ConfigError
+from columnar_etl.executors import Batches, Committed
 from columnar_etl.extract import Source
 from columnar_etl.interrupt import Stop
 from columnar_etl.migration import load_migration
 from columnar_etl.target import Target
 
-__all__ = ["run_batches"]
+__all__ = ["RayExecutor", "run_batches"]
 
 #: Seconds between looks at the ledger while a task waits for its turn to commit.
 _TURN_POLL = 0.05
@@ -168,6 +169,19 @@ def run_batches(
         return None
     finally:
         _settle(ray, [ref for _, ref in in_flight])
+
+
+class RayExecutor:
+    """Batches run as Ray tasks (``--executor ray``)."""
+
+    # Ray wants its driver on the main thread, where the Ctrl-C flag still works.
+    main_thread = True
+
+    def run_batches(self, work: Batches, committed: Committed, stop: Stop) -> ledger.Batch | None:
+        """:func:`run_batches` for the executor interface (executors.Executor)."""
+        return run_batches(
+            work.config, work.entity.name, work.job_id, work.batches, work.direct, committed, stop
+        )
 
 
 def _settle(ray: Any, refs: list[Any]) -> None:

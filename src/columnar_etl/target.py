@@ -1,7 +1,8 @@
 """The target database through ADBC: one connection, explicit transactions, Arrow in and out.
 
-PostgreSQL and SQLite differ only in the few places this module names (placeholders, JSON and
-timestamp casts, DDL file); everything above it is dialect-free.
+What differs between PostgreSQL and SQLite (placeholders, JSON and timestamp writes, catalog
+queries, locks, what an error means) is asked of the target's :class:`Dialect`; everything
+above this module is dialect-free.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Collection, Iterator, Sequence
-from enum import Enum
 from typing import Any
 
 import polars as pl
 
 from columnar_etl import ddl
 from columnar_etl.config import DEFAULT_LOCK_TIMEOUT, DatabaseUrl, RunConfig, first_line
-from columnar_etl.dialects import DIALECTS
+from columnar_etl.dialects import Dialect, Fault
 from columnar_etl.entities.base import Entity
 from columnar_etl.errors import RunLockedError, TargetError
 from columnar_etl.shape import TableShape, differences
@@ -28,139 +28,9 @@ from columnar_etl.shape import TableShape, differences
 __all__ = ["LEDGER_TABLES", "Fault", "Target"]
 
 
-class Fault(Enum):
-    """What a failed statement says about the batch it belonged to (see Target.fault)."""
-
-    ROW = "row"
-    """The database refused some row's values (a constraint, a data or encoding error, a
-    trigger): the batch is bisected to find the rows, the rest of it loads."""
-    RETRY = "retry"
-    """Not the rows' fault and maybe gone on the next try (a lost connection, a deadlock, a
-    lock): the whole batch is retried on a checked connection, never bisected."""
-    STORAGE = "storage"
-    """The target cannot take writes (disk full, I/O error, read-only, no privilege, a table
-    of another shape): retrying or bisecting only repeats it, so the run stops, naming it."""
-
-
-#: PostgreSQL SQLSTATEs (or their two-character classes) by what they say about a batch.
-#: Classes 22 (data exception) and 23 (integrity constraint) are the rows' own; P0001 is a
-#: trigger's RAISE, 54000 a value too large for an index entry. Anything not named retries.
-_PG_FAULTS = {
-    "22": Fault.ROW,
-    "23": Fault.ROW,
-    "P0001": Fault.ROW,
-    "54000": Fault.ROW,
-    "53": Fault.STORAGE,  # insufficient resources: disk full, out of memory
-    "58": Fault.STORAGE,  # system error: I/O error
-    "XX": Fault.STORAGE,  # internal error, data corrupted
-    "25006": Fault.STORAGE,  # read-only transaction (a standby, default_transaction_read_only)
-    "42": Fault.STORAGE,  # no such table or column, no privilege: the table's fault
-}
-
-#: SQLite reports no code through ADBC: its messages, lower case, by what they say. Anything
-#: else is a row's (constraints, datatype mismatch, a trigger's RAISE).
-_SQLITE_FAULTS = {
-    "database or disk is full": Fault.STORAGE,
-    "disk i/o error": Fault.STORAGE,
-    "readonly database": Fault.STORAGE,
-    "unable to open database file": Fault.STORAGE,
-    "database disk image is malformed": Fault.STORAGE,
-    "out of memory": Fault.STORAGE,
-    "no such table": Fault.STORAGE,
-    "no such column": Fault.STORAGE,
-    "has no column named": Fault.STORAGE,
-    "database is locked": Fault.RETRY,
-    "database table is locked": Fault.RETRY,
-}
-
 #: The ledger's tables: every run's schema step creates them, whatever entities it runs.
 LEDGER_TABLES = ("migration_jobs", "migration_batches", "migration_errors")
 
-
-_UNIQUE_INDEX = {
-    "postgresql": (
-        "SELECT i.relname AS name FROM pg_index x "
-        "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid "
-        "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0] "
-        "WHERE t.relname = ? AND pg_table_is_visible(t.oid) AND a.attname = ? "
-        "AND x.indisunique AND x.indisvalid AND x.indnatts = 1 "
-        "AND x.indpred IS NULL AND x.indexprs IS NULL"
-    ),
-    "sqlite": (
-        "SELECT l.name AS name FROM pragma_index_list(?) AS l "
-        'WHERE l."unique" = 1 AND l.partial = 0 '
-        "AND (SELECT COUNT(*) FROM pragma_index_info(l.name)) = 1 "
-        "AND (SELECT i.name FROM pragma_index_info(l.name) AS i) = ?"
-    ),
-}
-
-
-_FREE_TEXT_INDEXES = (
-    "SELECT DISTINCT i.relname AS name FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
-    "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = ANY (x.indkey) "
-    "WHERE x.indrelid = CAST(? AS regclass) AND a.attname <> 'legacy_id' "
-    "AND a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, "
-    "'bytea'::regtype, 'jsonb'::regtype)"
-)
-
-#: A table's columns as (name, type, not_null, has_default), from its catalog. On SQLite
-#: the type is the declared type's affinity, which is all SQLite makes of it (sqlite.org
-#: datatype3 3.1), so ``INT`` and ``bigint`` are the same type there, as they behave.
-_COLUMNS = {
-    "postgresql": (
-        "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, "
-        "a.attnotnull AS not_null, "
-        "(a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS has_default "
-        "FROM pg_attribute a WHERE a.attrelid = CAST(? AS regclass) AND a.attnum > 0 "
-        "AND NOT a.attisdropped ORDER BY a.attnum"
-    ),
-    "sqlite": (
-        "SELECT name, CASE WHEN type LIKE '%INT%' THEN 'integer' "
-        "WHEN type LIKE '%CHAR%' OR type LIKE '%CLOB%' OR type LIKE '%TEXT%' THEN 'text' "
-        "WHEN type LIKE '%BLOB%' OR type = '' THEN 'blob' "
-        "WHEN type LIKE '%REAL%' OR type LIKE '%FLOA%' OR type LIKE '%DOUB%' THEN 'real' "
-        "ELSE 'numeric' END AS type, \"notnull\" AS not_null, "
-        "dflt_value IS NOT NULL AS has_default FROM pragma_table_info(?) ORDER BY cid"
-    ),
-}
-
-#: A table's primary and unique keys, one row per key column:
-#: (index_name, kind, partial, seq, key_column); an expression's column is ``(expression)``.
-_KEYS = {
-    "postgresql": (
-        "SELECT i.relname AS index_name, "
-        "CASE WHEN x.indisprimary THEN 'primary key' ELSE 'unique' END AS kind, "
-        "x.indpred IS NOT NULL AS partial, k.n AS seq, "
-        "COALESCE(a.attname, '(expression)') AS key_column "
-        "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
-        "CROSS JOIN LATERAL unnest(CAST(x.indkey AS int2[])) WITH ORDINALITY AS k(attnum, n) "
-        "LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum "
-        "WHERE x.indrelid = CAST(? AS regclass) AND x.indisunique AND k.n <= x.indnkeyatts"
-    ),
-    # The primary key from the columns (an INTEGER PRIMARY KEY is the rowid: no index).
-    "sqlite": (
-        "SELECT 'primary key' AS index_name, 'primary key' AS kind, 0 AS partial, pk AS seq, "
-        "name AS key_column FROM pragma_table_info(?) WHERE pk > 0 UNION ALL "
-        "SELECT l.name, 'unique', l.partial, i.seqno, COALESCE(i.name, '(expression)') "
-        'FROM pragma_index_list(?) AS l, pragma_index_info(l.name) AS i WHERE l."unique" = 1 '
-        "AND l.origin <> 'pk'"
-    ),
-}
-
-#: Columns of other tables (``table.column``) whose foreign keys point at a table.
-_DEPENDENTS = {
-    "postgresql": (
-        "SELECT DISTINCT CAST(CAST(c.conrelid AS regclass) AS text) || '.' || a.attname AS name "
-        "FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid "
-        "AND a.attnum = ANY (c.conkey) WHERE c.contype = 'f' "
-        "AND c.confrelid = CAST(? AS regclass) ORDER BY 1"
-    ),
-    "sqlite": (
-        "SELECT DISTINCT m.name || '.' || f.\"from\" AS name FROM sqlite_master AS m, "
-        "pragma_foreign_key_list(m.name) AS f WHERE m.type = 'table' "
-        'AND f."table" = ? COLLATE NOCASE ORDER BY 1'
-    ),
-}
 
 #: PostgreSQL advisory lock key serializing schema steps (run locks are crc32 of the entity).
 _SCHEMA_LOCK = zlib.crc32(b"columnar_etl:schema")
@@ -175,52 +45,10 @@ _DEFERRED_ELSEWHERE = (
 _CREATE_INDEX = re.compile(r"CREATE (UNIQUE )?INDEX IF NOT EXISTS (\w+) ON (\w+)")
 #: Our DDL's ``ALTER TABLE table ADD COLUMN [IF NOT EXISTS] column``: (table, column).
 _ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (?:IF NOT EXISTS )?(\w+)")
-_HAS_COLUMN = {
-    "postgresql": (
-        "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() "
-        "AND table_name = ? AND column_name = ?"
-    ),
-    "sqlite": "SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?",
-}
 #: The table one of our DDL statements creates or indexes (none: the DO block).
 _DDL_TABLE = re.compile(
     r"CREATE (?:UNIQUE )?(?:INDEX IF NOT EXISTS \w+ ON|TABLE IF NOT EXISTS) (\w+)"
 )
-_HAS_INDEX = {
-    "postgresql": "SELECT to_regclass(?) IS NOT NULL",
-    "sqlite": "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'index' AND name = ?",
-}
-
-
-#: A job loading an empty table (the fast path, load.py) drops the table's primary key with its
-#: indexes, and pauses autovacuum on it: vacuuming the growing table cost CPU, and held up the
-#: index builds at the end for a second (deadlock_timeout) before it gave way. At the job's
-#: end, or in the next run after a kill, this brings both back on the entity tables; not while
-#: the job runs (columnar_etl.busy_tables, set by Target.apply_schema), and only on the tables
-#: of the run (columnar_etl.schema_tables, likewise). ``{tables}`` are [table, key] pairs of
-#: declared identifiers.
-_RESTORE = """DO $$
-DECLARE
-    pair text[];
-    t text;
-BEGIN
-    FOREACH pair SLICE 1 IN ARRAY ARRAY[{tables}]::text[] LOOP
-        t := pair[1];
-        CONTINUE WHEN t = ANY (string_to_array(
-            current_setting('columnar_etl.busy_tables', true), ','));
-        CONTINUE WHEN NOT t = ANY (string_to_array(
-            current_setting('columnar_etl.schema_tables', true), ','));
-        IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                       WHERE conrelid = t::regclass AND contype = 'p') THEN
-            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (%I)',
-                           t, t || '_pkey', pair[2]);
-        END IF;
-        IF EXISTS (SELECT 1 FROM pg_class WHERE oid = t::regclass
-                   AND reloptions @> ARRAY['autovacuum_enabled=false']) THEN
-            EXECUTE format('ALTER TABLE %I RESET (autovacuum_enabled)', t);
-        END IF;
-    END LOOP;
-END $$"""
 
 
 def _deferred_key(table: str) -> int:
@@ -235,14 +63,14 @@ def _fetch(conn: Any, sql: str, params: Sequence[Any]) -> pl.DataFrame:
 
 
 def _shape(
-    table: str, dialect: str, query: Callable[[str, Sequence[Any]], pl.DataFrame]
+    table: str, dialect: Dialect, query: Callable[[str, Sequence[Any]], pl.DataFrame]
 ) -> TableShape:
     """``table``'s shape from the catalog ``query`` reads (its placeholders all name it)."""
 
     def ask(sql: str) -> pl.DataFrame:
         return query(sql, (table,) * sql.count("?"))
 
-    return TableShape.from_catalog(ask(_COLUMNS[dialect]), ask(_KEYS[dialect]))
+    return TableShape.from_catalog(ask(dialect.catalog.columns), ask(dialect.catalog.keys))
 
 
 def _statements(ddl: str) -> Iterator[str]:
@@ -285,9 +113,10 @@ class Target:
         self._entities = None if entities is None else tuple(entities)
         self.lock_timeout = lock_timeout
         self.dialect = url.dialect
-        if self.dialect == "sqlite" and url.path.is_dir():
-            raise TargetError(f"target {url} is a directory, not an SQLite file")
-        if self.dialect == "sqlite" and not create and not url.path.exists():
+        self.sql_dialect = url.sql_dialect
+        if self.sql_dialect.file and url.path.is_dir():
+            raise TargetError(f"target {url} is a directory, not a {self.sql_dialect.title} file")
+        if self.sql_dialect.file and not create and not url.path.exists():
             raise TargetError(f"target {url} does not exist: nothing has been migrated there")
         self._lock_fd: int | None = None
         self._locked: str | None = None
@@ -322,31 +151,18 @@ class Target:
     def _connect(self) -> Any:
         url = self.url
         try:
-            if self.dialect == "postgresql":
-                import adbc_driver_postgresql.dbapi as driver
-
-                conn = driver.connect(url.url)
-            else:
-                import adbc_driver_sqlite.dbapi as driver
-
+            if self.sql_dialect.file:
                 url.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = driver.connect(str(url.path))
+            conn = self.sql_dialect.connect(str(url.path) if self.sql_dialect.file else url.url)
         except Exception as exc:  # the drivers raise their own error classes
             raise TargetError(f"cannot connect to target {url}: {first_line(exc)}") from None
         with conn.cursor() as cur:
-            for statement in self._lock_settings():
+            # No statement_timeout: a statement that is not waiting is working (an index build
+            # on millions of rows takes minutes), and no bound would be right for every table.
+            for statement in self.sql_dialect.lock_settings(self.lock_timeout):
                 cur.execute(statement)
         conn.commit()  # a SET rolled back with its transaction would be undone
         return conn
-
-    def _lock_settings(self) -> list[str]:
-        """Statements bounding the waits for other sessions' locks on a new connection. No
-        statement_timeout: a statement that is not waiting is working (an index build on
-        millions of rows takes minutes), and no bound would be right for every table."""
-        ms = round(self.lock_timeout * 1000)
-        if self.dialect == "sqlite":  # SQLITE_BUSY after that long; 0 would not wait at all
-            return [f"PRAGMA busy_timeout = {ms or 2**31 - 1}"]
-        return [f"SET lock_timeout = {ms}"] if ms else []
 
     def ping(self) -> bool:
         """Whether the connection still works (call after a rollback)."""
@@ -371,7 +187,7 @@ class Target:
                 self.conn.close()
             self.conn = self._connect()
             self._relock = True  # until every lock is back, even across failed attempts
-        if self._locked is not None and self.dialect == "postgresql":
+        if self._locked is not None and self.sql_dialect.advisory_locks:
             self.lock_run(self._locked)
         for table in self._deferring:
             if not self.scalar("SELECT pg_try_advisory_lock(?)", (_deferred_key(table),)):
@@ -386,7 +202,7 @@ class Target:
         die with the process, so a killed run never leaves a stale lock behind.
         """
         busy = f"another etl run of {entity} is already running against {self.url}"
-        if self.dialect == "postgresql":
+        if self.sql_dialect.advisory_locks:
             key = zlib.crc32(f"columnar_etl:{entity}".encode())
             if not self.scalar("SELECT pg_try_advisory_lock(?)", (key,)):
                 raise RunLockedError(busy)
@@ -397,7 +213,8 @@ class Target:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise RunLockedError(f"{busy} (SQLite targets take one run at a time)") from None
+            title = self.sql_dialect.title
+            raise RunLockedError(f"{busy} ({title} targets take one run at a time)") from None
         self._lock_fd = fd
 
     def hold_deferred(self, table: str) -> None:
@@ -405,7 +222,7 @@ class Target:
         ``table`` with its indexes, key and autovacuum deferred (PostgreSQL): other sessions'
         schema steps then leave them to the job, which restores them at its end. A killed
         job's session is gone, so the next schema step restores them."""
-        if self.dialect != "postgresql" or table in self._deferring:
+        if not self.sql_dialect.advisory_locks or table in self._deferring:
             return
         self.scalar("SELECT pg_advisory_lock(?)", (_deferred_key(table),))
         self._deferring.add(table)
@@ -427,7 +244,7 @@ class Target:
         (PostgreSQL): a job dropping what it defers must not interleave with one restoring.
         Call it first in a transaction: holding a table lock while waiting here deadlocked
         with a schema step that wanted that table."""
-        if self.dialect == "postgresql":
+        if self.sql_dialect.advisory_locks:
             # Without our lock timeout: this waits only for another etl run's schema step,
             # which its own timeouts bound, and whose index builds may rightly take minutes.
             own = self.scalar("SELECT current_setting('lock_timeout')")
@@ -437,17 +254,12 @@ class Target:
 
     def _deferred_elsewhere(self) -> list[str]:
         """The tables another session's job is loading with what it deferred (PostgreSQL)."""
-        if self.dialect != "postgresql":
-            return []
         tables = self._restored_tables()
         return [t for t in tables if self.scalar(_DEFERRED_ELSEWHERE, (_deferred_key(t),))]
 
     # -- statements -----------------------------------------------------------------------
     def _sql(self, sql: str) -> str:
-        if self.dialect != "postgresql":
-            return sql
-        counter = iter(range(1, 10_000))
-        return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
+        return self.sql_dialect.placeholders(sql)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Run one statement inside the current transaction."""
@@ -471,7 +283,7 @@ class Target:
         self, table: str, frame: pl.DataFrame, *, temporary: bool = True, append: bool = False
     ) -> None:
         """Bulk-load ``frame`` (binary COPY on PG): replace a temporary table, or append."""
-        if self.dialect == "sqlite":
+        if self.sql_dialect.text_temporals:
             frame = frame.with_columns(
                 pl.col(pl.Datetime).dt.strftime("%Y-%m-%d %H:%M:%S"),
                 pl.col(pl.Boolean).cast(pl.Int64),
@@ -484,15 +296,11 @@ class Target:
 
     def has_table(self, name: str) -> bool:
         """Whether ``name`` exists (a table of ours, or the ledger before anything ran)."""
-        if self.dialect == "postgresql":
-            sql = "SELECT to_regclass(?) IS NOT NULL"
-        else:
-            sql = "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?"
-        return bool(self.scalar(sql, (name,)))
+        return bool(self.scalar(self.sql_dialect.catalog.has_table, (name,)))
 
     def has_column(self, table: str, column: str) -> bool:
         """Whether ``table`` (one of ours) has ``column``."""
-        return bool(self.scalar(_HAS_COLUMN[self.dialect], (table, column)))
+        return bool(self.scalar(self.sql_dialect.catalog.has_column, (table, column)))
 
     def append(self, table: str, frame: pl.DataFrame, *, json_columns: Sequence[str] = ()) -> None:
         """Bulk-append ``frame`` into the existing ``table`` (binary COPY on PG), by column name.
@@ -501,7 +309,7 @@ class Target:
         the table's column types and writes each as it needs (jsonb or json, which the server
         parses or checks): no staging table, no per-row cast in SQL.
         """
-        if self.dialect == "sqlite" or not json_columns:
+        if not self.sql_dialect.json_arrow or not json_columns:
             self.ingest(table, frame, append=True)
             return
         import pyarrow as pa
@@ -530,16 +338,17 @@ class Target:
         entry has a size limit, so a long enough value is refused by the index); ``legacy_id``
         does not count, being the text of an integer source id. None on SQLite, which has no
         such limit."""
-        if self.dialect != "postgresql":
+        sql = self.sql_dialect.catalog.free_text_indexes
+        if sql is None:
             return set()
-        found = self.query(_FREE_TEXT_INDEXES, (table,))
+        found = self.query(sql, (table,))
         return set(found["name"].to_list())
 
     def _restored_tables(self) -> list[str]:
         """The tables whose primary key and autovacuum the schema step brings back when
-        missing or paused (PostgreSQL: every entity table, see _RESTORE); none on SQLite,
+        missing or paused (PostgreSQL: every entity table, see Dialect.restore); none on SQLite,
         whose key is the rowid."""
-        if self.dialect != "postgresql":
+        if self.sql_dialect.restore is None:
             return []
         return [entity.target_table for entity in self.entities]
 
@@ -559,14 +368,13 @@ class Target:
     def unique_index(self, table: str, column: str) -> str | None:
         """A valid, whole-table unique index on ``column`` alone, if ``table`` has one: while
         it exists the database itself guarantees that no two rows share the value."""
-        sql = _UNIQUE_INDEX[self.dialect]
-        found = self.query(sql, (table, column))
+        found = self.query(self.sql_dialect.catalog.unique_index, (table, column))
         return str(found["name"][0]) if found.height else None
 
     def dependents(self, table: str) -> list[str]:
         """The columns (``table.column``) whose foreign keys point at ``table``: while they
         exist, its primary key and unique indexes cannot be dropped for a load."""
-        return self.query(_DEPENDENTS[self.dialect], (table,))["name"].to_list()
+        return self.query(self.sql_dialect.catalog.dependents, (table,))["name"].to_list()
 
     def shape_differences(self, table: str) -> list[str]:
         """How the existing ``table`` differs from its declaration (our target DDL) in its
@@ -579,7 +387,7 @@ class Target:
         self.rollback()
         try:
             declared = self._declared_shape(table)
-            actual = _shape(table, self.dialect, self.query)
+            actual = _shape(table, self.sql_dialect, self.query)
         except Exception as exc:  # the drivers' own error classes (no TEMP privilege...)
             raise TargetError(
                 f"cannot compare table {table} with its declaration: {first_line(exc)}"
@@ -592,35 +400,29 @@ class Target:
         """``table`` as our DDL declares it: PostgreSQL creates it in this session's temporary
         schema, first on the search path, in a transaction that is rolled back; SQLite in a
         database in memory. The real table is not touched, nor locked."""
-        statements = ddl.table_statements(self.declared(table), DIALECTS[self.dialect])
-        if self.dialect == "postgresql":
+        statements = ddl.table_statements(self.declared(table), self.sql_dialect)
+        scratch_schema = self.sql_dialect.scratch_schema
+        if scratch_schema is not None:
             try:
-                self.execute("SET LOCAL search_path = pg_temp")
+                self.execute(scratch_schema)
                 for statement in statements:
                     self.execute(statement)
-                return _shape(table, self.dialect, self.query)
+                return _shape(table, self.sql_dialect, self.query)
             finally:
                 self.rollback()
-        import adbc_driver_sqlite.dbapi as driver
-
-        with contextlib.closing(driver.connect(":memory:")) as scratch:
+        with contextlib.closing(self.sql_dialect.connect(":memory:")) as scratch:
             for statement in statements:
                 with scratch.cursor() as cur:
                     cur.execute(statement)
-            return _shape(table, self.dialect, lambda sql, params: _fetch(scratch, sql, params))
+            return _shape(table, self.sql_dialect, lambda sql, params: _fetch(scratch, sql, params))
 
     def json(self, column: str) -> str:
         """SQL turning a text column into the dialect's JSON type."""
-        return f"{column}::jsonb" if self.dialect == "postgresql" else column
+        return self.sql_dialect.json(column)
 
     def fault(self, exc: BaseException) -> Fault:
         """What ``exc``, raised by a statement of a batch, says about the batch (Fault)."""
-        if self.dialect == "postgresql":
-            state = getattr(exc, "sqlstate", None) or ""
-            return _PG_FAULTS.get(state) or _PG_FAULTS.get(state[:2], Fault.RETRY)
-        message = str(exc).lower()
-        found = (fault for words, fault in _SQLITE_FAULTS.items() if words in message)
-        return next(found, Fault.ROW)
+        return self.sql_dialect.fault(exc)
 
     def commit(self) -> None:
         self.conn.commit()
@@ -637,7 +439,7 @@ class Target:
         try:
             self.conn.rollback()
         except Exception:  # the drivers' own error classes
-            if self.dialect == "sqlite":
+            if self.sql_dialect.resets_after_error:
                 with contextlib.suppress(Exception):
                     self.conn.close()
                 self.conn = self._connect()
@@ -657,7 +459,7 @@ class Target:
 
     # -- schema ---------------------------------------------------------------------------
     def _ddl(self, name: str) -> str:
-        folder = "postgres" if self.dialect == "postgresql" else "sqlite"
+        folder = self.sql_dialect.schema_folder
         ddl = importlib.resources.files("columnar_etl.schemas").joinpath(folder, f"{name}.sql")
         return ddl.read_text(encoding="utf-8")
 
@@ -670,19 +472,19 @@ class Target:
     def _ddl_statements(self, name: str) -> list[str]:
         """``schemas/<dialect>/<name>.sql``; for the target, the ledger's, then each entity's
         table rendered from its declaration and (PostgreSQL) the restore of what a fast job
-        set aside (_RESTORE)."""
+        set aside (Dialect.restore)."""
         statements = list(_statements(self._ddl(name)))
         if name != "target":
             return statements
         for entity in self.entities:
-            statements += ddl.table_statements(entity, DIALECTS[self.dialect])
+            statements += ddl.table_statements(entity, self.sql_dialect)
         # [table, its generated key]: declared identifiers, checked when declared.
         restored = ", ".join(
             f"['{table}', '{self.declared(table).surrogate_key}']"
             for table in self._restored_tables()
         )
-        if restored:
-            statements.append(_RESTORE.format(tables=restored))
+        if restored and self.sql_dialect.restore is not None:
+            statements.append(self.sql_dialect.restore.format(tables=restored))
         return statements
 
     def apply_schema(self, name: str = "target", tables: Collection[str] | None = None) -> None:
@@ -700,12 +502,11 @@ class Target:
         """
         wanted = None if tables is None else {*tables, *LEDGER_TABLES}
         try:
-            busy: list[str] = []
-            if self.dialect == "postgresql":
-                # One schema step at a time: two at once deadlocked upgrading their locks on a
-                # table whose index or key they both found missing.
-                self.schema_turn()
-                busy = self._deferred_elsewhere()
+            # One schema step at a time: two at once deadlocked upgrading their locks on a
+            # table whose index or key they both found missing.
+            self.schema_turn()
+            busy = self._deferred_elsewhere()
+            if self.sql_dialect.restore is not None:
                 # Read by the DDL's DO block, which restores keys and autovacuum.
                 self.scalar(
                     "SELECT set_config('columnar_etl.busy_tables', ?, true)", (",".join(busy),)
@@ -742,6 +543,6 @@ class Target:
             if index is None:
                 yield statement
                 continue
-            exists = self.scalar(_HAS_INDEX[self.dialect], (index[2],))
+            exists = self.scalar(self.sql_dialect.catalog.has_index, (index[2],))
             if index[3] not in busy and not exists:
                 yield statement

@@ -1,0 +1,72 @@
+"""Which values a declared exact SQL type holds, and how they travel (declared_types.py)."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+
+from columnar_etl.declared_types import Declared, misfits, written
+from columnar_etl.entities.base import ROW_ID
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("varchar(40)", Declared("c", "varchar(40)", length=40)),
+        ("CHARACTER VARYING (5)", Declared("c", "CHARACTER VARYING (5)", length=5)),
+        ("char(2)", Declared("c", "char(2)", length=2)),
+        ("numeric(12,2)", Declared("c", "numeric(12,2)", precision=12, scale=2)),
+        ("decimal(5)", Declared("c", "decimal(5)", precision=5, scale=0)),
+        ("smallint", Declared("c", "smallint", integer=pl.Int16)),
+        ("integer", Declared("c", "integer", integer=pl.Int32)),
+        ("numeric", None),
+        ("text", None),
+        ("numeric(2,3)", None),
+    ],
+)
+def test_a_declared_type_says_what_it_checks(sql: str, expected: Declared | None) -> None:
+    assert Declared.parse("c", sql) == expected
+
+
+def _refused(data: dict[str, list], sql_types: dict[str, str]) -> dict[str, str]:
+    rows = pl.DataFrame(data).with_row_index(ROW_ID)
+    fit, refused = misfits(rows, sql_types)
+    assert fit.height + refused.height == rows.height
+    return dict(refused.select(pl.col(ROW_ID).cast(pl.String), "error_message").iter_rows())
+
+
+def test_a_number_with_more_decimals_or_digits_than_declared_is_refused() -> None:
+    fees = [1.1, 1.005, 0.1 + 0.2, 999.99, -999.99, 1000.0, math.nan, math.inf, None, 1e-9]
+    refused = _refused({"fee": fees}, {"fee": "numeric(5,2)"})
+    assert refused == {
+        "1": "fee: 1.005 does not fit numeric(5,2)",
+        "2": "fee: 0.30000000000000004 does not fit numeric(5,2)",
+        "5": "fee: 1000.0 does not fit numeric(5,2)",
+        "6": "fee: NaN does not fit numeric(5,2)",
+        "7": "fee: inf does not fit numeric(5,2)",
+        "9": "fee: 1e-9 does not fit numeric(5,2)",
+    }
+
+
+def test_integers_text_and_the_first_misfit_of_a_row() -> None:
+    data = {"n": [1, 99_999, 100_000, 40_000], "code": ["ab", "abcd", "a", "abcdef"]}
+    refused = _refused(data, {"n": "numeric(5)", "code": "varchar(4)", "missing": "smallint"})
+    assert refused == {
+        "2": "n: 100000 does not fit numeric(5)",
+        "3": "code: abcdef does not fit varchar(4)",
+    }
+    assert _refused({"q": [32_767, -32_768, 32_768]}, {"q": "smallint"}) == {
+        "2": "q: 32768 does not fit smallint"
+    }
+
+
+def test_values_travel_in_the_declared_type_unchanged() -> None:
+    rows = pl.DataFrame({"fee": [1.1, -3.0], "q": [1, 2], "code": ["a", "b"]})
+    types = {"fee": "numeric(12,2)", "q": "smallint", "code": "varchar(3)"}
+    sent = written(rows, types, decimals=True)
+    assert sent.schema == {"fee": pl.Decimal(12, 2), "q": pl.Int16, "code": pl.String}
+    assert [str(v) for v in sent["fee"]] == ["1.10", "-3.00"]
+    # A driver without decimals gets the number as it is.
+    assert written(rows, types, decimals=False)["fee"].dtype == pl.Float64
