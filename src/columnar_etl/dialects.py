@@ -18,8 +18,9 @@ from typing import Any
 
 import polars as pl
 
-from columnar_etl import catalog
+from columnar_etl import catalog, reading
 from columnar_etl.catalog import Catalog
+from columnar_etl.reading import Reading
 
 __all__ = ["DIALECTS", "MYSQL", "POSTGRES", "SQLITE", "Dialect", "Fault"]
 
@@ -106,6 +107,8 @@ class Dialect:
     autovacuum), or None where a fast job sets nothing aside that the DDL would restore."""
     catalog: Catalog
     """This database's catalog queries."""
+    reading: Reading
+    """How the database is read as a source (extract.py)."""
     scratch_schema: str | None
     """The statement putting this session's temporary schema first on the search path, where
     a declared table is created unseen in a transaction rolled back; None: a database in
@@ -230,6 +233,7 @@ POSTGRES = Dialect(
     schema_folder="postgres",
     restore=catalog.POSTGRES_RESTORE,
     catalog=catalog.POSTGRES,
+    reading=reading.POSTGRES,
     scratch_schema="SET LOCAL search_path = pg_temp",
     # Classes 22 (data exception) and 23 (integrity constraint) are the rows' own; P0001 is
     # a trigger's RAISE, 54000 a value too large for an index entry. Anything else retries.
@@ -288,6 +292,7 @@ SQLITE = Dialect(
     schema_folder="sqlite",
     restore=None,
     catalog=catalog.SQLITE,
+    reading=reading.SQLITE,
     scratch_schema=None,
     # SQLite reports no code through ADBC: its messages say it. Anything else is a row's
     # (constraints, datatype mismatch, a trigger's RAISE).
@@ -337,6 +342,7 @@ MYSQL = Dialect(
     schema_folder="",
     restore=None,
     catalog=catalog.SQLITE,
+    reading=reading.MYSQL,
     scratch_schema=None,
     faults={},
     sqlstates=False,

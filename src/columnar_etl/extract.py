@@ -159,71 +159,8 @@ FROM ranges ORDER BY start_id
 """
 
 
-#: connectorx's reading protocol per dialect. On PostgreSQL its "cursor" protocol cost both the
-#: client and the server about a tenth less CPU than the default binary COPY (2M orders:
-#: client 2.0 s vs 2.2 s, server 1.5 s vs 1.7 s; 1M ids: 0.40 s vs 0.50 s).
-_PROTOCOL = {"postgresql": "cursor"}
-
-
-def _read_options(url: DatabaseUrl) -> dict[str, str]:
-    return {"protocol": _PROTOCOL[url.dialect]} if url.dialect in _PROTOCOL else {}
-
-
 #: Distinct ids per page while planning a table whose id has no index: 16 MB of memory.
 PLAN_ROWS = 1_000_000
-
-#: One row: ``n`` > 0 when an index leads with the id column (SQLite: or it is the rowid), ``u``
-#: > 0 when one of them is a unique index on the id alone (or the rowid).
-_ID_INDEXED = {
-    "postgresql": (
-        # A unique index does not cover inheritance children, which FROM the table reads too.
-        "SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE x.indisunique AND x.indnkeyatts = 1 "
-        "AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhparent = x.indrelid)) AS u "
-        "FROM pg_index x "
-        "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0] "
-        "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_am m ON m.oid = i.relam "
-        "WHERE x.indrelid = to_regclass({quoted}) AND a.attname = {column} "
-        "AND m.amname = 'btree' AND x.indisvalid AND x.indpred IS NULL"
-    ),
-    "sqlite": (
-        "SELECT (SELECT COUNT(*) FROM pragma_index_list({table}) AS l WHERE l.partial = 0 "
-        "AND (SELECT i.name FROM pragma_index_info(l.name) AS i WHERE i.seqno = 0) = {column}) "
-        "+ {rowid} AS n, "
-        "(SELECT COUNT(*) FROM pragma_index_list({table}) AS l WHERE l.partial = 0 "
-        'AND l."unique" = 1 AND (SELECT COUNT(*) FROM pragma_index_info(l.name)) = 1 '
-        "AND (SELECT i.name FROM pragma_index_info(l.name) AS i WHERE i.seqno = 0) = {column}) "
-        "+ {rowid} AS u"
-    ),
-    "mysql": (
-        # Information_schema.statistics: one row per column of each index, seq_in_index from 1.
-        "SELECT COUNT(*) AS n, COALESCE(SUM(s.non_unique = 0 AND (SELECT COUNT(*) "
-        "FROM information_schema.statistics c WHERE c.table_schema = s.table_schema "
-        "AND c.table_name = s.table_name AND c.index_name = s.index_name) = 1), 0) AS u "
-        "FROM information_schema.statistics s WHERE s.table_schema = DATABASE() "
-        "AND s.table_name = {table} AND s.seq_in_index = 1 AND s.column_name = {column} "
-        "AND s.index_type = 'BTREE'"
-    ),
-}
-#: The names of a table's columns, as ``name`` (the table's and its schema's names literals;
-#: the schema, when the table names none, the connection's own: ``_DEFAULT_SCHEMA``).
-_COLUMNS = {
-    "postgresql": (
-        "SELECT column_name AS name FROM information_schema.columns "
-        "WHERE table_name = {table} AND table_schema = {schema}"
-    ),
-    "sqlite": "SELECT name FROM pragma_table_info({table}, {schema})",
-    "mysql": (
-        "SELECT column_name AS name FROM information_schema.columns "
-        "WHERE table_name = {table} AND table_schema = {schema}"
-    ),
-}
-_DEFAULT_SCHEMA = {"postgresql": "current_schema()", "sqlite": "'main'", "mysql": "DATABASE()"}
-#: SQLite: 1 when the id column is the rowid (the table's only key, declared INTEGER).
-_SQLITE_ROWID = (
-    "(SELECT COUNT(*) FROM pragma_table_info({table}) WHERE name = {column} AND pk = 1 "
-    "AND upper(type) = 'INTEGER' "
-    "AND (SELECT COUNT(*) FROM pragma_table_info({table}) WHERE pk > 0) = 1)"
-)
 
 
 def relation(spec: SourceSpec, dialect: str) -> str:
@@ -285,6 +222,8 @@ class Source:
         session's lock after ``lock_timeout`` seconds (0: the server's setting)."""
         self.url = url
         self.dialect = DIALECTS[url.dialect]
+        self.reading = self.dialect.reading
+        self._options = {"protocol": self.reading.protocol} if self.reading.protocol else {}
         self._driver_url = url.with_lock_timeout(lock_timeout)
 
     def _quote(self, identifier: str) -> str:
@@ -292,34 +231,21 @@ class Source:
         return self.dialect.quote(identifier)
 
     def probe(self) -> None:
-        """Connect once with libpq: a wrong password or a dead server fails here in well under
-        a second, where connectorx's pool would retry for 30 s before giving up. MySQL: the
-        server's greeting only (:mod:`columnar_etl.mysqlwire`)."""
-        if self.url.dialect == "mysql":
-            from columnar_etl import mysqlwire
-
-            mysqlwire.probe(self.url)
-        if self.url.dialect != "postgresql":
-            return
-        import adbc_driver_postgresql.dbapi as driver
-
-        try:
-            driver.connect(self._driver_url).close()
-        except Exception as exc:  # the driver's own error classes
-            raise SourceError(f"cannot connect to source {self.url}: {first_line(exc)}") from None
+        """Fail fast where the server is down or refuses us: connectorx's pool would retry
+        for 30 s before giving up (the Reading's ``probe``)."""
+        if self.reading.probe is not None:
+            self.reading.probe(self.url, self._driver_url)
 
     def read(self, sql: str) -> pl.DataFrame:
         """Run a query through connectorx into a Polars frame."""
         import connectorx as cx
 
-        if self.url.dialect == "sqlite" and not self.url.path.is_file():
+        if self.dialect.file and not self.url.path.is_file():
             # connectorx's pool would retry a folder for ~25 s, logging each failure.
             what = "is not a file" if self.url.path.exists() else "file not found"
             raise SourceError(f"source database {what}: {self.url.path}")
         try:
-            table = cx.read_sql(
-                self._driver_url, sql, return_type="arrow", **_read_options(self.url)
-            )
+            table = cx.read_sql(self._driver_url, sql, return_type="arrow", **self._options)
         except Exception as exc:
             raise SourceError(f"cannot read source {self.url}: {first_line(exc)}") from None
         return pl.from_arrow(table)  # type: ignore[return-value]
@@ -329,8 +255,8 @@ class Source:
         self.probe()
         schema, _, table = spec.table.rpartition(".")
         literal = self.dialect.literal
-        in_schema = literal(schema) if schema else _DEFAULT_SCHEMA[self.url.dialect]
-        sql = _COLUMNS[self.url.dialect].format(table=literal(table), schema=in_schema)
+        in_schema = literal(schema) if schema else self.reading.default_schema
+        sql = self.reading.columns.format(table=literal(table), schema=in_schema)
         # spec.table is ours (a registered entity), never user input.
         found = set(self.read(sql)["name"].to_list())
         if not found:
@@ -393,11 +319,8 @@ class Source:
             "table": self.dialect.literal(spec.table),
             "column": self.dialect.literal(spec.id_column),
         }
-        sql = _ID_INDEXED[self.url.dialect].format(
-            quoted=self.dialect.literal(self._quote(spec.table)),
-            rowid=_SQLITE_ROWID.format(**names),
-            **names,
-        )
+        quoted = self.dialect.literal(self._quote(spec.table))
+        sql = self.reading.key_indexed.format(quoted=quoted, **names)
         found = self.read(sql).row(0, named=True)
         return bool(found["n"]), bool(found["u"])
 
@@ -483,7 +406,7 @@ class Source:
                 self._batch_sql(spec, batch, _selected(spec, spec.columns, self.url.dialect))
             )
         except SourceError as exc:
-            if self.url.dialect != "sqlite" or "utf-8" not in str(exc).lower():
+            if not self.reading.unchecked_text or "utf-8" not in str(exc).lower():
                 raise
             frame = self._read_batch_as_hex(spec, batch)
         return frame.cast(dict(spec.schema), strict=False)  # type: ignore[arg-type]
@@ -562,7 +485,7 @@ class Source:
                 sql,
                 return_type="arrow_stream",
                 batch_size=rows_per_read,
-                **_read_options(self.url),
+                **self._options,
             )
         except Exception as exc:
             raise SourceError(f"cannot read source {self.url}: {first_line(exc)}") from None
