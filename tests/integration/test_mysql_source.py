@@ -119,3 +119,14 @@ def listening(greeting: bytes) -> Iterator[int]:
         thread.start()
         yield server.getsockname()[1]
         thread.join(timeout=10)
+
+
+def test_a_panic_of_connectorx_is_a_source_error(mariadb_url: str) -> None:
+    """connectorx panics on a MySQL zero date read as a date (typemap reads it as text)."""
+    with connect(mariadb_url) as conn, conn.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute("CREATE TABLE z (id INT PRIMARY KEY, d DATE)")
+        cur.execute("INSERT INTO z VALUES (1, '0000-00-00')")
+    source = Source(DatabaseUrl.parse(mariadb_url, what="source", source=True))
+    with pytest.raises(SourceError, match="cannot read source"):
+        source.read("SELECT d FROM z")
