@@ -24,6 +24,9 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
+from columnar_etl.dialects import DIALECTS
+from columnar_etl.errors import SourceError
+
 __all__ = [
     "NATIVE",
     "Carry",
@@ -32,6 +35,9 @@ __all__ = [
     "carry",
     "catalog_sql",
     "column_type",
+    "raise_for_refused",
+    "select_list",
+    "table_rules",
 ]
 
 NATIVE = "{c}"
@@ -106,6 +112,31 @@ def carry(dialect: str, column: ColumnType) -> Carry | Refuse:
     }
     read = rule.read.format(c="{c}", **fields)
     return replace(rule, target=rule.target.format(**fields), read=read, when=None)
+
+
+def table_rules(
+    read: Callable[[str], pl.DataFrame], dialect: str, table: str
+) -> dict[str, Carry | Refuse]:
+    """Each column of source table ``table``, in order, with its rule, from the source's
+    catalog (``read`` runs a query on the source: ``Source.read``)."""
+    catalog = read(catalog_sql(dialect, DIALECTS[dialect].literal(table)))
+    return {
+        str(row["name"]): carry(dialect, column_type(dialect, row))
+        for row in catalog.rows(named=True)
+    }
+
+
+def raise_for_refused(table: str, rules: Mapping[str, Carry | Refuse]) -> None:
+    """A SourceError naming the first column of ``table`` whose type is refused, if any."""
+    for column, rule in rules.items():
+        if isinstance(rule, Refuse):
+            raise SourceError(f"source table {table!r}, column {column!r}: {rule.reason}")
+
+
+def select_list(dialect: str, rules: Mapping[str, Carry]) -> str:
+    """The SELECT list reading ``rules``' columns as they say, each under its own name."""
+    quote = DIALECTS[dialect].quote
+    return ", ".join(rule.select(quote(column)) for column, rule in rules.items())
 
 
 # -- conditions ----------------------------------------------------------------------------

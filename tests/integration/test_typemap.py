@@ -21,8 +21,9 @@ import polars as pl
 import pytest
 
 from columnar_etl.config import DatabaseUrl
+from columnar_etl.errors import SourceError
 from columnar_etl.extract import Source
-from columnar_etl.typemap import Carry, Refuse, carry, catalog_sql, column_type
+from columnar_etl.typemap import Carry, Refuse, raise_for_refused, select_list, table_rules
 from mariadbserver import connect
 
 REJECT = "<reject>"
@@ -214,12 +215,9 @@ def _table_sql(quote: str, columns: Mapping[str, tuple[str, ...]], extra: str = 
 
 def read_through_map(source: Source) -> tuple[dict[str, Carry | Refuse], pl.DataFrame]:
     """Table ``t``'s rule per column (from the catalog), and its carried columns as read."""
-    dialect, name = source.dialect, source.url.dialect
-    catalog = source.read(catalog_sql(name, dialect.literal("t")))
-    rules = {row["name"]: carry(name, column_type(name, row)) for row in catalog.rows(named=True)}
+    rules = table_rules(source.read, source.url.dialect, "t")
     carried = {c: rule for c, rule in rules.items() if isinstance(rule, Carry)}
-    select = ", ".join(rule.select(dialect.quote(c)) for c, rule in carried.items())
-    frame = source.read(f"SELECT {select} FROM t ORDER BY id")
+    frame = source.read(f"SELECT {select_list(source.url.dialect, carried)} FROM t ORDER BY id")
     return rules, frame.cast({c: rule.dtype for c, rule in carried.items()})
 
 
@@ -276,6 +274,8 @@ def mariadb_source(mariadb_url: str) -> Source:
 def test_mariadb_every_type_lands_exactly(mariadb_source: Source, pg_url: str) -> None:
     rules, frame = read_through_map(mariadb_source)
     assert isinstance(rules["geo"], Refuse) and "spatial" in rules["geo"].reason
+    with pytest.raises(SourceError, match=r"^source table 't', column 'geo': point: spatial"):
+        raise_for_refused("t", rules)
     carried = _carried(rules)
     assert set(carried) == set(MARIADB)
     assert landed(pg_url, carried, frame) == _expected(MARIADB)
