@@ -112,7 +112,10 @@ JOB_IDS = {"min": 1, "max": 2**63 - 1}
 SourceOpt = Annotated[
     str | None,
     typer.Option(
-        "--source", envvar="LEGACY_DATABASE_URL", help="Legacy database URL.", show_default=False
+        "--source",
+        envvar="LEGACY_DATABASE_URL",
+        help="Legacy database URL: postgresql://, mysql:// (MariaDB too) or sqlite:///PATH.",
+        show_default=False,
     ),
 ]
 TargetOpt = Annotated[
