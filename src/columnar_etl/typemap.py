@@ -283,6 +283,16 @@ _PG_SAME = Carry(
     "connectorx fails or changes it; PostgreSQL reads its own text form back exactly",
 )
 
+
+def _pg_dated(value: str, form: str) -> Carry:
+    """A date or timestamp as text of one form whatever the session's DateStyle: under
+    'SQL, DMY' ``c::text`` is 15/03/2020, which a target reading MDY takes for another day.
+    ``infinity`` has no to_char(); its text is the same in every style."""
+    read = f"CASE WHEN isfinite({{c}}) THEN to_char({value}, '{form}') ELSE {{c}}::text END"
+    why = "connectorx fails on infinity, dates BC and past year 262143"
+    return Carry("{spelled}", pl.String(), read, why)
+
+
 POSTGRES: Mapping[str, tuple[Rule, ...]] = {
     "smallint": (Carry("smallint", pl.Int16()),),
     "integer": (Carry("integer", pl.Int32()),),
@@ -312,13 +322,11 @@ POSTGRES: Mapping[str, tuple[Rule, ...]] = {
     "bytea": (
         Carry("bytea", pl.String(), _PG_TEXT, "large_binary is not ingested by ADBC PostgreSQL"),
     ),
-    "date": (replace(_PG_SAME, why="connectorx fails on infinity and on dates BC"),),
+    "date": (_pg_dated("{c}", "YYYY-MM-DD AD"),),
     "time without time zone": (replace(_PG_SAME, why="connectorx reads 24:00:00 as 00:00:00"),),
-    "timestamp without time zone": (
-        replace(_PG_SAME, why="connectorx fails on infinity and on dates BC"),
-    ),
+    "timestamp without time zone": (_pg_dated("{c}", "YYYY-MM-DD HH24:MI:SS.US AD"),),
     "timestamp with time zone": (
-        replace(_PG_SAME, why="connectorx fails on infinity and past year 262143"),
+        _pg_dated("{c} AT TIME ZONE 'UTC'", 'YYYY-MM-DD HH24:MI:SS.US"+00" AD'),
     ),
     "enum": (
         Carry("text", pl.String(), _PG_TEXT, "the target has no such type; its label as text"),

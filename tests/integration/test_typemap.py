@@ -235,7 +235,7 @@ def landed(pg_url: str, rules: Mapping[str, Carry], frame: pl.DataFrame) -> dict
     (REJECT where the cast fails; None for NULL)."""
     out: dict[str, list] = {}
     with pg_dbapi.connect(pg_url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute("SET TimeZone = 'UTC'")
+        _target_session(cur)
         for name, rule in rules.items():
             out[name] = []
             for value in frame[name].to_list():
@@ -248,6 +248,12 @@ def landed(pg_url: str, rules: Mapping[str, Carry], frame: pl.DataFrame) -> dict
                 except pg_dbapi.Error:
                     out[name].append(REJECT)
     return out
+
+
+def _target_session(cur: pg_dbapi.Cursor) -> None:
+    """The settings of the target's session: UTC and ISO, whatever the database says."""
+    for setting in ("TimeZone = 'UTC'", "DateStyle = 'ISO, MDY'", "IntervalStyle = 'postgres'"):
+        cur.execute(f"SET {setting}")
 
 
 def _carried(rules: Mapping[str, Carry | Refuse]) -> dict[str, Carry]:
@@ -324,6 +330,11 @@ def test_sqlite_every_type_lands_exactly(sqlite_source: Source, pg_url: str) -> 
 @pytest.fixture
 def pg_source(pg_server, pg_url: str) -> Iterator[Source]:
     with pg_dbapi.connect(pg_url, autocommit=True) as conn, conn.cursor() as cur:
+        # A source whose text forms differ from the target's: its reads must not depend on it.
+        cur.execute("SELECT current_database()")
+        database = cur.fetchone()[0]
+        cur.execute(f"ALTER DATABASE \"{database}\" SET DateStyle = 'SQL, DMY'")
+        cur.execute(f"ALTER DATABASE \"{database}\" SET IntervalStyle = 'sql_standard'")
         cur.execute("CREATE TYPE mood AS ENUM ('happy', 'sad')")
         cur.execute("CREATE TYPE pair AS (a integer, b text)")
         for sql in _table_sql('"', POSTGRES, ", pr pair"):
@@ -332,10 +343,11 @@ def pg_source(pg_server, pg_url: str) -> Iterator[Source]:
 
 
 def _source_text(pg_url: str, columns: Sequence[str]) -> dict[str, list]:
-    """Each column's own text rendering, read by ADBC (not connectorx), UTC."""
+    """Each column's own text rendering, read by ADBC (not connectorx), as the target's
+    session (UTC, ISO) renders it."""
     select = ", ".join(f'"{c}"::text' for c in columns)
     with pg_dbapi.connect(pg_url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute("SET TimeZone = 'UTC'")
+        _target_session(cur)
         cur.execute(f"SELECT {select} FROM t ORDER BY id")
         rows = cur.fetchall()
     return {c: [row[i] for row in rows] for i, c in enumerate(columns)}
