@@ -32,7 +32,7 @@ def migrate(
     pipeline.raise_for_missing(entity, migration)
     target = target or f"sqlite://{Path.cwd() / DEFAULT_TARGET_FILE}"
     config = RunConfig(
-        source=DatabaseUrl.parse(source, what="source"),
+        source=DatabaseUrl.parse(source, what="source", source=True),
         target=DatabaseUrl.parse(target, what="target"),
         migration=migration,
         **options,

@@ -113,7 +113,7 @@ SourceOpt = Annotated[
     typer.Option(
         "--source",
         envvar="LEGACY_DATABASE_URL",
-        help="Legacy database URL.",
+        help="Legacy database URL: postgresql://, mysql:// (MariaDB too) or sqlite:///PATH.",
         show_default=False,
         metavar="URL",
     ),

@@ -246,7 +246,9 @@ class Source:
             raise SourceError(f"source database {what}: {self.url.path}")
         try:
             table = cx.read_sql(self._driver_url, sql, return_type="arrow", **self._options)
-        except Exception as exc:
+        except BaseException as exc:
+            if not _driver_failure(exc):
+                raise
             raise SourceError(f"cannot read source {self.url}: {first_line(exc)}") from None
         return pl.from_arrow(table)  # type: ignore[return-value]
 
@@ -487,7 +489,9 @@ class Source:
                 batch_size=rows_per_read,
                 **self._options,
             )
-        except Exception as exc:
+        except BaseException as exc:
+            if not _driver_failure(exc):
+                raise
             raise SourceError(f"cannot read source {self.url}: {first_line(exc)}") from None
         pending = iter(run)
         batch: BatchRange | None = next(pending)
@@ -548,6 +552,14 @@ def _record_batches(reader: Any, url: DatabaseUrl) -> Iterator[Any]:
             record_batch = next(iterator)
         except StopIteration:
             return
-        except Exception as exc:
+        except BaseException as exc:
+            if not _driver_failure(exc):
+                raise
             raise SourceError(f"cannot read source {url}: {first_line(exc)}") from None
         yield record_batch
+
+
+def _driver_failure(exc: BaseException) -> bool:
+    """Whether connectorx failed: an error, or a panic of its Rust code (pyo3 raises those as
+    a PanicException, a BaseException: a MySQL zero date read as a date is one)."""
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -17,8 +19,10 @@ from columnar_etl.dialects import MYSQL
 from columnar_etl.entities import SourceSpec
 from columnar_etl.errors import SourceError
 from columnar_etl.extract import Source
-from mariadbserver import connect
+from mariadbserver import ETL_PASSWORD, connect
 from pgserver import free_port
+from tests.helpers import etl
+from tests.integration import test_user_migration as user
 
 # Names a double-quoting reader would get wrong: a backtick, a double quote, a reserved word.
 TABLE = 'cust`omers "old"'
@@ -119,3 +123,52 @@ def listening(greeting: bytes) -> Iterator[int]:
         thread.start()
         yield server.getsockname()[1]
         thread.join(timeout=10)
+
+
+def test_a_panic_of_connectorx_is_a_source_error(mariadb_url: str) -> None:
+    """connectorx panics on a MySQL zero date read as a date (typemap reads it as text)."""
+    with connect(mariadb_url) as conn, conn.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute("CREATE TABLE z (id INT PRIMARY KEY, d DATE)")
+        cur.execute("INSERT INTO z VALUES (1, '0000-00-00')")
+    source = Source(DatabaseUrl.parse(mariadb_url, what="source", source=True))
+    with pytest.raises(SourceError, match="cannot read source"):
+        source.read("SELECT d FROM z")
+
+
+def test_etl_run_and_verify_from_mariadb(mariadb_url: str, tmp_path: Path) -> None:
+    """A user's migration (tests/library_migration.py) from MariaDB into SQLite: the same
+    outcome as from SQLite (test_user_migration.py), and verify passes against the source."""
+    with connect(mariadb_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE lib_members (member_no BIGINT PRIMARY KEY, full_name TEXT, "
+            "joined TEXT, state TEXT)"
+        )
+        # Keys of every shape; MariaDB compares the text keys in its own (case-blind)
+        # collation, which orders them as its ranges need.
+        cur.execute(
+            "CREATE TABLE lib_books (isbn VARCHAR(32) PRIMARY KEY, title TEXT, published TEXT)"
+        )
+        cur.execute(
+            "CREATE TABLE lib_loans (member_no BIGINT, isbn VARCHAR(32), loaned_on VARCHAR(10), "
+            "fee TEXT, PRIMARY KEY (member_no, isbn, loaned_on))"
+        )
+        cur.execute("CREATE TABLE lib_visits (member_no BIGINT, visited TEXT, note TEXT)")
+        cur.executemany("INSERT INTO lib_members VALUES (%s, %s, %s, %s)", user.MEMBERS)
+        cur.executemany("INSERT INTO lib_books VALUES (%s, %s, %s)", user.BOOKS)
+        cur.executemany("INSERT INTO lib_loans VALUES (%s, %s, %s, %s)", user.LOANS)
+        cur.executemany("INSERT INTO lib_visits VALUES (%s, %s, %s)", user.VISITS)
+    target = f"sqlite://{tmp_path / 'target.db'}"
+    where = ("--migration", user.MIGRATION, "--target", target)
+    done = etl("run", "--entity", "all", "--source", mariadb_url, "--batch-size", "3", *where)
+    assert done.returncode == 0, done.stderr
+    assert ETL_PASSWORD not in done.stdout + done.stderr
+    with sqlite3.connect(tmp_path / "target.db") as conn:
+        jobs = conn.execute(
+            "SELECT entity, extracted, loaded, rejected, filtered FROM migration_jobs ORDER BY id"
+        ).fetchall()
+        names = conn.execute("SELECT legacy_id, name FROM members ORDER BY legacy_id").fetchall()
+    assert jobs == [job[:5] for job in user.JOBS]
+    assert names == [("1", "Ada Lovelace"), ("5", "Grace Hopper"), ("7", "Alan Turing")]
+    checked = etl("verify", "--source", mariadb_url, *where)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -1,0 +1,496 @@
+"""Which PostgreSQL type each source column becomes, and how it is read so that no value
+changes on the way.
+
+connectorx (0.4.6) carries many types exactly, but not all: it rounds decimals to 10 places,
+fails on more than 28 digits, on MySQL zero dates, on PostgreSQL ``infinity`` and dates
+before Christ, panics on ``interval``, ``timetz`` and ``money``, re-serialises JSON
+(``2.50`` becomes ``2.5``), reads MySQL ``timestamp`` as the server's wall clock without its
+zone and PostgreSQL ``time '24:00'`` as midnight. A column of such a type is read as text by
+a SQL expression of the source (``{c}`` is the quoted column), exact by construction, and
+cast back to its PostgreSQL type by the target: a value the target type cannot hold (a zero
+date, an unsigned value past the range) then fails that cast and becomes a reject with its
+reason, never a silent NULL. Measured in ``tests/integration/test_typemap.py``; the table is
+in ``docs/types.md``.
+
+One table per source dialect, keyed by the type's name as the catalog gives it
+(:func:`catalog_sql`); within a name the first rule whose condition holds applies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+import polars as pl
+
+from columnar_etl.dialects import DIALECTS
+from columnar_etl.errors import SourceError
+
+__all__ = [
+    "NATIVE",
+    "Carry",
+    "ColumnType",
+    "Refuse",
+    "carry",
+    "catalog_sql",
+    "column_type",
+    "raise_for_refused",
+    "select_list",
+    "table_rules",
+]
+
+NATIVE = "{c}"
+"""The read expression of a column connectorx carries exactly as it is."""
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    """A source column's type as its catalog states it."""
+
+    name: str
+    """The type's name, lower case, without length or precision: ``decimal``, ``tinyint(1)``
+    (MySQL's boolean), ``timestamp with time zone``, ``array``, ``enum``."""
+    length: int | None = None
+    """Characters of a char/varchar, bits of a MySQL bit."""
+    precision: int | None = None
+    """Digits of a decimal (None: unconstrained), fractional second digits of a time type."""
+    scale: int | None = None
+    unsigned: bool = False
+    spelled: str = ""
+    """The catalog's full spelling (``bigint(20) unsigned``, ``integer[]``): for messages, and
+    as the target type where PostgreSQL reads PostgreSQL."""
+
+
+@dataclass(frozen=True)
+class Carry:
+    """How one column is read, and what it becomes in PostgreSQL."""
+
+    target: str
+    """The PostgreSQL type (``{length}``, ``{precision}``, ``{scale}``, ``{spelled}`` filled
+    in from the column by :func:`carry`)."""
+    dtype: pl.DataType
+    """The Polars dtype of the column once read (cast exactly from what connectorx gives)."""
+    read: str = NATIVE
+    """The source SQL that reads the column (``{c}``: the quoted column name)."""
+    why: str = ""
+    """Why the column is read as text rather than as it is."""
+    when: Callable[[ColumnType], bool] | None = None
+    """The columns of the type this rule is for (None: every one)."""
+
+    @property
+    def as_text(self) -> bool:
+        return self.read != NATIVE
+
+    def select(self, quoted: str) -> str:
+        """The read expression of the column ``quoted``, named as the column."""
+        return quoted if not self.as_text else f"{self.read.format(c=quoted)} AS {quoted}"
+
+
+@dataclass(frozen=True)
+class Refuse:
+    """A type the tool does not carry: ``etl init`` and ``etl run`` stop before loading."""
+
+    reason: str
+    when: Callable[[ColumnType], bool] | None = None
+
+
+Rule = Carry | Refuse
+
+
+def carry(dialect: str, column: ColumnType) -> Carry | Refuse:
+    """The rule for ``column`` of a ``dialect`` source, its target type filled in."""
+    rules = TYPEMAPS[dialect].get(column.name) or FALLBACK[dialect]
+    rule = next(r for r in rules if r.when is None or r.when(column))
+    if isinstance(rule, Refuse):
+        return replace(rule, reason=rule.reason.format(t=column.spelled or column.name))
+    fields = {
+        "length": column.length,
+        "precision": column.precision,
+        "scale": column.scale,
+        "spelled": column.spelled,
+    }
+    read = rule.read.format(c="{c}", **fields)
+    return replace(rule, target=rule.target.format(**fields), read=read, when=None)
+
+
+def table_rules(
+    read: Callable[[str], pl.DataFrame], dialect: str, table: str
+) -> dict[str, Carry | Refuse]:
+    """Each column of source table ``table``, in order, with its rule, from the source's
+    catalog (``read`` runs a query on the source: ``Source.read``)."""
+    catalog = read(catalog_sql(dialect, DIALECTS[dialect].literal(table)))
+    return {
+        str(row["name"]): carry(dialect, column_type(dialect, row))
+        for row in catalog.rows(named=True)
+    }
+
+
+def raise_for_refused(table: str, rules: Mapping[str, Carry | Refuse]) -> None:
+    """A SourceError naming the first column of ``table`` whose type is refused, if any."""
+    for column, rule in rules.items():
+        if isinstance(rule, Refuse):
+            raise SourceError(f"source table {table!r}, column {column!r}: {rule.reason}")
+
+
+def select_list(dialect: str, rules: Mapping[str, Carry]) -> str:
+    """The SELECT list reading ``rules``' columns as they say, each under its own name."""
+    quote = DIALECTS[dialect].quote
+    return ", ".join(rule.select(quote(column)) for column, rule in rules.items())
+
+
+# -- conditions ----------------------------------------------------------------------------
+
+
+def _fits_connectorx_decimal(column: ColumnType) -> bool:
+    """connectorx reads a decimal as decimal128(38, 10) through a 96-bit decimal: exact up
+    to 28 digits with at most 10 after the point (measured: (20,12) rounds, (38,10) fails)."""
+    p, s = column.precision, column.scale
+    return p is not None and s is not None and p <= 28 and s <= 10
+
+
+def _unsigned(column: ColumnType) -> bool:
+    return column.unsigned
+
+
+def _precise(column: ColumnType) -> bool:
+    return column.precision is not None
+
+
+def _timed(target: str, read: str, why: str) -> tuple[Rule, ...]:
+    """Text rules for a time type: with its fractional digits where the catalog gives them."""
+    precise = Carry(f"{target}({{precision}})", pl.String(), read, why, when=_precise)
+    return (precise, replace(precise, target=target, when=None))
+
+
+# -- MySQL / MariaDB ---------------------------------------------------------------------
+
+_MYSQL_TEXT = "CAST({c} AS CHAR)"
+# UTC from the epoch, not CONVERT_TZ: in a zone with summer time, the hour that repeats in
+# autumn has two instants behind one wall-clock time. A zero timestamp stays '0000-00-00...'
+# (UNIX_TIMESTAMP would make it 1970) so that the target's cast refuses it.
+_MYSQL_UTC = (
+    "CASE WHEN CAST({c} AS CHAR) LIKE '0000-00-00%' THEN CAST({c} AS CHAR) ELSE "
+    "DATE_FORMAT(TIMESTAMPADD(MICROSECOND, ROUND(UNIX_TIMESTAMP({c}) * 1000000), "
+    "TIMESTAMP'1970-01-01 00:00:00'), '%Y-%m-%d %H:%i:%s.%f+00') END"
+)
+# '\x' + hex: PostgreSQL's own text form of bytea. CHAR(92) is the backslash, spelled so that
+# no sql_mode (NO_BACKSLASH_ESCAPES or not) reads it otherwise.
+_MYSQL_HEX = "CONCAT(CHAR(92 USING utf8mb4), 'x', LOWER(HEX({c})))"
+_ZERO_DATES = (
+    "connectorx fails the whole read on a zero date ('0000-00-00'); as text, the target's "
+    "cast makes each one a reject with its reason"
+)
+_BINARY = Carry(
+    "bytea",
+    pl.String(),
+    _MYSQL_HEX,
+    "connectorx gives large_binary, which the ADBC PostgreSQL driver does not ingest",
+)
+_MYSQL_TEXTS = Carry("text", pl.String())
+_SPATIAL = Refuse("{t}: spatial types are not carried (no PostGIS target is assumed)")
+
+MYSQL: Mapping[str, tuple[Rule, ...]] = {
+    "tinyint(1)": (
+        Carry(
+            "boolean",
+            pl.String(),
+            _MYSQL_TEXT,
+            "MySQL's boolean is a tinyint that may hold 2 or -1: as text, only 0 and 1 cast "
+            "to boolean and any other value is a reject, not true",
+        ),
+    ),
+    "tinyint": (Carry("smallint", pl.Int16()),),
+    "smallint": (Carry("integer", pl.Int32(), when=_unsigned), Carry("smallint", pl.Int16())),
+    "mediumint": (Carry("integer", pl.Int32()),),
+    "int": (Carry("bigint", pl.Int64(), when=_unsigned), Carry("integer", pl.Int32())),
+    "bigint": (
+        Carry(
+            "numeric(20)",
+            pl.String(),
+            _MYSQL_TEXT,
+            "up to 18446744073709551615: past bigint, and PostgreSQL has no unsigned type",
+            when=_unsigned,
+        ),
+        Carry("bigint", pl.Int64()),
+    ),
+    "decimal": (
+        Carry("numeric({precision},{scale})", pl.Decimal(38, 10), when=_fits_connectorx_decimal),
+        Carry(
+            "numeric({precision},{scale})",
+            pl.String(),
+            _MYSQL_TEXT,
+            "more than 28 digits or 10 decimals: connectorx rounds or fails",
+        ),
+    ),
+    "float": (Carry("real", pl.Float32()),),
+    "double": (Carry("double precision", pl.Float64()),),
+    "char": (Carry("char({length})", pl.String()),),
+    "varchar": (Carry("varchar({length})", pl.String()),),
+    **dict.fromkeys(("tinytext", "text", "mediumtext", "longtext"), (_MYSQL_TEXTS,)),
+    "json": (Carry("jsonb", pl.String()),),
+    "enum": (Carry("text", pl.String()),),
+    "set": (Carry("text", pl.String()),),
+    "uuid": (Carry("uuid", pl.String()),),
+    "year": (Carry("smallint", pl.Int16()),),
+    "date": (Carry("date", pl.String(), _MYSQL_TEXT, _ZERO_DATES),),
+    "datetime": _timed("timestamp", _MYSQL_TEXT, _ZERO_DATES),
+    "timestamp": _timed(
+        "timestamptz",
+        _MYSQL_UTC,
+        "connectorx gives the session's wall clock without its zone (and fails on a zero "
+        "date): read as UTC text from the epoch",
+    ),
+    "time": _timed(
+        "time",
+        _MYSQL_TEXT,
+        "a duration of -838..838 hours that connectorx fails on; as text, a value outside a "
+        "day is a reject",
+    ),
+    **dict.fromkeys(
+        ("binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"), (_BINARY,)
+    ),
+    "bit": (
+        Carry(
+            "bit({length})",
+            pl.String(),
+            "LPAD(BIN({c}), {length}, '0')",
+            "connectorx gives the bits as bytes",
+        ),
+    ),
+    **dict.fromkeys(
+        (
+            "geometry",
+            "point",
+            "linestring",
+            "polygon",
+            "multipoint",
+            "multilinestring",
+            "multipolygon",
+            "geometrycollection",
+        ),
+        (_SPATIAL,),
+    ),
+}
+
+# -- PostgreSQL -------------------------------------------------------------------------------
+
+_PG_TEXT = "{c}::text"
+_PG_SAME = Carry(
+    "{spelled}",
+    pl.String(),
+    _PG_TEXT,
+    "connectorx fails or changes it; PostgreSQL reads its own text form back exactly",
+)
+
+
+def _pg_dated(value: str, form: str) -> Carry:
+    """A date or timestamp as text of one form whatever the session's DateStyle: under
+    'SQL, DMY' ``c::text`` is 15/03/2020, which a target reading MDY takes for another day.
+    ``infinity`` has no to_char(); its text is the same in every style."""
+    read = f"CASE WHEN isfinite({{c}}) THEN to_char({value}, '{form}') ELSE {{c}}::text END"
+    why = "connectorx fails on infinity, dates BC and past year 262143"
+    return Carry("{spelled}", pl.String(), read, why)
+
+
+POSTGRES: Mapping[str, tuple[Rule, ...]] = {
+    "smallint": (Carry("smallint", pl.Int16()),),
+    "integer": (Carry("integer", pl.Int32()),),
+    "bigint": (Carry("bigint", pl.Int64()),),
+    "numeric": (
+        Carry("numeric({precision},{scale})", pl.Decimal(38, 10), when=_fits_connectorx_decimal),
+        Carry(
+            "{spelled}",
+            pl.String(),
+            _PG_TEXT,
+            "more than 28 digits or 10 decimals, or unconstrained (NaN too): connectorx "
+            "rounds or fails",
+        ),
+    ),
+    "real": (Carry("real", pl.Float32()),),
+    "double precision": (Carry("double precision", pl.Float64()),),
+    "character": (Carry("char({length})", pl.String()),),
+    "character varying": (
+        Carry("varchar({length})", pl.String(), when=lambda c: c.length is not None),
+        Carry("varchar", pl.String()),
+    ),
+    "text": (Carry("text", pl.String()),),
+    "boolean": (Carry("boolean", pl.Boolean()),),
+    "uuid": (Carry("uuid", pl.String()),),
+    "json": (Carry("json", pl.String(), _PG_TEXT, "connectorx re-serialises it"),),
+    "jsonb": (Carry("jsonb", pl.String(), _PG_TEXT, "connectorx turns 2.50 into 2.5"),),
+    "bytea": (
+        Carry("bytea", pl.String(), _PG_TEXT, "large_binary is not ingested by ADBC PostgreSQL"),
+    ),
+    "date": (_pg_dated("{c}", "YYYY-MM-DD AD"),),
+    "time without time zone": (replace(_PG_SAME, why="connectorx reads 24:00:00 as 00:00:00"),),
+    "timestamp without time zone": (_pg_dated("{c}", "YYYY-MM-DD HH24:MI:SS.US AD"),),
+    "timestamp with time zone": (
+        _pg_dated("{c} AT TIME ZONE 'UTC'", 'YYYY-MM-DD HH24:MI:SS.US"+00" AD'),
+    ),
+    "enum": (
+        Carry("text", pl.String(), _PG_TEXT, "the target has no such type; its label as text"),
+    ),
+    "user-defined": (Refuse("{t}: a user-defined type other than an enum is not carried"),),
+}
+
+# -- SQLite -------------------------------------------------------------------------------
+# SQLite keeps any value in any column, under the affinity its declared type gives
+# (https://sqlite.org/datatype3.html): the declared length or width is no fact about the data.
+# A value connectorx cannot read as the column's type fails the read, loudly.
+
+_SQLITE_TEXT = "CAST({c} AS TEXT)"
+# A real as 17 significant digits: enough to give back the very double; CAST AS TEXT keeps 15.
+_SQLITE_NUMBER = (
+    "CASE typeof({c}) WHEN 'real' THEN printf('%!.17g', {c}) ELSE CAST({c} AS TEXT) END"
+)
+# A time with an offset would be cast to a timestamp without one, its offset silently dropped:
+# such text is given a prefix that makes the cast fail (a reject), never a shifted value.
+_SQLITE_NAIVE = (
+    "CASE WHEN {c} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {c} GLOB '*[+-][0-9][0-9][0-9][0-9]' "
+    "OR {c} GLOB '*[Zz]' THEN 'with a time zone: ' || {c} ELSE CAST({c} AS TEXT) END"
+)
+_SQLITE_DATES = "text of any form: the target's cast checks each value"
+
+SQLITE: Mapping[str, tuple[Rule, ...]] = {
+    "integer": (Carry("bigint", pl.Int64()),),
+    "real": (Carry("double precision", pl.Float64()),),
+    "text": (Carry("text", pl.String()),),
+    "blob": (
+        Carry(
+            "bytea",
+            pl.String(),
+            # hex(NULL) is '' in SQLite: NULL must stay NULL, not an empty bytea.
+            "CASE WHEN {c} IS NULL THEN NULL ELSE '\\x' || lower(hex({c})) END",
+            "large_binary is not ingested by ADBC PostgreSQL",
+        ),
+    ),
+    "numeric": (
+        Carry(
+            "numeric({precision},{scale})",
+            pl.String(),
+            _SQLITE_NUMBER,
+            "SQLite keeps it as an integer or a double: its text, every digit of it",
+            when=lambda c: c.precision is not None and c.scale is not None,
+        ),
+        Carry("numeric", pl.String(), _SQLITE_NUMBER, "see numeric(p,s)"),
+    ),
+    "boolean": (
+        Carry(
+            "boolean",
+            pl.String(),
+            _SQLITE_TEXT,
+            "any value may stand there: as text, only 0/1/true/false cast, the rest is a reject",
+        ),
+    ),
+    "date": (Carry("date", pl.String(), _SQLITE_TEXT, _SQLITE_DATES),),
+    "time": (Carry("time", pl.String(), _SQLITE_NAIVE, _SQLITE_DATES),),
+    "datetime": (Carry("timestamp", pl.String(), _SQLITE_NAIVE, _SQLITE_DATES),),
+    "json": (Carry("jsonb", pl.String()),),
+    "uuid": (Carry("uuid", pl.String(), _SQLITE_TEXT, "a uuid may be stored as a blob"),),
+    "": (Refuse("{t}: a column with no declared type holds any kind of value; declare its type"),),
+}
+
+TYPEMAPS: Mapping[str, Mapping[str, tuple[Rule, ...]]] = {
+    "mysql": MYSQL,
+    "postgresql": POSTGRES,
+    "sqlite": SQLITE,
+}
+
+#: For a type the table does not name. PostgreSQL: a built-in type (inet, interval, arrays,
+#: timetz, money, xml...) is read as its text and cast back to itself.
+FALLBACK: Mapping[str, tuple[Rule, ...]] = {
+    "mysql": (Refuse("{t}: no known way to carry this MySQL/MariaDB type"),),
+    "postgresql": (_PG_SAME,),
+    "sqlite": (Carry("text", pl.String()),),
+}
+
+# -- catalogs -----------------------------------------------------------------------------
+
+#: One row per column of table ``{table}`` (a literal), in order: name, type (the name
+#: :data:`TYPEMAPS` keys by), spelled, length, precision, scale, is_unsigned (0/1).
+_CATALOG = {
+    "mysql": (
+        "SELECT column_name AS name, "
+        "CASE WHEN column_type LIKE 'tinyint(1)%' THEN 'tinyint(1)' ELSE data_type END AS type, "
+        "column_type AS spelled, "
+        "CASE WHEN data_type = 'bit' THEN numeric_precision "
+        "ELSE character_maximum_length END AS length, "
+        "COALESCE(datetime_precision, numeric_precision) AS `precision`, "
+        "numeric_scale AS scale, column_type LIKE '% unsigned%' AS is_unsigned "
+        "FROM information_schema.columns WHERE table_schema = DATABASE() "
+        "AND table_name = {table} ORDER BY ordinal_position"
+    ),
+    "postgresql": (
+        "SELECT c.column_name AS name, "
+        "CASE WHEN t.typtype = 'e' THEN 'enum' WHEN c.data_type = 'ARRAY' THEN 'array' "
+        "ELSE lower(c.data_type) END AS type, "
+        "format_type(a.atttypid, a.atttypmod) AS spelled, "
+        "c.character_maximum_length AS length, "
+        "CASE WHEN c.data_type = 'numeric' THEN c.numeric_precision "
+        "ELSE c.datetime_precision END AS precision, "
+        "c.numeric_scale AS scale, 0 AS is_unsigned "
+        "FROM information_schema.columns c "
+        "JOIN pg_attribute a ON a.attrelid = to_regclass(quote_ident(c.table_name)) "
+        "AND a.attname = c.column_name "
+        "JOIN pg_type t ON t.oid = a.atttypid "
+        "WHERE c.table_schema = current_schema() AND c.table_name = {table} "
+        "ORDER BY c.ordinal_position"
+    ),
+    "sqlite": ("SELECT name, type AS spelled FROM pragma_table_info({table}) ORDER BY cid"),
+}
+
+
+def catalog_sql(dialect: str, table_literal: str) -> str:
+    """The query listing the columns of a table (its name already a literal of the
+    dialect) with what :func:`column_type` needs."""
+    return _CATALOG[dialect].format(table=table_literal)
+
+
+def column_type(dialect: str, row: Mapping[str, object]) -> ColumnType:
+    """A row of :func:`catalog_sql` as a :class:`ColumnType`."""
+    if dialect == "sqlite":
+        return sqlite_type(str(row["spelled"] or ""))
+
+    def number(key: str) -> int | None:
+        value = row.get(key)
+        return None if value is None else int(value)  # type: ignore[call-overload]
+
+    return ColumnType(
+        name=str(row["type"]),
+        length=number("length"),
+        precision=number("precision"),
+        scale=number("scale"),
+        unsigned=bool(row.get("is_unsigned")),
+        spelled=str(row["spelled"]),
+    )
+
+
+_DECLARED = re.compile(r"^\s*(?P<name>[^(]*?)\s*(?:\((?P<args>[^)]*)\))?\s*$")
+
+
+def sqlite_type(declared: str) -> ColumnType:
+    """A declared SQLite type by the affinity rules of https://sqlite.org/datatype3.html
+    (section 3.1), with the names whose values need their own reading (boolean, dates, json,
+    uuid) kept apart."""
+    match = _DECLARED.match(declared)
+    base = (match["name"] if match else declared).lower()
+    args = (
+        [int(a) for a in (match["args"] or "").split(",") if a.strip().isdigit()] if match else []
+    )
+    precision, scale = [*args, None, None][:2]
+    for name in ("boolean", "datetime", "timestamp", "date", "time", "json", "uuid"):
+        if name in base.split():
+            kept = "datetime" if name == "timestamp" else name
+            return ColumnType(kept, spelled=declared)
+    if "int" in base:
+        name = "integer"
+    elif any(word in base for word in ("char", "clob", "text")):
+        name = "text"
+    elif base == "" or "blob" in base:
+        name = "blob" if "blob" in base else ""
+    elif any(word in base for word in ("real", "floa", "doub")):
+        name = "real"
+    else:
+        name = "numeric"
+    return ColumnType(name, precision=precision, scale=scale, spelled=declared)
