@@ -18,9 +18,8 @@ def table_columns(entity: Entity, dialect: Dialect) -> dict[str, str]:
     """Column name -> its SQL definition (type and NOT NULL), in table order."""
     columns = {entity.surrogate_key: dialect.surrogate_key}
     for name, (dtype, nullable) in entity.target_schema().items():
-        sql = entity.sql_types.get(name) or dialect.sql_type(
-            dtype, json=name in entity.json_columns
-        )
+        declared = entity.sql_types.get(name)
+        sql = dialect.column_type(declared, dtype, json=name in entity.json_columns)
         sql = sql if nullable else f"{sql} NOT NULL"
         if name in entity.defaults:
             sql = f"{sql} DEFAULT {dialect.literal(entity.defaults[name])}"

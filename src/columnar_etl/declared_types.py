@@ -51,6 +51,9 @@ class Declared:
     precision: int | None = None
     """Digits a ``numeric(p,s)`` holds, ``scale`` of them after the point."""
     scale: int = 0
+    digits: int | None = None
+    """The declared precision itself, which text carrying a number may use in full (Polars'
+    decimals stop at 38 digits, ``precision``)."""
     integer: type[pl.DataType] | None = None
     """The width of a ``smallint`` or ``integer``."""
 
@@ -65,7 +68,8 @@ class Declared:
             if not precision > 0 or scale > precision:
                 return None  # PostgreSQL 15's numeric(2,3): left to the database
             # Polars carries 38 digits at most: a value needing more is refused, not cut.
-            return cls(column, text, precision=min(precision, _MAX_DIGITS), scale=scale)
+            limited = min(precision, _MAX_DIGITS)
+            return cls(column, text, precision=limited, scale=scale, digits=precision)
         if (width := _INTEGERS.get(text.lower())) is not None:
             return cls(column, text, integer=width)
         return None
@@ -77,6 +81,8 @@ class Declared:
             return value.str.len_chars() > self.length
         if self.integer is not None and dtype.is_integer():
             return value.is_not_null() & value.cast(self.integer, strict=False).is_null()
+        if self.digits is not None and dtype == pl.String:
+            return value.is_not_null() & ~self._number_text_fits(value)
         if self.precision is None or not dtype.is_numeric():
             return None
         limit = 10 ** (self.precision - self.scale)
@@ -95,6 +101,18 @@ class Declared:
         if self.precision is not None and decimals and dtype.is_numeric():
             return value.cast(self._decimal())
         return None
+
+    def _number_text_fits(self, text: pl.Expr) -> pl.Expr:
+        """Whether number text (as a source writes a decimal: no exponent) is a value the
+        declared ``numeric(p,s)`` holds as it is: at most p-s digits before the point, s
+        after it (trailing zeros aside: 1.50 is 1.5), or NaN. A cast would round the rest."""
+        assert self.digits is not None
+        whole = self.digits - self.scale
+        fraction = rf"(\.\d{{0,{self.scale}}}0*)?" if self.scale else r"(\.0*)?"
+        number = rf"^[+-]?0*\d{{0,{whole}}}{fraction}$"
+        trimmed = text.str.strip_chars()
+        fits = trimmed.str.contains(number) & trimmed.str.contains(r"\d")
+        return fits | trimmed.str.to_lowercase().eq("nan")
 
     def _decimal(self) -> pl.Decimal:
         return pl.Decimal(self.precision or _MAX_DIGITS, self.scale)

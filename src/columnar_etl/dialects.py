@@ -107,6 +107,9 @@ class Dialect:
     autovacuum), or None where a fast job sets nothing aside that the DDL would restore."""
     catalog: Catalog
     """This database's catalog queries."""
+    affinities: bool
+    """Columns hold any value under a type affinity (SQLite), not a type: an exact declared
+    type means nothing there, and text is kept as text."""
     reading: Reading
     """How the database is read as a source (extract.py)."""
     scratch_schema: str | None
@@ -186,6 +189,29 @@ class Dialect:
         """A new DB-API connection of the ADBC driver (``url``: a file's path, or a URL)."""
         return importlib.import_module(self.driver).connect(url)
 
+    def column_type(self, declared: str | None, dtype: pl.DataType, *, json: bool = False) -> str:
+        """The SQL type of a contract column of ``dtype`` with an exact ``declared`` type
+        (``Entity.sql_types``), or without one. Where the database keeps values under a type
+        affinity (SQLite), text stays text: a declared ``numeric(30,20)`` would turn it into
+        a float of 17 digits."""
+        if declared is None:
+            return self.sql_type(dtype, json=json)
+        if self.affinities and dtype == pl.String and _affinity(declared) != "TEXT":
+            return self.sql_type(dtype, json=json)
+        return declared
+
+    def cast_on_load(self, declared: str | None, dtype: pl.DataType) -> bool:
+        """Whether a contract column of ``dtype`` carrying text is cast by the database into
+        its ``declared`` type as it loads (``etl init`` reads exact values as text): never
+        where types are affinities, nor into character types, which the column's own
+        assignment checks (an explicit cast would cut a value too long)."""
+        return (
+            declared is not None
+            and dtype == pl.String
+            and not self.affinities
+            and not _CHARACTER.fullmatch(declared.strip())
+        )
+
     def sql_type(self, dtype: pl.DataType, *, json: bool = False) -> str:
         """The SQL type of a contract column of ``dtype`` (a JSON one when ``json``)."""
         if json:
@@ -233,6 +259,7 @@ POSTGRES = Dialect(
     schema_folder="postgres",
     restore=catalog.POSTGRES_RESTORE,
     catalog=catalog.POSTGRES,
+    affinities=False,
     reading=reading.POSTGRES,
     scratch_schema="SET LOCAL search_path = pg_temp",
     # Classes 22 (data exception) and 23 (integrity constraint) are the rows' own; P0001 is
@@ -292,6 +319,7 @@ SQLITE = Dialect(
     schema_folder="sqlite",
     restore=None,
     catalog=catalog.SQLITE,
+    affinities=True,
     reading=reading.SQLITE,
     scratch_schema=None,
     # SQLite reports no code through ADBC: its messages say it. Anything else is a row's
@@ -342,6 +370,7 @@ MYSQL = Dialect(
     schema_folder="",
     restore=None,
     catalog=catalog.SQLITE,
+    affinities=False,
     reading=reading.MYSQL,
     scratch_schema=None,
     faults={},
@@ -353,3 +382,25 @@ MYSQL = Dialect(
 )
 
 DIALECTS = {dialect.name: dialect for dialect in (POSTGRES, SQLITE, MYSQL)}
+
+
+#: A character type, which text is assigned to as it is (not an array of one).
+_CHARACTER = re.compile(
+    r"(text|varchar|character varying|char|character|bpchar)\s*(\(\s*\d+\s*\))?",
+    re.IGNORECASE,
+)
+
+
+def _affinity(declared: str) -> str:
+    """The affinity SQLite gives a column declared ``declared`` (sqlite.org datatype3 3.1):
+    which of its types a value written into it becomes."""
+    name = declared.upper()
+    if "INT" in name:
+        return "INTEGER"
+    if any(word in name for word in ("CHAR", "CLOB", "TEXT")):
+        return "TEXT"
+    if "BLOB" in name or not name.strip():
+        return "BLOB"
+    if any(word in name for word in ("REAL", "FLOA", "DOUB")):
+        return "REAL"
+    return "NUMERIC"

@@ -136,9 +136,31 @@ def _collisions(target: Target, entity: Entity, job_id: int) -> pl.DataFrame:
     )
 
 
+def _written(target: Target, entity: Entity, columns: list[str], staged: str = "") -> list[str]:
+    """How staged ``columns`` (of the stage aliased ``staged``) are written into the table:
+    as they are, JSON parsed, or text cast into its exact declared type
+    (Dialect.cast_on_load)."""
+    schema, written = entity.target_schema(), []
+    for column in columns:
+        value = f"{staged}.{column}" if staged else column
+        declared = entity.sql_types.get(column)
+        if column in entity.json_columns:
+            value = target.json(value)
+        elif target.sql_dialect.cast_on_load(declared, schema[column][0]):
+            value = f"CAST({value} AS {declared})"
+        written.append(value)
+    return written
+
+
+def _cast_on_load(target: Target, entity: Entity) -> bool:
+    """Whether some column travels as text the database casts (no straight COPY then)."""
+    cast = target.sql_dialect.cast_on_load
+    return any(cast(entity.sql_types.get(c), t) for c, (t, _) in entity.target_schema().items())
+
+
 def _insert_staged(target: Target, entity: Entity, job_id: int) -> None:
     columns = entity.target_columns
-    select = ", ".join(target.json(c) if c in entity.json_columns else c for c in columns)
+    select = ", ".join(_written(target, entity, list(columns)))
     target.execute(
         f"INSERT INTO {entity.target_table} ({', '.join(columns)}, etl_job_id) "
         f"SELECT {select}, ? FROM {_STAGE}",
@@ -152,9 +174,8 @@ def _update_staged(
     """Overwrite the target rows of the staged rows marked ``action``; with ``job_id`` they
     become that job's (taken over from no job the ledger knows)."""
     columns = [c for c in entity.target_columns if c != "legacy_id"]
-    assignments = ", ".join(
-        f"{c} = {target.json('s.' + c) if c in entity.json_columns else 's.' + c}" for c in columns
-    )
+    written = _written(target, entity, columns, "s")
+    assignments = ", ".join(f"{c} = {value}" for c, value in zip(columns, written, strict=True))
     owner: tuple[int, ...] = ()
     if job_id is not None:
         assignments, owner = f"{assignments}, etl_job_id = ?", (job_id,)
@@ -210,10 +231,13 @@ def _load_rows(
     (see :func:`plan_job`): nothing can collide, COPY them straight into the table."""
     decimals = target.sql_dialect.decimals
     data = declared_types.written(rows.drop(ROW_ID, strict=False), entity.sql_types, decimals)
-    if direct:
+    if direct and not _cast_on_load(target, entity):
         _append_rows(target, entity, job_id, data)
         return _EMPTY
     target.ingest(_STAGE, data)
+    if direct:  # nothing can collide: only the casts the database makes on the way in
+        _insert_staged(target, entity, job_id)
+        return _EMPTY
     hits = _collisions(target, entity, job_id) if entity.unique_keys else None
     if hits is None or not hits.height:
         _insert_staged(target, entity, job_id)

@@ -118,3 +118,113 @@ def test_the_table_has_the_declared_types(empty_url: DatabaseUrl, tmp_path: Path
         )
         expected = [("code", "varchar(8)"), ("fee", "numeric(8,2)"), ("qty", "smallint")]
     assert _rows(empty_url, sql) == expected
+
+
+#: Values carried as text (as ``etl init`` reads what connectorx would change) into exact
+#: PostgreSQL types, which the database casts as they load.
+TEXT_CARRIED = """
+import pandera.polars as pa
+import polars as pl
+
+from columnar_etl import FILTERED, TRANSFORM_ERRORS, Entity, SourceSpec, carry_row_id
+
+COLUMNS = ["amount", "uid", "span", "bytes", "at", "tags", "code"]
+SOURCE = SourceSpec("exotic", "id", {"id": pl.Int64} | {c: pl.String for c in COLUMNS})
+
+
+def transform(lf):
+    return lf.select(
+        carry_row_id(),
+        SOURCE.record_id().alias("legacy_id"),
+        *COLUMNS,
+        **{FILTERED: pl.lit(False), TRANSFORM_ERRORS: pl.lit(None, pl.String)},
+    )
+
+
+def contract(as_of):
+    return pa.DataFrameSchema(
+        {"legacy_id": pa.Column(pl.String)}
+        | {c: pa.Column(pl.String, nullable=True) for c in COLUMNS}
+    )
+
+
+exotic = Entity(
+    "exotic", SOURCE, transform, contract, "exotic",
+    sql_types={
+        "amount": "numeric(40,20)", "uid": "uuid", "span": "interval", "bytes": "bytea",
+        "at": "timestamptz", "tags": "text[]", "code": "varchar(4)",
+    },
+)
+"""
+EXOTIC = [
+    (
+        1,
+        "12345678901234567890.12345678901234567890",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        "1 year 2 mons 3 days 04:05:06.789",
+        "\\x00ff00",
+        "1969-07-20 20:17:40+00",
+        '{a,"b c",NULL}',
+        "abcd",
+    ),
+    (
+        2,
+        "-0.00000000000000000001",
+        None,
+        "-00:00:01",
+        "\\x",
+        "2024-02-29 23:59:59.999999+00",
+        "{}",
+        "",
+    ),
+    (3, "1.000000000000000000001", None, None, None, None, None, None),  # 21 decimals
+    (4, "2", None, None, None, None, None, "toolong"),  # past varchar(4)
+    (5, "3", "not-a-uuid", None, None, None, None, None),  # the database refuses it
+]
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "merge-path"])
+def test_text_carried_values_land_in_their_exact_types(
+    empty_url: DatabaseUrl, tmp_path: Path, fast_path: bool
+) -> None:
+    """On PostgreSQL the text becomes the declared type, value for value (compared as the
+    database writes each type back); on SQLite it stays the source's text. What the type
+    cannot hold is a reject with its reason, never a value rounded or cut."""
+    legacy = tmp_path / "exotic.db"
+    with sqlite3.connect(legacy) as conn:
+        conn.execute(
+            "CREATE TABLE exotic (id INTEGER PRIMARY KEY, amount TEXT, uid TEXT, span TEXT, "
+            "bytes TEXT, at TEXT, tags TEXT, code TEXT)"
+        )
+        conn.executemany("INSERT INTO exotic VALUES (?, ?, ?, ?, ?, ?, ?, ?)", EXOTIC)
+    migration = tmp_path / "exotic_migration.py"
+    migration.write_text(TEXT_CARRIED)
+    fast = () if fast_path else ("--no-fast-path",)
+    done = etl(
+        "run", "--entity", "exotic", "--source", f"sqlite://{legacy}", "--migration",
+        str(migration), "--target", empty_url.url, *fast,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    columns = ["amount", "uid", "span", "bytes", "at", "tags", "code"]
+    if empty_url.dialect == "postgresql":
+        with Target(empty_url) as t:
+            t.execute("SET TIME ZONE 'UTC'")
+            t.execute("SET IntervalStyle = 'postgres'")
+            shown = ", ".join(f"CAST({c} AS TEXT)" for c in columns)
+            rows = t.query(f"SELECT legacy_id, {shown} FROM exotic ORDER BY legacy_id").rows()
+    else:
+        rows = _rows(
+            empty_url, f"SELECT legacy_id, {', '.join(columns)} FROM exotic ORDER BY legacy_id"
+        )
+    # SQLite checks no uuid: there the text is kept as the source wrote it.
+    checked = empty_url.dialect == "postgresql"
+    loaded = EXOTIC[:2] if checked else [EXOTIC[0], EXOTIC[1], EXOTIC[4]]
+    assert [tuple(r) for r in rows] == [(str(r[0]), *r[1:]) for r in loaded]
+    rejects = _rows(
+        empty_url, "SELECT record_id, error_message FROM migration_errors ORDER BY record_id"
+    )
+    assert [r[0] for r in rejects] == (["3", "4", "5"] if checked else ["3", "4"])
+    assert rejects[0][1] == "amount: 1.000000000000000000001 does not fit numeric(40,20)"
+    assert rejects[1][1] == "code: toolong does not fit varchar(4)"
+    if checked:
+        assert "invalid input syntax for type uuid" in rejects[2][1]
