@@ -17,8 +17,10 @@ from columnar_etl.entities.base import ROW_ID
         ("varchar(40)", Declared("c", "varchar(40)", length=40)),
         ("CHARACTER VARYING (5)", Declared("c", "CHARACTER VARYING (5)", length=5)),
         ("char(2)", Declared("c", "char(2)", length=2)),
-        ("numeric(12,2)", Declared("c", "numeric(12,2)", precision=12, scale=2)),
-        ("decimal(5)", Declared("c", "decimal(5)", precision=5, scale=0)),
+        ("numeric(12,2)", Declared("c", "numeric(12,2)", precision=12, scale=2, digits=12)),
+        ("decimal(5)", Declared("c", "decimal(5)", precision=5, scale=0, digits=5)),
+        # Polars' decimals stop at 38 digits; text may use the whole declared precision.
+        ("numeric(50,10)", Declared("c", "numeric(50,10)", precision=38, scale=10, digits=50)),
         ("smallint", Declared("c", "smallint", integer=pl.Int16)),
         ("integer", Declared("c", "integer", integer=pl.Int32)),
         ("numeric", None),
