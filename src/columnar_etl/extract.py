@@ -21,6 +21,7 @@ from typing import Any
 
 import polars as pl
 
+from columnar_etl import typemap
 from columnar_etl.config import DEFAULT_LOCK_TIMEOUT, DatabaseUrl, first_line
 from columnar_etl.dialects import DIALECTS
 from columnar_etl.entities import SourceSpec
@@ -268,6 +269,8 @@ class Source:
             raise SourceError(
                 f"source table {spec.table!r} is missing columns: {', '.join(missing)}"
             )
+        rules = typemap.table_rules(self.read, self.url.dialect, spec.table)
+        typemap.raise_for_uncarried(spec, rules)
 
     def plan(self, spec: SourceSpec, batch_size: int) -> list[BatchRange]:
         """Cut the table into id ranges of ``batch_size`` rows (the last may hold fewer).

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 import polars as pl
 
 from columnar_etl.dialects import DIALECTS
+from columnar_etl.entities.base import SourceSpec
 from columnar_etl.errors import SourceError
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "catalog_sql",
     "column_type",
     "raise_for_refused",
+    "raise_for_uncarried",
     "select_list",
     "table_rules",
 ]
@@ -93,6 +95,9 @@ class Refuse:
 
     reason: str
     when: Callable[[ColumnType], bool] | None = None
+    declared_too: bool = True
+    """Whether ``etl run`` refuses it too, where a migration declares the column's dtype
+    itself (SQLite's untyped column is then read as declared)."""
 
 
 Rule = Carry | Refuse
@@ -131,6 +136,16 @@ def raise_for_refused(table: str, rules: Mapping[str, Carry | Refuse]) -> None:
     for column, rule in rules.items():
         if isinstance(rule, Refuse):
             raise SourceError(f"source table {table!r}, column {column!r}: {rule.reason}")
+
+
+def raise_for_uncarried(spec: SourceSpec, rules: Mapping[str, Carry | Refuse]) -> None:
+    """What ``etl run`` checks before loading anything: a SourceError naming the first
+    column ``spec`` reads (as it is: not through its own ``read_as``) whose type the tool
+    does not carry at all."""
+    for column in spec.columns:
+        rule = rules.get(column)
+        if isinstance(rule, Refuse) and rule.declared_too and column not in spec.read_as:
+            raise SourceError(f"source table {spec.table!r}, column {column!r}: {rule.reason}")
 
 
 def select_list(dialect: str, rules: Mapping[str, Carry]) -> str:
@@ -388,7 +403,12 @@ SQLITE: Mapping[str, tuple[Rule, ...]] = {
     "datetime": (Carry("timestamp", pl.String(), _SQLITE_NAIVE, _SQLITE_DATES),),
     "json": (Carry("jsonb", pl.String()),),
     "uuid": (Carry("uuid", pl.String(), _SQLITE_TEXT, "a uuid may be stored as a blob"),),
-    "": (Refuse("{t}: a column with no declared type holds any kind of value; declare its type"),),
+    "": (
+        Refuse(
+            "{t}: a column with no declared type holds any kind of value; declare its type",
+            declared_too=False,
+        ),
+    ),
 }
 
 TYPEMAPS: Mapping[str, Mapping[str, tuple[Rule, ...]]] = {

@@ -524,3 +524,35 @@ def test_an_identity_copy_keeps_ids_and_foreign_keys_as_they_are(
         "rollback", "--job", "1", "--migration", str(migration), "--target", empty_url.url
     )
     assert refused.returncode == 1 and "2 loaded pets point at its people" in refused.stderr
+
+
+#: A column of a type no rule carries (a composite type of the source's own).
+UNCARRIED_MIGRATION = """
+import dataclasses
+
+from tests.library_migration import BOOKS, books
+
+books = dataclasses.replace(books, source=dataclasses.replace(BOOKS, table="odd_books"))
+ENTITIES = [books]
+"""
+
+
+def test_a_type_the_tool_cannot_carry_is_refused_before_loading(
+    pg_url: str, tmp_path: Path
+) -> None:
+    with Target(DatabaseUrl.parse(pg_url, what="test")) as t:
+        t.execute("CREATE TYPE edition AS (year int, printing int)")
+        t.execute("CREATE TABLE odd_books (isbn text PRIMARY KEY, title edition, published text)")
+        t.execute("INSERT INTO odd_books VALUES ('1', ROW(1999, 2), '1999')")
+        t.commit()
+    migration = tmp_path / "uncarried.py"
+    migration.write_text(UNCARRIED_MIGRATION)
+    target = tmp_path / "target.db"
+    done = etl(
+        "run", "--entity", "books", "--source", pg_url, "--migration", str(migration),
+        "--target", f"sqlite://{target}",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert "source table 'odd_books', column 'title'" in line and "edition" in line, line
+    assert not target.exists()  # refused before the target was even opened
