@@ -229,7 +229,6 @@ class Dialect:
 
 POSTGRES = Dialect(
     name="postgresql",
-    unread_copy_end=True,
     title="PostgreSQL",
     surrogate_key="bigserial PRIMARY KEY",
     types={
@@ -283,6 +282,7 @@ POSTGRES = Dialect(
     },
     sqlstates=True,
     other_fault=Fault.RETRY,
+    unread_copy_end=True,
 )
 
 # SQLite keeps what it is given under a type's affinity: timestamps as ISO text (the loader
