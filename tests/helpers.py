@@ -11,6 +11,7 @@ from pathlib import Path
 
 from columnar_etl.config import DatabaseUrl
 from columnar_etl.legacy import write_legacy
+from columnar_etl.target import Target
 
 #: Environment variables that stand in for ``etl run`` options: a developer's own settings
 #: must not leak into the tests.
@@ -25,6 +26,7 @@ OPTION_ENV = (
     "RAY_ADDRESS",
     "LEGACY_TIMEZONE",
     "ETL_LOCK_TIMEOUT",
+    "ENABLE_PROGRESS_TRACKING",
 )
 
 
@@ -50,19 +52,35 @@ def etl(
     )
 
 
-def completed_batches(path: Path) -> int:
-    """Batches an SQLite target's ledger holds as completed (0 before the ledger exists)."""
+COMPLETED = "SELECT COUNT(*) FROM migration_batches WHERE status = 'completed'"
+
+
+def completed_batches(target: Path | str) -> int:
+    """Batches the target's ledger holds as completed (0 before the ledger exists, or while
+    the server is away): an SQLite file, or a PostgreSQL URL."""
+    if isinstance(target, str):
+        return pg_completed(target)
+    if not target.exists():  # connecting would create it
+        return 0
     try:
-        with sqlite3.connect(path, timeout=30) as conn:
-            sql = "SELECT COUNT(*) FROM migration_batches WHERE status = 'completed'"
-            return int(conn.execute(sql).fetchone()[0])
+        with sqlite3.connect(target, timeout=30) as conn:
+            return int(conn.execute(COMPLETED).fetchone()[0])
     except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def pg_completed(url: str) -> int:
+    """:func:`completed_batches` of a PostgreSQL target."""
+    try:
+        with Target(DatabaseUrl.parse(url, what="t")) as t:
+            return int(t.scalar(COMPLETED)) if t.has_table("migration_batches") else 0
+    except Exception:  # the server is restarting
         return 0
 
 
 def start_and_stop(
     args: tuple[str, ...] | list[str],
-    target: Path,
+    target: Path | str,
     after: int,
     sig: int,
     timeout: float = 300,
@@ -70,8 +88,9 @@ def start_and_stop(
     delay: float = 0.0,
 ) -> tuple[int, str]:
     """Start ``etl ARGS``, send ``sig`` (``times`` times, 50 ms apart) ``delay`` seconds after
-    ``after`` more batches of the SQLite ``target`` completed; its exit code and stderr."""
-    before = completed_batches(target) if target.exists() else 0
+    ``after`` more batches of ``target`` (an SQLite file or a PostgreSQL URL) completed; its
+    exit code and stderr."""
+    before = completed_batches(target)
     proc = subprocess.Popen(
         [sys.executable, "-m", "columnar_etl", *args],
         stdout=subprocess.DEVNULL,
@@ -81,7 +100,7 @@ def start_and_stop(
     deadline = time.monotonic() + timeout
     try:
         while proc.poll() is None and time.monotonic() < deadline:
-            if target.exists() and completed_batches(target) >= before + after:
+            if completed_batches(target) >= before + after:
                 break
             time.sleep(0.01)
         time.sleep(delay)

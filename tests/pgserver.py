@@ -261,6 +261,18 @@ class PostgresServer(ThrowawayServer):
     def _log_tail(self) -> str:
         return "" if self.tmpdir is None else log_tail(self.logfile)
 
+    def log_mark(self) -> int:
+        """Where the server's log ends now; :meth:`log_since` reads what follows."""
+        return self.logfile.stat().st_size
+
+    def log_since(self, mark: int) -> list[str]:
+        """The lines the server logged after ``mark`` (:meth:`log_mark`). Its messages go
+        straight to the file (``pg_ctl -l``, no collector), so a line is there once the
+        statement that caused it has answered."""
+        with self.logfile.open("rb") as log:
+            log.seek(mark)
+            return log.read().decode(errors="replace").splitlines()
+
     def psql(self, sql: str, dbname: str = "postgres", **variables: str) -> str:
         """Run ``sql`` as the superuser over the Unix socket; ``variables`` are psql
         variables usable as ``:'name'`` (literal) or ``:"name"`` (identifier)."""

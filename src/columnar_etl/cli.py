@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from columnar_etl.config import (
     first_line,
     one_line,
 )
+from columnar_etl.envfile import load_env_file
 from columnar_etl.errors import (
     CommandInterruptedError,
     ConfigError,
@@ -160,6 +162,14 @@ def run(
     fresh: Annotated[bool, typer.Option("--fresh", help="Start a new job.")] = False,
     on_conflict: Annotated[str, typer.Option("--on-conflict", help="skip or update")] = "skip",
     output_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+    progress: Annotated[
+        bool,
+        typer.Option(
+            "--progress/--no-progress",
+            envvar="ENABLE_PROGRESS_TRACKING",
+            help="Show progress on stderr (a bar on a terminal, else a line per batch).",
+        ),
+    ] = True,
     executor: Annotated[
         str, typer.Option("--executor", envvar="ETL_EXECUTOR", help="local or ray")
     ] = "local",
@@ -217,7 +227,7 @@ def run(
         lock_timeout=lock_timeout,
         migration=migration,
     )
-    if output_json:
+    if output_json or not progress:
         results = pipeline.run(config, entity)
     else:
         with progress_reporter() as report:
@@ -459,8 +469,8 @@ def demo(
     try:
         with progress_reporter() as report:
             results = pipeline.run(RunConfig(source=source, target=target), "all", report)
-    except InterruptedRunError:  # its "run again to resume" is untrue here: the demo restarts
-        raise CommandInterruptedError(f"interrupted: {DEMO_STOPPED}") from None
+    except InterruptedRunError as exc:  # "run again to resume" is untrue: the demo restarts
+        raise CommandInterruptedError(f"interrupted: {DEMO_STOPPED}", exc.exit_code) from None
     _print_results(results, load_migration())
     typer.echo("")
     with Target(target, create=False) as t:
@@ -520,6 +530,7 @@ def main() -> None:
     """Entry point: any error becomes one line on stderr and a non-zero exit, not a traceback."""
     sys.unraisablehook = _quiet_unraisable
     try:
+        load_env_file(os.environ)  # ./.env: before the options read their variables
         code = app(standalone_mode=False, prog_name="etl")
     except ClickException as exc:  # bad options, unknown command: typer's usage errors
         message = exc.format_message()

@@ -133,6 +133,11 @@ class Dialect:
     backslash would end the literal."""
     target: bool = True
     """Whether the tool can write to this database (load, ledger); else it is a source only."""
+    unread_copy_end: bool = False
+    """The driver's bulk load leaves the server's "ready" reply after the COPY unread, and
+    its next statement then takes the open transaction for none and sends BEGIN again: a
+    WARNING in the server's log ("there is already a transaction in progress"). PostgreSQL's
+    ADBC driver does; a describe-only round trip, which runs no statement, reads the reply."""
 
     def quote(self, identifier: str) -> str:
         """``identifier`` as a quoted name of this database (one of our checked names); a
@@ -277,6 +282,7 @@ POSTGRES = Dialect(
     },
     sqlstates=True,
     other_fault=Fault.RETRY,
+    unread_copy_end=True,
 )
 
 # SQLite keeps what it is given under a type's affinity: timestamps as ISO text (the loader

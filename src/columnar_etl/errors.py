@@ -80,9 +80,15 @@ class CommandInterruptedError(EtlError):
 
     exit_code = 130
 
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        """128 + the signal that stopped it: 130 (Ctrl-C) or 143 (SIGTERM, a run)."""
+
 
 class InterruptedRunError(CommandInterruptedError):
-    """The user stopped the run (Ctrl-C); committed batches stay, the job can be resumed."""
+    """The user (Ctrl-C) or an orchestrator (SIGTERM) stopped the run; committed batches
+    stay, the job can be resumed."""
 
 
 class ContractError(EtlError):

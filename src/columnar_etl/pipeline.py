@@ -127,12 +127,20 @@ def _failed(batch: ledger.Batch, config: RunConfig) -> str:
 
 
 def _interruptible(config: RunConfig, work: Callable[[Stop], T]) -> T:
-    """``work`` with Ctrl-C as a flag (interrupt.py), off the main thread where ADBC would
-    take SIGINT over; Ray wants its driver on the main thread, where the flag still works."""
-    with ctrl_c_as_flag() as stop, in_memory_collects():
-        if executor(config.executor).main_thread:
-            return work(stop)
-        return off_main_thread(lambda: work(stop))
+    """``work`` with Ctrl-C and SIGTERM as a flag (interrupt.py), off the main thread where
+    ADBC would take SIGINT over; Ray wants its driver on the main thread, where the flag
+    still works."""
+    with ctrl_c_as_flag(sigterm=True) as stop, in_memory_collects():
+        try:
+            if executor(config.executor).main_thread:
+                return work(stop)
+            return off_main_thread(lambda: work(stop))
+        except KeyboardInterrupt:
+            # Stopped before a job's batches began (waiting for a lock): nothing half done.
+            raise InterruptedRunError(
+                f"{stop.stopped}: committed batches are kept; run again to resume",
+                stop.exit_code,
+            ) from None
 
 
 def run_entity(config: RunConfig, name: str, progress: Progress | None = None) -> JobResult:
@@ -184,8 +192,9 @@ def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: S
             target.rollback()
             ledger.interrupt_job(target, job_id)
             raise InterruptedRunError(
-                f"interrupted: {entity.name} job {job_id} stopped; its committed batches are "
-                "kept and running the same command again resumes it"
+                f"{stop.stopped}: {entity.name} job {job_id} stopped; its committed batches "
+                "are kept and running the same command again resumes it",
+                stop.exit_code,
             ) from None
         except Exception as exc:
             # Close the job as failed rather than leave it in_progress for good (its committed
@@ -299,7 +308,8 @@ def _stop_between(stop: Stop, results: RunResults, where: str) -> None:
     if stop.is_set():
         done = ", ".join(f"{r.entity} (job {r.job_id})" for r in results) or "nothing"
         raise InterruptedRunError(
-            f"interrupted {where}; completed: {done}; run again (or `etl link`) to continue"
+            f"{stop.stopped} {where}; completed: {done}; run again (or `etl link`) to continue",
+            stop.exit_code,
         )
 
 

@@ -136,6 +136,7 @@ def run_batches(
     """
     ray = _ray()
     _start(ray, config.ray_address)
+    stop.reclaim()  # ray.init takes SIGTERM over with a handler that exits at once
     # A worker lost mid-batch is re-run by Ray; its uncommitted transaction died with it.
     task = ray.remote(max_retries=max(config.max_retries, 1), retry_exceptions=False)(_batch_task)
     todo = iter(batches)

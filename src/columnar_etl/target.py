@@ -265,6 +265,11 @@ class Target:
         """Run one statement inside the current transaction."""
         with self.conn.cursor() as cur:
             cur.execute(self._sql(sql), list(params) if params else None)
+            if cur.description:
+                # Rows left unread (``SELECT set_config(...)``) leave the PostgreSQL driver
+                # taking the open transaction for none: its next statement would send BEGIN
+                # again, a WARNING in the server's log.
+                cur.fetch_arrow_table()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
         """Run a query and return its rows as a Polars frame."""
@@ -288,11 +293,19 @@ class Target:
                 pl.col(pl.Datetime).dt.strftime("%Y-%m-%d %H:%M:%S"),
                 pl.col(pl.Boolean).cast(pl.Int64),
             )
+        if append:
+            self._ingest(table, frame.to_arrow(), mode="append")
+        else:
+            self._ingest(table, frame.to_arrow(), mode="replace", temporary=temporary)
+
+    def _ingest(self, table: str, data: Any, **how: Any) -> None:
+        """``adbc_ingest`` (``how``: its mode, temporary), then, where the driver leaves the
+        end of the COPY unread (Dialect.unread_copy_end), a describe-only round trip that
+        reads it, so that the next statement does not send BEGIN inside the transaction."""
         with self.conn.cursor() as cur:
-            if append:
-                cur.adbc_ingest(table, frame.to_arrow(), mode="append")
-            else:
-                cur.adbc_ingest(table, frame.to_arrow(), mode="replace", temporary=temporary)
+            cur.adbc_ingest(table, data, **how)
+            if self.sql_dialect.unread_copy_end:
+                cur.adbc_execute_schema("SELECT 1")
 
     def has_table(self, name: str) -> bool:
         """Whether ``name`` exists (a table of ours, or the ledger before anything ran)."""
@@ -320,8 +333,7 @@ class Target:
             text = data.column(index).cast(pa.large_string())
             chunks = [pa.ExtensionArray.from_storage(json_type, c) for c in text.chunks]
             data = data.set_column(index, name, pa.chunked_array(chunks, json_type))
-        with self.conn.cursor() as cur:
-            cur.adbc_ingest(table, data, mode="append")
+        self._ingest(table, data, mode="append")
 
     def is_empty(self, table: str) -> bool:
         """Whether ``table`` (one of ours) holds no row."""

@@ -139,16 +139,20 @@ def test_missing_ray_address_is_one_clear_line(legacy: DatabaseUrl, tmp_path: Pa
     assert len(errors) == 1 and "Ray" in errors[0] and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("sig", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl_c", "sigterm"]
+)
 def test_ctrl_c_under_ray_marks_the_job_interrupted_and_it_resumes(
-    legacy: DatabaseUrl, tmp_path: Path
+    legacy: DatabaseUrl, tmp_path: Path, sig: signal.Signals, exit_code: int
 ) -> None:
+    """SIGTERM too: ray.init installs its own SIGTERM handler, which exits at once."""
     clean = DatabaseUrl.parse(f"sqlite://{tmp_path / 'clean.db'}", what="target")
     pipeline.run(RunConfig(source=legacy, target=clean, batch_size=100, as_of=AS_OF), "orders")
     target = tmp_path / "ray.db"
     args = ["run", "--entity", "orders", "--executor", "ray", "--source", str(legacy),
             "--target", f"sqlite://{target}", "--batch-size", "100", "--workers", "2"]  # fmt: skip
-    code, stderr = start_and_stop(args, target, 3, signal.SIGINT)
-    assert code == 130, stderr[-2000:]
+    code, stderr = start_and_stop(args, target, 3, sig)
+    assert code == exit_code, stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
     with sqlite3.connect(target) as conn:
         [(status,)] = conn.execute("SELECT status FROM migration_jobs").fetchall()

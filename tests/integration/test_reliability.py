@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -17,9 +18,10 @@ import pytest
 from columnar_etl import pipeline
 from columnar_etl.config import DatabaseUrl, RunConfig
 from columnar_etl.errors import RunLockedError
+from columnar_etl.interrupt import RUN_AGAIN
 from columnar_etl.target import Target
 from pgserver import PostgresServer
-from tests.helpers import etl, legacy_sqlite, start_and_stop
+from tests.helpers import etl, legacy_sqlite, pg_completed, start_and_stop
 
 ROWS = 4_000
 ORDERS = "SELECT legacy_id, order_number, total, status, order_date, items FROM orders"
@@ -98,6 +100,68 @@ def test_ctrl_c_stops_cleanly_marks_the_job_and_resumes(
     assert_same_as(clean, target)
 
 
+#: A progress line of a run whose stderr is not a terminal (progress.py).
+PROGRESS = re.compile(r"^\w+: [\d,]+/[\d,]+ rows \(")
+
+
+def _stop_lines(stderr: str) -> list[str]:
+    """What a stopped run said, progress lines left out."""
+    return [line for line in stderr.splitlines() if not PROGRESS.match(line)]
+
+
+def _job_status(target: Path | str) -> tuple[str, int, int]:
+    """The one job's status, the rows its completed batches loaded, and the orders table's."""
+    url = target if isinstance(target, str) else f"sqlite://{target}"
+    with Target(DatabaseUrl.parse(url, what="t")) as t:
+        [status] = t.query("SELECT status FROM migration_jobs")["status"].to_list()
+        done = t.scalar("SELECT SUM(loaded) FROM migration_batches WHERE status = 'completed'")
+        return status, int(done), int(t.scalar("SELECT COUNT(*) FROM orders"))
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_sigterm_stops_like_ctrl_c_and_the_rerun_resumes(
+    legacy: str, clean: Path, tmp_path: Path, dialect: str, request: pytest.FixtureRequest
+) -> None:
+    """What an orchestrator sends to stop a task: the run stops after the batches being
+    committed, marks the job interrupted, says so in one line and exits 143."""
+    target: Path | str = tmp_path / "target.db"
+    if dialect == "postgresql":
+        target = request.getfixturevalue("pg_url")
+    url = target if isinstance(target, str) else f"sqlite://{target}"
+    args = ("run", "--entity", "orders", "--source", legacy, "--target", url,
+            "--batch-size", "100")  # fmt: skip
+    code, stderr = start_and_stop(args, target, 2, signal.SIGTERM)
+    assert code == 143, stderr
+    [line] = _stop_lines(stderr)
+    assert line.startswith("error: interrupted by SIGTERM: orders job 1 stopped;"), line
+    assert "run" in line and "again resumes it" in line, line
+    status, done, rows = _job_status(target)
+    assert status == "interrupted" and rows == done > 0  # whole batches only
+    rerun = etl(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    if isinstance(target, str):
+        _assert_same_rows(clean, target)
+    else:
+        assert_same_as(clean, target)
+
+
+def test_a_second_sigterm_ends_the_run_at_once(legacy: str, clean: Path, tmp_path: Path) -> None:
+    """As a kill would: no waiting for the batches in flight; the job stays in_progress (or
+    was marked already) and the next run resumes it."""
+    target = tmp_path / "target.db"
+    args = run_args(legacy, target)
+    code, stderr = start_and_stop(args, target, 2, signal.SIGTERM, times=2)
+    # Ended by our handler (143), or by the default one Python restores as it exits.
+    assert code in (143, -signal.SIGTERM), stderr
+    assert "Traceback" not in stderr, stderr
+    status, done, rows = _job_status(target)
+    assert status in ("interrupted", "in_progress") and rows == done
+    if status == "in_progress":  # ended before the job could be marked: said so
+        assert stderr.splitlines()[-1] == RUN_AGAIN, stderr
+    assert etl(*args).returncode == 0
+    assert_same_as(clean, target)
+
+
 def test_ctrl_c_during_a_database_call_still_stops_the_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
@@ -157,15 +221,6 @@ def own_server() -> Iterator[PostgresServer]:
         yield server
 
 
-def _pg_completed(url: str) -> int:
-    try:
-        with Target(DatabaseUrl.parse(url, what="t")) as t:
-            sql = "SELECT COUNT(*) FROM migration_batches WHERE status = 'completed'"
-            return int(t.scalar(sql)) if t.has_table("migration_batches") else 0
-    except Exception:  # the server is restarting
-        return 0
-
-
 def _start_run(legacy: str, url: str, *extra: str) -> subprocess.Popen[str]:
     args = ("run", "--entity", "orders", "--source", legacy, "--target", url, "--batch-size", "100")
     return subprocess.Popen(
@@ -178,7 +233,7 @@ def _start_run(legacy: str, url: str, *extra: str) -> subprocess.Popen[str]:
 
 def _wait_for_batches(proc: subprocess.Popen[str], url: str, n: int) -> None:
     deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline and _pg_completed(url) < n:
+    while proc.poll() is None and time.monotonic() < deadline and pg_completed(url) < n:
         time.sleep(0.02)
     assert proc.poll() is None, "the run finished before the server could be stopped"
 
