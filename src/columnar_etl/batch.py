@@ -17,7 +17,7 @@ import polars as pl
 from columnar_etl import ledger
 from columnar_etl.config import RunConfig, first_line
 from columnar_etl.contracts import split
-from columnar_etl.entities import Entity
+from columnar_etl.declare import Entity
 from columnar_etl.errors import EtlError, TargetFullError, TargetShapeError
 from columnar_etl.extract import Source
 from columnar_etl.load import commit_batch

@@ -18,7 +18,7 @@ import pandera.errors
 import pandera.polars as pa
 import polars as pl
 
-from columnar_etl.entities.base import FILTERED, ROW_ID, SOURCE_ERRORS, TRANSFORM_ERRORS, Entity
+from columnar_etl.declare import FILTERED, ROW_ID, SOURCE_ERRORS, TRANSFORM_ERRORS, Entity
 from columnar_etl.errors import ContractError
 
 __all__ = [

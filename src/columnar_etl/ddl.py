@@ -8,8 +8,8 @@ Every statement is idempotent (``IF NOT EXISTS``).
 
 from __future__ import annotations
 
+from columnar_etl.declare import Entity, Index
 from columnar_etl.dialects import Dialect
-from columnar_etl.entities.base import Entity, Index
 
 __all__ = ["create_index", "table_columns", "table_statements"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from columnar_etl.contracts import ERROR_MESSAGE
-from columnar_etl.entities.base import ROW_ID
+from columnar_etl.declare import ROW_ID
 
 __all__ = ["Declared", "misfits", "written"]
 

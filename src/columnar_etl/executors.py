@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from columnar_etl import ledger
     from columnar_etl.config import RunConfig
-    from columnar_etl.entities import Entity
+    from columnar_etl.declare import Entity
     from columnar_etl.extract import Source
     from columnar_etl.interrupt import Stop
     from columnar_etl.target import Target

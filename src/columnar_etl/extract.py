@@ -23,9 +23,8 @@ import polars as pl
 
 from columnar_etl import typemap
 from columnar_etl.config import DEFAULT_LOCK_TIMEOUT, DatabaseUrl, first_line
+from columnar_etl.declare import SOURCE_ERRORS, SourceSpec, bind
 from columnar_etl.dialects import DIALECTS
-from columnar_etl.entities import SourceSpec
-from columnar_etl.entities.base import SOURCE_ERRORS, bind
 from columnar_etl.errors import SourceError
 from columnar_etl.expressions import join_messages, message_if
 

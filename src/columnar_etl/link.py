@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from columnar_etl import ledger
 from columnar_etl.config import first_line
-from columnar_etl.entities.base import Entity, Reference
+from columnar_etl.declare import Entity, Reference
 from columnar_etl.errors import TargetError
 from columnar_etl.migration import Migration
 from columnar_etl.target import Target

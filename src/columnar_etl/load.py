@@ -29,8 +29,7 @@ import polars as pl
 from columnar_etl import declared_types
 from columnar_etl.config import first_line
 from columnar_etl.contracts import ERROR_MESSAGE, ERROR_TYPE, Split
-from columnar_etl.entities import Entity
-from columnar_etl.entities.base import ROW_ID
+from columnar_etl.declare import ROW_ID, Entity
 from columnar_etl.errors import ConservationError, TargetError, TargetShapeError
 from columnar_etl.extract import source_key_hash
 from columnar_etl.ledger import (

@@ -17,7 +17,7 @@ from typing import TypeVar
 import polars as pl
 
 from columnar_etl.config import RunConfig
-from columnar_etl.entities import Entity
+from columnar_etl.declare import Entity
 from columnar_etl.errors import LockTimeoutError, SourceError
 from columnar_etl.extract import Source
 from columnar_etl.interrupt import Stop

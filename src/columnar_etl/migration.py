@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 
 from columnar_etl.config import first_line
-from columnar_etl.entities.base import Entity
+from columnar_etl.declare import Entity
 from columnar_etl.errors import ConfigError
 
 __all__ = ["BUILTIN", "Migration", "load_migration"]

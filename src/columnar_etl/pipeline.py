@@ -20,7 +20,7 @@ from columnar_etl import ledger
 from columnar_etl.batch import error_text, load_with_retries, prepare
 from columnar_etl.config import RunConfig
 from columnar_etl.contracts import ERROR_TYPE, Split, in_memory_collects, split
-from columnar_etl.entities import Entity
+from columnar_etl.declare import Entity
 from columnar_etl.errors import (
     InterruptedRunError,
     TargetError,

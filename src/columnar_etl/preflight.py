@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from columnar_etl.entities import Entity, SourceSpec
+from columnar_etl.declare import Entity, SourceSpec
 from columnar_etl.errors import ForeignRowsError, KeylessChangedError, TargetShapeError
 from columnar_etl.extract import KeyRange, Source, source_key_hash
 from columnar_etl.ledger import NOT_WRITTEN_BY_A_JOB

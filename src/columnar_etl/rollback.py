@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 from columnar_etl import ledger
 from columnar_etl.config import first_line
-from columnar_etl.entities.base import Entity
+from columnar_etl.declare import Entity
 from columnar_etl.errors import EtlError, RollbackRefusedError, TargetError
 from columnar_etl.migration import Migration, load_migration
 from columnar_etl.target import Target

@@ -20,8 +20,8 @@ import polars as pl
 
 from columnar_etl import ddl
 from columnar_etl.config import DEFAULT_LOCK_TIMEOUT, DatabaseUrl, RunConfig, first_line
+from columnar_etl.declare import Entity
 from columnar_etl.dialects import Dialect, Fault
-from columnar_etl.entities.base import Entity
 from columnar_etl.errors import RunLockedError, TargetError
 from columnar_etl.shape import TableShape, differences
 

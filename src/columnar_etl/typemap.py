@@ -24,8 +24,8 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
+from columnar_etl.declare import SourceSpec
 from columnar_etl.dialects import DIALECTS
-from columnar_etl.entities.base import SourceSpec
 from columnar_etl.errors import SourceError
 
 __all__ = [

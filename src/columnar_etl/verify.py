@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from columnar_etl import ledger
-from columnar_etl.entities.base import Entity, Reference, SourceSpec
+from columnar_etl.declare import Entity, Reference, SourceSpec
 from columnar_etl.errors import ConfigError
 from columnar_etl.extract import KeyRange, Source, key_hash, rows_hash
 from columnar_etl.migration import Migration, load_migration

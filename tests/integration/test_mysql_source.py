@@ -15,8 +15,8 @@ import pytest
 
 from columnar_etl import mysqlwire
 from columnar_etl.config import DatabaseUrl
+from columnar_etl.declare import SourceSpec
 from columnar_etl.dialects import MYSQL
-from columnar_etl.entities import SourceSpec
 from columnar_etl.errors import SourceError
 from columnar_etl.extract import Source
 from mariadbserver import ETL_PASSWORD, connect

@@ -7,8 +7,8 @@ import math
 import polars as pl
 import pytest
 
+from columnar_etl.declare import ROW_ID
 from columnar_etl.declared_types import Declared, misfits, written
-from columnar_etl.entities.base import ROW_ID
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,7 @@ from polars.testing import assert_frame_equal
 
 from columnar_etl import entities
 from columnar_etl.contracts import ERROR_MESSAGE, ERROR_TYPE, split
-from columnar_etl.entities import order_items
-from columnar_etl.entities.base import (
+from columnar_etl.declare import (
     FILTERED,
     POSITION,
     ROW_ID,
@@ -28,6 +27,7 @@ from columnar_etl.entities.base import (
     on_rows,
     rule,
 )
+from columnar_etl.entities import order_items
 from columnar_etl.errors import ConfigError
 from columnar_etl.expressions import clean_name, is_empty, join_messages, message_if, parse_float
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from columnar_etl.contracts import ERROR_MESSAGE
-from columnar_etl.entities.base import ROW_ID
+from columnar_etl.declare import ROW_ID
 from columnar_etl.load import within_batch_duplicates
 
 

@@ -90,7 +90,7 @@ def test_a_missing_file_and_a_cycle(tmp_path: Path) -> None:
 def test_a_source_filter_binds_its_placeholders_only() -> None:
     import polars as pl
 
-    from columnar_etl.entities.base import SourceSpec, bind, placeholders
+    from columnar_etl.declare import SourceSpec, bind, placeholders
     from columnar_etl.extract import relation
 
     where = "a = :x AND b::int > :y AND c <> ':x is text' AND d = :x"

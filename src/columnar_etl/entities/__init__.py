@@ -3,7 +3,7 @@ and a registry by name for code that predates migrations (columnar_etl.migration
 
 from __future__ import annotations
 
-from columnar_etl.entities.base import Entity, SourceSpec
+from columnar_etl.declare import Entity, SourceSpec
 from columnar_etl.errors import ConfigError
 
 __all__ = ["ENTITIES", "Entity", "SourceSpec", "get", "names", "register"]

@@ -7,7 +7,7 @@ from datetime import datetime
 import pandera.polars as pa
 import polars as pl
 
-from columnar_etl.entities.base import (
+from columnar_etl import (
     FILTERED,
     TRANSFORM_ERRORS,
     Entity,

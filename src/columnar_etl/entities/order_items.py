@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from columnar_etl.entities.base import POSITION
+from columnar_etl import POSITION
 from columnar_etl.expressions import (
     FLAT_JSON_OBJECT,
     JSON_WS,

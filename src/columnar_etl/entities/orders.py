@@ -7,8 +7,7 @@ from datetime import datetime
 import pandera.polars as pa
 import polars as pl
 
-from columnar_etl.entities import order_items
-from columnar_etl.entities.base import (
+from columnar_etl import (
     FILTERED,
     TRANSFORM_ERRORS,
     Entity,
@@ -21,6 +20,7 @@ from columnar_etl.entities.base import (
     reads,
     rule,
 )
+from columnar_etl.entities import order_items
 from columnar_etl.entities.order_items import ITEM_ERRORS
 from columnar_etl.expressions import (
     is_empty,
