@@ -146,4 +146,8 @@ def written(rows: pl.DataFrame, sql_types: Mapping[str, str], decimals: bool) ->
     """``rows`` (which fit, see :func:`misfits`) in the Arrow types their declared columns
     take; ``decimals``: the driver writes decimals (else a number travels as it is)."""
     casts = (d.travel(rows.schema[d.column], decimals) for d in _declared(sql_types, rows))
-    return rows.with_columns(cast for cast in casts if cast is not None)
+    rows = rows.with_columns(cast for cast in casts if cast is not None)
+    if decimals:
+        return rows
+    # A driver that takes no decimals (SQLite) gets their exact digits as text.
+    return rows.with_columns(pl.col(pl.Decimal).cast(pl.String))

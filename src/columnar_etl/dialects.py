@@ -201,7 +201,8 @@ class Dialect:
         a float of 17 digits."""
         if declared is None:
             return self.sql_type(dtype, json=json)
-        if self.affinities and dtype == pl.String and _affinity(declared) != "TEXT":
+        kept_as_text = dtype == pl.String or isinstance(dtype, pl.Decimal)
+        if self.affinities and kept_as_text and _affinity(declared) != "TEXT":
             return self.sql_type(dtype, json=json)
         return declared
 
@@ -241,6 +242,7 @@ POSTGRES = Dialect(
         pl.Boolean: "boolean",
         pl.Datetime: "timestamp",
         pl.Date: "date",
+        pl.Decimal: "numeric",
     },
     json_type="jsonb",
     integer="bigint",
@@ -301,6 +303,7 @@ SQLITE = Dialect(
         pl.Boolean: "integer",
         pl.Datetime: "text",
         pl.Date: "text",
+        pl.Decimal: "text",  # its exact digits: a numeric affinity would make it a float
     },
     json_type="text",
     integer="bigint",
