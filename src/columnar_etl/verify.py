@@ -571,11 +571,9 @@ def _orphans(
     column, key = reference.column, reference.key
     # The link a row holds: the column linking fills, or (sets=None) the pointer itself,
     # which is linked when its key is there; its NULL points nowhere and is no orphan.
-    sets, pointing = reference.sets, ""
-    if sets is None:
-        sets, pointing = "m.id", f" WHERE r.{column} IS NOT NULL"
-    else:
-        sets = f"r.{sets}"
+    pointer_is_link = reference.sets is None
+    sets = "m.id" if pointer_is_link else f"r.{reference.sets}"
+    pointing = f"r.{column} IS NOT NULL" if pointer_is_link else "1 = 1"
     row = target.query(
         f"SELECT COUNT(*) AS rows, COUNT({sets}) AS linked, "
         "CAST(COALESCE(SUM(CASE WHEN m.id IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS orphans, "
@@ -584,7 +582,7 @@ def _orphans(
         f"CAST(COALESCE(SUM(CASE WHEN {sets} IS NOT NULL AND (m.id IS NULL "
         f"OR {sets} <> m.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS mislinked "
         f"FROM {table} r LEFT JOIN (SELECT {key} AS k, MIN({pointed.surrogate_key}) AS id "
-        f"FROM {parent} GROUP BY {key}) m ON m.k = r.{column}{pointing}"
+        f"FROM {parent} GROUP BY {key}) m ON m.k = r.{column} WHERE {pointing}"
     ).row(0, named=True)
     figures: dict[str, Any] = {"reference": f"{entity.name}.{column} -> {reference.to}"}
     figures |= {k: int(v) for k, v in row.items()}
@@ -594,13 +592,12 @@ def _orphans(
         if "legacy_id" in entity.target_columns
         else f"'#' || CAST(r.{entity.surrogate_key} AS TEXT)"
     )
-    pointing = "" if reference.sets is not None else f"r.{column} IS NOT NULL AND "
     orphans = target.query(
         f"SELECT {named} AS legacy_id, r.{column} AS pointer, CASE WHEN "
         f"CAST(r.{column} AS TEXT) IN "
         "(SELECT e.record_id FROM migration_errors e JOIN migration_jobs j "
         "ON j.id = e.migration_job_id WHERE j.entity = ?) THEN 1 ELSE 0 END "
-        f"AS rejected FROM {table} r WHERE {pointing}NOT EXISTS "
+        f"AS rejected FROM {table} r WHERE {pointing} AND NOT EXISTS "
         f"(SELECT 1 FROM {parent} p WHERE p.{key} = r.{column})",
         (pointed.name,),
     )
