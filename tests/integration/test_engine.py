@@ -15,7 +15,7 @@ import pytest
 from columnar_etl import batch as batch_runner
 from columnar_etl import entities, extract, ledger, pipeline
 from columnar_etl.config import DatabaseUrl, RunConfig
-from columnar_etl.errors import SourceError
+from columnar_etl.errors import InterruptedRunError, SourceError
 from columnar_etl.extract import Source
 from columnar_etl.legacy import write_legacy
 from columnar_etl.target import Target
@@ -495,7 +495,7 @@ def test_a_run_stopped_while_planning_leaves_no_job_and_the_next_run_loads_every
 
     with monkeypatch.context() as patch:
         patch.setattr(Source, "plan", stopped)
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(InterruptedRunError):
             pipeline.run(config, "customers")
     with Target(target) as t:
         assert t.scalar("SELECT COUNT(*) FROM migration_jobs") == 0
