@@ -37,7 +37,7 @@ TABLES: list[tuple[str, str, list[tuple]]] = [
         "{fee} numeric(10,2), PRIMARY KEY ({member_id}, {isbn}, {n}), "
         "FOREIGN KEY ({member_id}) REFERENCES {members} ({id}), "
         "FOREIGN KEY ({isbn}) REFERENCES {books} ({isbn})",
-        [(1, "b1", 1, "1.50"), (1, "b1", 2, None), (2, "b 2", 1, "0.01")],
+        [(1, "b1", 1, 1.5), (1, "b1", 2, None), (2, "b 2", 1, 0.01)],
     ),
     (
         "visits",  # no key at all: a repeated row is two visits
@@ -52,7 +52,7 @@ TABLES: list[tuple[str, str, list[tuple]]] = [
     (
         "Order Details",  # names a target cannot take as they are
         "{Order ID} integer PRIMARY KEY, {select} varchar(10), {Unit Price} numeric(10,2)",
-        [(10, "s", "2.25")],
+        [(10, "s", 2.25)],
     ),
 ]
 #: The source table's columns and the target's, as `etl init` names them.
