@@ -261,7 +261,11 @@ def _dependency_order(drafts: Mapping[str, EntityPlan], notes: list[str]) -> tup
         for ref in entity.references:
             if ref.entity in visiting:
                 cycle = " -> ".join([*visiting[visiting.index(ref.entity) :], ref.entity])
-                notes.append(f"{entity.table.name}.{ref.column}: not declared (a cycle: {cycle})")
+                pointed = by_entity[ref.entity].table.name
+                notes.append(
+                    f"{entity.table.name}({ref.column}) -> {pointed}: not declared "
+                    f"(a cycle: {cycle})"
+                )
                 continue
             visit(by_entity[ref.entity])
             kept.append(ref)
@@ -291,6 +295,8 @@ class Code:
 
     tuple: bool = False
     """A tuple (of one item: ``(x,)``), not a call."""
+    receiver: Code | None = None
+    """The call whose result ``head`` (``.alias``) is a method of."""
 
     def flat(self) -> str | None:
         """On one line, or None where an item must be written over several."""
@@ -302,7 +308,10 @@ class Code:
         inner = ", ".join(i for i in items if i is not None)
         if self.tuple and len(self.items) == 1:
             inner += ","
-        return f"{self.head}{self.open}{inner}{self.close}"
+        receiver = "" if self.receiver is None else self.receiver.flat()
+        if receiver is None:
+            return None
+        return f"{receiver}{self.head}{self.open}{inner}{self.close}"
 
 
 @dataclass(frozen=True)
@@ -343,6 +352,13 @@ def lines(code: Code | Text | str, indent: int, prefix: str = "", suffix: str = 
     if one_line is not None and len(flat := f"{pad}{prefix}{one_line}{suffix}") <= LINE:
         return [flat]
     out = [f"{pad}{prefix}{code.head}{code.open}"]
+    if code.receiver is not None:
+        receiver = code.receiver.flat()
+        if receiver is not None and len(f"{pad}{prefix}{receiver}{code.head}(") <= LINE:
+            out = [f"{pad}{prefix}{receiver}{code.head}{code.open}"]
+        else:  # the receiver's own brackets first, as ruff format cuts a chain
+            first = lines(replace(code.receiver, exploded=True), indent, prefix)
+            out = [*first[:-1], f"{first[-1]}{code.head}{code.open}"]
     for item in code.items:
         if isinstance(item, Pair):
             out += lines(item.value, indent + 4, prefix=f"{item.key}: ", suffix=",")
@@ -430,14 +446,15 @@ def _entity_lines(entity: EntityPlan) -> list[str]:
     if key:
         selected.append(f'{const}.record_id().alias("legacy_id")')
     for source, target in entity.columns.items():
-        column = f"pl.col({py_string(source)})"
-        selected.append(column if source == target else call(f"{column}.alias", py_string(target)))
+        column = call("pl.col", py_string(source))
+        renamed = Code(".alias", (py_string(target),), receiver=column)
+        selected.append(column if source == target else renamed)
     selected.append("**{FILTERED: pl.lit(False), TRANSFORM_ERRORS: pl.lit(None, pl.String)}")
-    contract = [("legacy_id", "pa.Column(pl.String)")] if key else []
+    contract: list[tuple[str, Code | str]] = [("legacy_id", "pa.Column(pl.String)")] if key else []
     for column in table.columns:
-        nullable = "" if column.not_null else ", nullable=True"
+        nullable = [] if column.not_null else ["nullable=True"]
         dtype = dtype_code(rules[column.name].dtype)
-        contract.append((entity.columns[column.name], f"pa.Column({dtype}{nullable})"))
+        contract.append((entity.columns[column.name], call("pa.Column", dtype, *nullable)))
     schema = mapping((py_string(c), code) for c, code in contract)
     rows = _rows(table.rows)
     return [
