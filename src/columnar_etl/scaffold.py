@@ -181,7 +181,8 @@ def plan(tables: Sequence[SourceTable]) -> Plan:
     columns = {t.name: _column_names(t) for t in tables}
     by_name = {t.name: t for t in tables}
     notes: list[str] = []
-    index_names: set[str] = set()
+    # Indexes and tables share PostgreSQL's namespace of relations.
+    index_names = {*names.values(), *LEDGER_TABLES}
     drafts = {t.name: _entity(t, names, columns, by_name, index_names, notes) for t in tables}
     return Plan(_dependency_order(drafts, notes), tuple(notes))
 
