@@ -360,11 +360,14 @@ def lines(code: Code | Text | str, indent: int, prefix: str = "", suffix: str = 
         else:  # the receiver's own brackets first, as ruff format cuts a chain
             first = lines(replace(code.receiver, exploded=True), indent, prefix)
             out = [*first[:-1], f"{first[-1]}{code.head}{code.open}"]
+    # A call of one argument written over lines takes no comma after it (ruff adds none).
+    [only] = code.items if len(code.items) == 1 else [None]
+    sole = isinstance(only, Code) and only.flat() is None and not (code.exploded or code.tuple)
     for item in code.items:
         if isinstance(item, Pair):
             out += lines(item.value, indent + 4, prefix=f"{item.key}: ", suffix=",")
         else:
-            out += lines(item, indent + 4, suffix=",")
+            out += lines(item, indent + 4, suffix="" if sole else ",")
     return [*out, f"{pad}{code.close}{suffix}"]
 
 

@@ -285,3 +285,15 @@ def test_an_unanalyzed_table_shows_unknown_rows_and_text_carried_columns_say_why
     assert "spans: ? rows, key id (primary key)" in done.stdout, done.stdout
     assert "spans.span: interval -> interval: " in done.stdout
     assert "spans.amount: numeric -> numeric: " in done.stdout
+
+
+def test_no_source_or_a_file_for_a_folder_is_one_line(sqlite_legacy: str, tmp_path: Path) -> None:
+    unset = etl("init", "--out", str(tmp_path / "m"))
+    assert unset.returncode == 2
+    assert unset.stderr.strip() == "error: no source: pass --source or set LEGACY_DATABASE_URL"
+    a_file = tmp_path / "file.py"
+    a_file.write_text("")
+    done = etl("init", "--source", sqlite_legacy, "--out", str(a_file))
+    assert done.returncode != 0
+    [line] = done.stderr.strip().splitlines()
+    assert "is a file" in line and a_file.read_text() == ""
