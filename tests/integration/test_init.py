@@ -326,3 +326,20 @@ def test_an_unsigned_bigint_key_of_mariadb_is_read_as_it_is(
     got = _target_rows(target, "SELECT id, account FROM entries")
     assert _table(got) == _table([(5, big), (big, 1), (6, None)])
     assert etl("verify", *where).returncode == 0
+
+
+def test_an_unsigned_id_past_bigint_stops_the_run_naming_it(
+    mariadb_url: str, tmp_path: Path
+) -> None:
+    with connect(mariadb_url) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE u (id bigint unsigned PRIMARY KEY, v int)")
+        cur.execute("INSERT INTO u VALUES (1, 1), (9223372036854775808, 2)")
+        conn.commit()
+    out = tmp_path / "m"
+    assert etl("init", "--source", mariadb_url, "--out", str(out)).returncode == 0
+    target = f"sqlite://{tmp_path / 't.db'}"
+    where = ("--migration", str(out), "--source", mariadb_url, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress")
+    assert ran.returncode == 1
+    [line] = ran.stderr.strip().splitlines()
+    assert "source table 'u', key column 'id': its values 1..9223372036854775808" in line
