@@ -8,21 +8,11 @@ says so in its figures.
 import pandera.polars as pa
 import polars as pl
 
-from columnar_etl import FILTERED, TRANSFORM_ERRORS, Entity, SourceSpec, carry_row_id
+from columnar_etl import FILTERED, TRANSFORM_ERRORS, Entity, carry_row_id
+from columnar_etl.entities.orders import SOURCE
 
-ORDERS = SourceSpec(
-    "orders",
-    "order_id",
-    {
-        "order_id": pl.Int64,
-        "customer_id": pl.Int64,
-        "order_number": pl.String,
-        "order_total": pl.String,
-        "status": pl.String,
-        "order_date": pl.String,
-        "order_items": pl.String,
-    },
-)
+#: The legacy table as the built-in example reads it: every column, in the source's types.
+ORDERS = SOURCE
 
 
 def orders_transform(lf: pl.LazyFrame) -> pl.LazyFrame:
