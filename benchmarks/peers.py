@@ -258,7 +258,7 @@ def accounting(run: Measured, rows: int) -> str:
         return "failed: no JSON from etl run"
     counts = jobs[0]["counts"]
     extracted = int(counts.get("extracted", rows))
-    kinds = ("loaded", "rejected", "filtered", "skipped")
+    kinds = ("loaded", "rejected", "filtered", "skipped_existing")
     settled = sum(int(counts.get(k) or 0) for k in kinds)
     summary = ", ".join(f"{k} {counts.get(k) or 0}" for k in kinds)
     if jobs[0]["status"] != "completed" or extracted != rows or settled != rows:
