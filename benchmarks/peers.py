@@ -247,6 +247,23 @@ def init_migration(source: DatabaseUrl, out: Path) -> tuple[str | None, Measured
     return f"failed: etl init exited {done.returncode}: {said}", None
 
 
+def versions() -> dict[str, str]:
+    """The peers' versions, as each reports it (or why not)."""
+    probes = {
+        "dlt": [str(venv_python()), "-c", "import dlt; print(dlt.__version__)"],
+        "pgloader": ["pgloader", "--version"],
+        "postgresql": [str(find_bindir() / "postgres"), "--version"],
+    }
+    found = {}
+    for name, probe in probes.items():
+        try:
+            done = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+            found[name] = (done.stdout.strip().splitlines() or ["?"])[0]
+        except OSError as exc:
+            found[name] = f"not installed: {exc.strerror}"
+    return found
+
+
 # -- running and checking -----------------------------------------------------------------
 
 
@@ -469,6 +486,7 @@ def main() -> None:
         "repeat": args.repeat,
         "warmup": args.warmup,
         "source": f"{expected} (the legacy orders table, columns {', '.join(cols)})",
+        "versions": versions(),
         "peers": results,
         "goals_met": goals(results),
     }
