@@ -157,6 +157,10 @@ class Bench:
         the backend exits and is reaped, a moment after its client closes it, so this waits
         for the count to stand still.
         """
+        return time.process_time() + self.settled_server_cpu()
+
+    def settled_server_cpu(self) -> float:
+        """:meth:`server_cpu` once every closed connection's backend has been reaped."""
         server = self.server_cpu()
         for _ in range(20):
             time.sleep(0.05)
@@ -164,7 +168,7 @@ class Bench:
             if again == server:
                 break
             server = again
-        return time.process_time() + server
+        return server
 
     def etl(
         self, source: DatabaseUrl, target: DatabaseUrl, *args: str, src: Path = ROOT / "src"

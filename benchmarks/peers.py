@@ -19,7 +19,9 @@ generator and left with its ``orders`` table only, so that every tool copies the
 
 Each from a new, empty target database, ``--warmup`` runs (not counted) then ``--repeat``
 measured runs, interleaved so drift hits every tool alike; medians. Wall time and peak RSS
-(the largest process in the tool's process tree, ``wait4``) are each tool's whole command.
+(the largest process in the tool's process tree, ``wait4``) are each tool's whole command;
+beside them the CPU of that process tree and of the server (source and target backends),
+which move less than wall time on a shared machine.
 Every copy is checked after each run: its row count and a content checksum of the source
 columns against the source's (the full migration changes the rows on purpose: there the check
 is its own accounting, every extracted row loaded, rejected or filtered). A tool that cannot
@@ -91,6 +93,8 @@ class Outcome:
 
     peer: Peer
     runs: list[Measured] = field(default_factory=list)
+    server_cpu: list[float] = field(default_factory=list)
+    """The server's CPU seconds during each run (its backends, source and target)."""
     checks: list[str] = field(default_factory=list)
     unavailable: str | None = None
     failure: str | None = None
@@ -290,7 +294,9 @@ def run_once(
     with bench.cold_target(peer.key) as target, tempfile.TemporaryDirectory() as scratch:
         command = peer.command(target, Path(scratch))
         env = etl_env() | {"RUNTIME__DLTHUB_TELEMETRY": "false"}
+        before = bench.settled_server_cpu()
         run = measured(command, env)
+        server_cpu = bench.settled_server_cpu() - before
         if run.returncode != 0:
             said = (run.stderr.strip() or run.stdout.strip()).splitlines()[-3:]
             outcome.failure = f"failed: exited {run.returncode}: {' | '.join(said)[-600:]}"
@@ -301,6 +307,7 @@ def run_once(
             got = fingerprint(bench, target, peer.table, cols)
             check = "ok: " + got if got == expected else f"failed: {got}, source {expected}"
         outcome.runs.append(run)
+        outcome.server_cpu.append(server_cpu)
         outcome.checks.append(check)
         if peer.key == "dlt" and run.stdout.strip():
             outcome.extra["dlt_says"] = json.loads(run.stdout.strip().splitlines()[-1])
@@ -323,6 +330,7 @@ def summary(outcome: Outcome, rows: int, measured_from: int) -> dict[str, Any]:
         "rows_per_s": rows / seconds,
         "peak_rss_mib": max(r.peak_rss_mib for r in counted),
         "cpu_s": median([r.cpu_s for r in counted]),
+        "server_cpu_s": median(outcome.server_cpu[measured_from:]),
         "all_seconds": [round(r.seconds, 2) for r in counted],
         **outcome.extra,
     }
@@ -379,18 +387,19 @@ def chart(result: dict[str, Any]) -> None:
 
 
 def report(result: dict[str, Any]) -> None:
-    print(f"\n{'':16}{'seconds':>9}{'rows/s':>12}{'RSS MiB':>9}{'/raw':>7}{'/dlt':>7}  check")
+    head = ("seconds", "rows/s", "RSS MiB", "CPU tool", "server", "/raw", "/dlt")
+    print("\n" + " " * 16 + "".join(f"{h:>10}" for h in head) + "  check")
     for key, p in result["peers"].items():
         if "seconds" not in p:
             print(f"{key:16}{p['status']}")
             continue
         over = "".join(
-            f"{p[k]:>7.2f}" if k in p else f"{'-':>7}"
+            f"{p[k]:>10.2f}" if k in p else f"{'-':>10}"
             for k in ("time_over_raw_copy", "time_over_dlt")
         )
         print(
-            f"{key:16}{p['seconds']:>9.2f}{p['rows_per_s']:>12,.0f}{p['peak_rss_mib']:>9.0f}"
-            f"{over}  {p['check']}"
+            f"{key:16}{p['seconds']:>10.2f}{p['rows_per_s']:>10,.0f}{p['peak_rss_mib']:>10.0f}"
+            f"{p['cpu_s']:>10.2f}{p['server_cpu_s']:>10.2f}{over}  {p['check']}"
         )
     for goal, met in result["goals_met"].items():
         print(f"  {'not measured' if met is None else 'met' if met else 'NOT met':12}  {goal}")

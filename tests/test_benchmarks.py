@@ -103,5 +103,6 @@ def test_peers_measures_and_checks_every_tool_or_says_why_not(tmp_path: Path) ->
     for p in peers.values():
         if "seconds" in p:
             assert p["rows_per_s"] == 2000 / p["seconds"] and p["peak_rss_mib"] > 0
+            assert p["cpu_s"] > 0 and p["server_cpu_s"] > 0
             assert abs(p["time_over_raw_copy"] - p["seconds"] / raw["seconds"]) < 1e-9
     assert (tmp_path / "peers.png").exists() or "no chart" in out
