@@ -143,8 +143,10 @@ class EntityPlan:
 
     @property
     def rules(self) -> dict[str, Carry]:
-        """Each source column's rule (a refused type never reaches a plan)."""
-        return {c.name: c.rule for c in self.table.columns if isinstance(c.rule, Carry)}
+        """Each source column's rule (a refused type never reaches a plan); a key column's
+        as a key is read."""
+        rules = {c.name: c.rule for c in self.table.columns if isinstance(c.rule, Carry)}
+        return rules | {c: self.table.column(c).key_rule for c in self.key}  # type: ignore[dict-item]
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ def choose_key(table: SourceTable) -> tuple[tuple[str, ...], str]:
     candidates += [("unique, not null", u) for u in sorted(not_null, key=len)]
     refused = []
     for label, columns in candidates:
-        unusable = [c for c in columns if not table.column(c).keyable]
+        unusable = [c for c in columns if table.column(c).key_rule is None]
         if not unusable:
             return columns, label
         refused.append(f"{label} ({', '.join(columns)}): {', '.join(unusable)} read as text")
@@ -531,14 +533,20 @@ def describe(migration: Plan) -> list[str]:
         table = entity.table
         named = table.name if table.name == entity.name else f"{table.name!r} -> {entity.name}"
         out.append(f"  {named}: {_rows(table.rows)}, {_key(entity)}")
-    texts = [
-        f"  {e.table.name}.{c.name}: {c.type.spelled or c.type.name} -> {rule.target}: {rule.why}"
-        for e in migration.entities
-        for c in e.table.columns
-        if isinstance(rule := c.rule, Carry) and rule.as_text
-    ]
+    texts, keys = [], []
+    for entity in migration.entities:
+        for c in entity.table.columns:
+            rule = entity.rules[c.name]
+            spelled = c.type.spelled or c.type.name
+            line = f"  {entity.table.name}.{c.name}: {spelled} -> {rule.target}: {rule.why}"
+            if rule.as_text:
+                texts.append(line)
+            elif rule is c.as_key:
+                keys.append(line)
     if texts:
         out += ["read as text, cast back to their type by the target:", *texts]
+    if keys:
+        out += ["keys read as they are:", *keys]
     if migration.notes:
         out += ["foreign keys left out:", *(f"  {note}" for note in migration.notes)]
     return out
