@@ -101,11 +101,8 @@ class Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def dbname(url: DatabaseUrl) -> str:
+    """The database a PostgreSQL URL names."""
     return urlsplit(url.url).path.lstrip("/")
 
 
@@ -115,6 +112,7 @@ def only_orders(bench: Bench, source: DatabaseUrl) -> None:
 
 
 def columns(bench: Bench, source: DatabaseUrl) -> list[str]:
+    """The legacy orders table's columns, in order."""
     listed = bench.server.psql(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
         f"AND table_name = '{TABLE}' ORDER BY ordinal_position",
@@ -125,11 +123,11 @@ def columns(bench: Bench, source: DatabaseUrl) -> list[str]:
 
 def fingerprint(bench: Bench, url: DatabaseUrl, table: str, cols: list[str]) -> str:
     """Row count and an order-free checksum of ``cols`` (each row's text form, hashed)."""
-    row = ", ".join(ident(c) for c in cols)
-    schema, name = table.split(".")
+    quote = url.sql_dialect.quote
+    row = ", ".join(quote(c) for c in cols)
     sql = (
         f"SELECT count(*) || ' rows, checksum ' || coalesce(sum(('x' || left(md5(ROW({row})::text)"
-        f", 15))::bit(60)::bigint), 0) FROM {ident(schema)}.{ident(name)}"
+        f", 15))::bit(60)::bigint), 0) FROM {quote(table)}"
     )
     return bench.server.psql(sql, dbname=dbname(url)).strip()
 
@@ -138,6 +136,7 @@ def fingerprint(bench: Bench, url: DatabaseUrl, table: str, cols: list[str]) -> 
 
 
 def raw_copy(source: DatabaseUrl) -> Callable[[DatabaseUrl, Path], list[str]]:
+    """The raw binary COPY pipe, psql to psql, into a keyed copy of the source table."""
     bindir = find_bindir()
 
     def command(target: DatabaseUrl, _: Path) -> list[str]:
@@ -171,6 +170,7 @@ def raw_copy(source: DatabaseUrl) -> Callable[[DatabaseUrl, Path], list[str]]:
 
 
 def venv_python() -> Path:
+    """The interpreter of the dlt peer's own virtualenv."""
     return VENV / "bin" / "python"
 
 
@@ -179,20 +179,28 @@ def install_dlt() -> str | None:
     probe = [str(venv_python()), "-c", "import dlt, sqlalchemy, connectorx, adbc_driver_postgresql"]
     if venv_python().exists() and subprocess.run(probe, capture_output=True).returncode == 0:
         return None
-    steps = [
-        [sys.executable, "-m", "venv", str(VENV)],
-        [str(venv_python()), "-m", "pip", "install", "-q", *DLT_PACKAGES],
-    ]
-    for step in steps:
+    steps = {
+        f"python -m venv {VENV}": [sys.executable, "-m", "venv", str(VENV)],
+        f"pip install {' '.join(DLT_PACKAGES)}": [
+            str(venv_python()),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            *DLT_PACKAGES,
+        ],
+    }
+    for what, step in steps.items():
         done = subprocess.run(step, capture_output=True, text=True)
         if done.returncode != 0:
             said = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            return f"not installed: {' '.join(step[-len(DLT_PACKAGES) :])} failed: {said}"
+            return f"not installed: {what} failed: {said}"
     done = subprocess.run(probe, capture_output=True, text=True)
     return None if done.returncode == 0 else f"not installed: {done.stderr.strip()[-300:]}"
 
 
 def dlt(source: DatabaseUrl) -> Callable[[DatabaseUrl, Path], list[str]]:
+    """dlt's fastest documented path (benchmarks/peers_dlt.py), in its own virtualenv."""
     script = ROOT / "benchmarks" / "peers_dlt.py"
 
     def command(target: DatabaseUrl, scratch: Path) -> list[str]:
@@ -203,12 +211,15 @@ def dlt(source: DatabaseUrl) -> Callable[[DatabaseUrl, Path], list[str]]:
 
 
 def pgloader_url(url: DatabaseUrl) -> str:
+    """``url`` as pgloader spells a PostgreSQL connection."""
     parts = urlsplit(url.url)
     auth = f"{quote(ETL_USER, safe='')}:{quote(ETL_PASSWORD, safe='')}"
     return f"pgsql://{auth}@{parts.hostname}:{parts.port}/{dbname(url)}"
 
 
 def pgloader(source: DatabaseUrl) -> Callable[[DatabaseUrl, Path], list[str]]:
+    """pgloader, database to database, with ``prefetch rows = 25000``."""
+
     def command(target: DatabaseUrl, scratch: Path) -> list[str]:
         load = scratch / "orders.load"
         load.write_text(
@@ -221,10 +232,13 @@ def pgloader(source: DatabaseUrl) -> Callable[[DatabaseUrl, Path], list[str]]:
 
 
 def etl(*args: str) -> list[str]:
+    """The ``etl`` command of this checkout, with ``args``."""
     return [sys.executable, "-m", "columnar_etl", *args]
 
 
 def etl_identity(source: DatabaseUrl, migration: Path) -> Callable[[DatabaseUrl, Path], list[str]]:
+    """``etl run`` of the identity copy ``etl init`` wrote into ``migration``."""
+
     def command(target: DatabaseUrl, _: Path) -> list[str]:
         where = ["--source", source.url, "--target", target.url]
         return etl("run", "--migration", str(migration), "--entity", "all", *where, "--json")
@@ -233,6 +247,8 @@ def etl_identity(source: DatabaseUrl, migration: Path) -> Callable[[DatabaseUrl,
 
 
 def etl_orders(source: DatabaseUrl) -> Callable[[DatabaseUrl, Path], list[str]]:
+    """``etl run`` of the built-in example's full orders migration."""
+
     def command(target: DatabaseUrl, _: Path) -> list[str]:
         where = ["--source", source.url, "--target", target.url]
         return etl("run", "--entity", "orders", *where, "--json")
@@ -290,6 +306,8 @@ def accounting(run: Measured, rows: int) -> str:
 def run_once(
     bench: Bench, outcome: Outcome, source: DatabaseUrl, expected: str, cols: list[str], rows: int
 ) -> None:
+    """One run of ``outcome``'s tool into a new target, measured, then its copy checked
+    against the source (``expected``); a failed run ends the tool's runs."""
     peer = outcome.peer
     with bench.cold_target(peer.key) as target, tempfile.TemporaryDirectory() as scratch:
         command = peer.command(target, Path(scratch))
@@ -314,6 +332,8 @@ def run_once(
 
 
 def summary(outcome: Outcome, rows: int, measured_from: int) -> dict[str, Any]:
+    """The medians of ``outcome``'s measured runs (the first ``measured_from`` are warm-ups),
+    or its status when it has none."""
     counted = outcome.runs[measured_from:]
     checks = outcome.checks[measured_from:]
     if outcome.unavailable or outcome.failure or not counted:
@@ -361,6 +381,7 @@ def goals(peers: dict[str, dict[str, Any]]) -> dict[str, bool | None]:
 
 
 def chart(result: dict[str, Any]) -> None:
+    """Seconds and peak RSS of each measured tool, side by side, into peers.png."""
     plt = pyplot()
     if plt is None:
         return
@@ -387,6 +408,7 @@ def chart(result: dict[str, Any]) -> None:
 
 
 def report(result: dict[str, Any]) -> None:
+    """The figures as a table on stdout, and the goals."""
     head = ("seconds", "rows/s", "RSS MiB", "CPU tool", "server", "/raw", "/dlt")
     print("\n" + " " * 16 + "".join(f"{h:>10}" for h in head) + "  check")
     for key, p in result["peers"].items():
