@@ -162,6 +162,8 @@ def init_command(
     if not source:
         _fail("no source: pass --source or set LEGACY_DATABASE_URL", 2)
     only = None if tables is None else [t.strip() for t in tables.split(",") if t.strip()]
+    if only == []:
+        _fail(f"--tables {tables!r} names no table: pass names separated by commas", 2)
     scaffold = init_migration(source, out, only)
     for line in describe(scaffold):
         typer.echo(line)

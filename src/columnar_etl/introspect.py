@@ -239,12 +239,13 @@ class SourceTable:
 
 
 def read_tables(read: Read, dialect: str, only: Sequence[str] | None = None) -> list[SourceTable]:
-    """The tables of the source's schema (``only`` those, when given: a SourceError names
-    one it does not hold), in name order, each with its columns, indexes and foreign keys."""
+    """The tables of the source's schema (``only`` those, when given, each once: a
+    SourceError names one it does not hold), in name order, each with its columns, indexes
+    and foreign keys."""
     reader = READERS[dialect]
     found = read(reader.tables)
     estimates = dict(zip(found["name"].to_list(), found["estimated"].to_list(), strict=True))
-    names = list(estimates) if only is None else list(only)
+    names = list(estimates) if only is None else list(dict.fromkeys(only))
     unknown = [name for name in names if name not in estimates]
     if unknown:
         raise SourceError(

@@ -343,3 +343,27 @@ def test_an_unsigned_id_past_bigint_stops_the_run_naming_it(
     assert ran.returncode == 1
     [line] = ran.stderr.strip().splitlines()
     assert "source table 'u', key column 'id': its values 1..9223372036854775808" in line
+
+
+def test_tables_repeated_or_spaced_are_each_read_once(sqlite_legacy: str, tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    done = etl(
+        "init", "--source", sqlite_legacy, "--out", str(out), "--tables", " books, books,,loans "
+    )
+    assert done.returncode == 0, done.stderr
+    text = (out / "migration.py").read_text()
+    assert text.count('BOOKS = SourceSpec(\n    "books"') == 1, text
+    assert "books_2" not in text and "books_2" not in done.stdout, done.stdout
+    assert "wrote " in done.stdout and ": 2 entities." in done.stdout
+
+
+@pytest.mark.parametrize("tables", ["", " , ,"])
+def test_tables_naming_no_table_is_a_usage_error(
+    sqlite_legacy: str, tmp_path: Path, tables: str
+) -> None:
+    out = tmp_path / "m"
+    done = etl("init", "--source", sqlite_legacy, "--out", str(out), "--tables", tables)
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert "--tables" in line and "no table" in line, line
+    assert not out.exists()
