@@ -40,7 +40,8 @@ class CatalogReader:
 
     tables: str
     """Every base table of the connection's schema: ``name``, ``estimated`` (its estimated
-    rows; negative where the database has no estimate)."""
+    rows; negative where the database has no estimate), ``parent`` (0/1 or a boolean: a read
+    of it includes the rows of the tables inheriting it)."""
     not_null: str
     """The columns of ``{table}``: ``name``, ``not_null`` (0/1 or a boolean)."""
     indexes: str
@@ -54,6 +55,8 @@ class CatalogReader:
     table's primary key, in order)."""
     count: str | None = None
     """The exact rows of ``{quoted}``, where counting is cheap and no estimate exists."""
+    own_rows: str | None = None
+    """The condition keeping only a ``parent`` table's own rows, ``:table`` its quoted name."""
     key_reads: Mapping[str, Carry] = field(default_factory=dict)
     """By type name: how a key column is read where the type map reads the type as text
     (keys are ranges the source compares, read as they are)."""
@@ -62,7 +65,9 @@ class CatalogReader:
 POSTGRES = CatalogReader(
     tables=(
         "SELECT c.relname::text AS name, "
-        "CAST(CASE WHEN c.reltuples < 0 THEN -1 ELSE c.reltuples END AS bigint) AS estimated "
+        "CAST(CASE WHEN c.reltuples < 0 THEN -1 ELSE c.reltuples END AS bigint) AS estimated, "
+        "c.relkind = 'r' AND EXISTS (SELECT FROM pg_inherits h WHERE h.inhparent = c.oid) "
+        "AS parent "
         "FROM pg_class c WHERE c.relnamespace = to_regnamespace(current_schema()) "
         "AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY c.relname"
     ),
@@ -96,11 +101,14 @@ POSTGRES = CatalogReader(
         "AND c.conrelid = to_regclass(format('%I.%I', current_schema(), {table})) "
         "ORDER BY c.conname, k.n"
     ),
+    # A partitioned table has no rows of its own: only a parent by inheritance is filtered.
+    own_rows="tableoid = CAST(:table AS regclass)",
 )
 
 MYSQL = CatalogReader(
     tables=(
-        "SELECT table_name AS name, CAST(COALESCE(table_rows, -1) AS SIGNED) AS estimated "
+        "SELECT table_name AS name, CAST(COALESCE(table_rows, -1) AS SIGNED) AS estimated, "
+        "0 AS parent "
         "FROM information_schema.tables WHERE table_schema = DATABASE() "
         "AND table_type = 'BASE TABLE' ORDER BY table_name"
     ),
@@ -142,7 +150,7 @@ MYSQL = CatalogReader(
 
 SQLITE = CatalogReader(
     tables=(
-        "SELECT name, -1 AS estimated FROM sqlite_master WHERE type = 'table' "
+        "SELECT name, -1 AS estimated, 0 AS parent FROM sqlite_master WHERE type = 'table' "
         "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
         "AND COALESCE(sql, '') NOT LIKE 'CREATE VIRTUAL%' ORDER BY name"
     ),
@@ -224,6 +232,10 @@ class SourceTable:
     rows: int | None
     """Its estimated rows (exact where counted); None where the database has no estimate
     (a PostgreSQL table never analyzed)."""
+    where: str | None = None
+    """The condition its reads need to keep only its own rows (``SourceSpec.where``)."""
+    params: Mapping[str, str] = field(default_factory=dict)
+    """The values of ``where``'s placeholders."""
 
     def column(self, name: str) -> SourceColumn:
         return next(c for c in self.columns if c.name == name)
@@ -245,6 +257,7 @@ def read_tables(read: Read, dialect: str, only: Sequence[str] | None = None) -> 
     reader = READERS[dialect]
     found = read(reader.tables)
     estimates = dict(zip(found["name"].to_list(), found["estimated"].to_list(), strict=True))
+    parents = {name for name, parent in zip(found["name"], found["parent"], strict=True) if parent}
     names = list(estimates) if only is None else list(dict.fromkeys(only))
     unknown = [name for name in names if name not in estimates]
     if unknown:
@@ -252,10 +265,10 @@ def read_tables(read: Read, dialect: str, only: Sequence[str] | None = None) -> 
             f"no table {', '.join(map(repr, unknown))} in the source; it holds "
             f"{', '.join(estimates) or 'no tables'}"
         )
-    return [_table(read, dialect, name, estimates[name]) for name in names]
+    return [_table(read, dialect, name, estimates[name], name in parents) for name in names]
 
 
-def _table(read: Read, dialect: str, name: str, estimate: int | None) -> SourceTable:
+def _table(read: Read, dialect: str, name: str, estimate: int | None, parent: bool) -> SourceTable:
     reader = READERS[dialect]
     sql = DIALECTS[dialect]
     literal = sql.literal(name)
@@ -282,6 +295,7 @@ def _table(read: Read, dialect: str, name: str, estimate: int | None) -> SourceT
         _indexes(read(reader.indexes.format(table=literal))),
         _foreign_keys(read(reader.foreign_keys.format(table=literal))),
         rows,
+        *((reader.own_rows, {"table": sql.quote(name)}) if parent and reader.own_rows else ()),
     )
 
 

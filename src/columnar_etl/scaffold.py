@@ -459,6 +459,10 @@ def _entity_lines(entity: EntityPlan) -> list[str]:
         key_code,
         mapping((py_string(c), dtype_code(r.dtype)) for c, r in rules.items()),
     ]
+    if table.where is not None:
+        spec_args.append(f"where={py_string(table.where)}")
+        pairs = ((py_string(k), py_string(v)) for k, v in table.params.items())
+        spec_args.append(mapping(pairs, head="params="))
     read_as = {c: r.read.replace("{c}", "{}") for c, r in rules.items() if r.as_text}
     if read_as:
         pairs = ((py_string(c), Text(sql)) for c, sql in read_as.items())

@@ -367,3 +367,28 @@ def test_tables_naming_no_table_is_a_usage_error(
     [line] = done.stderr.strip().splitlines()
     assert "--tables" in line and "no table" in line, line
     assert not out.exists()
+
+
+def test_a_postgresql_parent_table_is_read_without_its_childrens_rows(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """A read of an inheritance parent includes its children's rows: each row must be
+    copied once, by its own table's entity."""
+    with Target(DatabaseUrl.parse(pg_url, what="test")) as t:
+        t.execute('CREATE TABLE "Parent Row" (id int PRIMARY KEY, v text)')
+        t.execute('CREATE TABLE kid (extra text) INHERITS ("Parent Row")')
+        t.execute("INSERT INTO \"Parent Row\" VALUES (1, 'p')")
+        t.execute("INSERT INTO kid VALUES (2, 'k', 'e')")
+        t.commit()
+    out = tmp_path / "m"
+    done = etl("init", "--source", pg_url, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    _ruff_clean(out)
+    target = f"sqlite://{tmp_path / 't.db'}"
+    where = ("--migration", str(out), "--source", pg_url, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert _target_rows(target, "SELECT id, v FROM parent_row") == [(1, "p")]
+    assert _target_rows(target, "SELECT id, v, extra FROM kid") == [(2, "k", "e")]
+    checked = etl("verify", *where)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
