@@ -43,7 +43,8 @@ class CatalogReader:
     rows; negative where the database has no estimate), ``parent`` (0/1 or a boolean: a read
     of it includes the rows of the tables inheriting it)."""
     not_null: str
-    """The columns of ``{table}``: ``name``, ``not_null`` (0/1 or a boolean)."""
+    """The columns of ``{table}``: ``name``, ``not_null`` (0/1 or a boolean); where the
+    catalog can, every column, also those the user may not read."""
     indexes: str
     """One row per column of each index of ``{table}`` (primary key and unique constraints
     included): ``name``, ``kind`` (primary, unique or index), ``seq`` (from 1), ``column``
@@ -286,6 +287,7 @@ def _table(read: Read, dialect: str, name: str, estimate: int | None, parent: bo
         )
         for row in read(catalog_sql(dialect, literal)).rows(named=True)
     )
+    _require_readable(name, not_null, columns)
     rows = estimate if estimate is not None and estimate >= 0 else None
     if rows is None and reader.count is not None:
         rows = int(read(reader.count.format(quoted=sql.quote(name)))["n"][0])
@@ -297,6 +299,20 @@ def _table(read: Read, dialect: str, name: str, estimate: int | None, parent: bo
         rows,
         *((reader.own_rows, {"table": sql.quote(name)}) if parent and reader.own_rows else ()),
     )
+
+
+def _require_readable(
+    table: str, not_null: Mapping[str, bool], columns: Sequence[SourceColumn]
+) -> None:
+    """A SourceError naming the columns of ``table`` the user may not read: the catalog's
+    column list leaves them out, and they would never be copied."""
+    hidden = [name for name in not_null if name not in {c.name for c in columns}]
+    if hidden:
+        raise SourceError(
+            f"table {table!r}: the source's user may not read column(s) "
+            f"{', '.join(map(repr, hidden))}: grant it SELECT on the table, or leave the "
+            "table out of --tables"
+        )
 
 
 def _key_read(reader: CatalogReader, column: ColumnType) -> Carry | None:

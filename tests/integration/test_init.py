@@ -392,3 +392,26 @@ def test_a_postgresql_parent_table_is_read_without_its_childrens_rows(
     assert _target_rows(target, "SELECT id, v, extra FROM kid") == [(2, "k", "e")]
     checked = etl("verify", *where)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("grant", "hidden"),
+    [("", "'id', 'salary'"), ("GRANT SELECT (id) ON payroll TO etl", "'salary'")],
+)
+def test_columns_the_user_cannot_read_are_refused_not_left_out(
+    pg_admin_url: str, pg_url: str, tmp_path: Path, grant: str, hidden: str
+) -> None:
+    """The catalog's column list shows only what the user may read: a column left out of
+    it would never be copied, and nothing would say so."""
+    with Target(DatabaseUrl.parse(pg_admin_url, what="test")) as t:
+        t.execute("CREATE TABLE payroll (id int PRIMARY KEY, salary int)")
+        t.execute("REVOKE ALL ON payroll FROM etl")
+        if grant:
+            t.execute(grant)
+        t.commit()
+    out = tmp_path / "m"
+    done = etl("init", "--source", pg_url, "--out", str(out))
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert "'payroll'" in line and hidden in line and "SELECT" in line, line
+    assert "s3cret" not in line and not out.exists()
