@@ -302,8 +302,14 @@ _PG_SAME = Carry(
 def _pg_dated(value: str, form: str) -> Carry:
     """A date or timestamp as text of one form whatever the session's DateStyle: under
     'SQL, DMY' ``c::text`` is 15/03/2020, which a target reading MDY takes for another day.
-    ``infinity`` has no to_char(); its text is the same in every style."""
-    read = f"CASE WHEN isfinite({{c}}) THEN to_char({value}, '{form}') ELSE {{c}}::text END"
+    The era is written for dates before Christ only: a target that keeps the text as it is
+    (SQLite) holds 2020-03-15, not 2020-03-15 AD. ``infinity`` has no to_char(); its text
+    is the same in every style."""
+    read = (
+        f"CASE WHEN NOT isfinite({{c}}) THEN {{c}}::text "
+        f"WHEN {value} < '0001-01-01' THEN to_char({value}, '{form} BC') "
+        f"ELSE to_char({value}, '{form}') END"
+    )
     why = "connectorx fails on infinity, dates BC and past year 262143"
     return Carry("{spelled}", pl.String(), read, why)
 
@@ -337,11 +343,11 @@ POSTGRES: Mapping[str, tuple[Rule, ...]] = {
     "bytea": (
         Carry("bytea", pl.String(), _PG_TEXT, "large_binary is not ingested by ADBC PostgreSQL"),
     ),
-    "date": (_pg_dated("{c}", "YYYY-MM-DD AD"),),
+    "date": (_pg_dated("{c}", "YYYY-MM-DD"),),
     "time without time zone": (replace(_PG_SAME, why="connectorx reads 24:00:00 as 00:00:00"),),
-    "timestamp without time zone": (_pg_dated("{c}", "YYYY-MM-DD HH24:MI:SS.US AD"),),
+    "timestamp without time zone": (_pg_dated("{c}", "YYYY-MM-DD HH24:MI:SS.US"),),
     "timestamp with time zone": (
-        _pg_dated("{c} AT TIME ZONE 'UTC'", 'YYYY-MM-DD HH24:MI:SS.US"+00" AD'),
+        _pg_dated("{c} AT TIME ZONE 'UTC'", 'YYYY-MM-DD HH24:MI:SS.US"+00"'),
     ),
     "enum": (
         Carry("text", pl.String(), _PG_TEXT, "the target has no such type; its label as text"),
@@ -358,6 +364,14 @@ _SQLITE_TEXT = "CAST({c} AS TEXT)"
 # A real as 17 significant digits: enough to give back the very double; CAST AS TEXT keeps 15.
 _SQLITE_NUMBER = (
     "CASE typeof({c}) WHEN 'real' THEN printf('%!.17g', {c}) ELSE CAST({c} AS TEXT) END"
+)
+# A real in a column of declared scale s: written with s decimals where that text gives back
+# the very double (0.1 is 0.10, the value that was meant), else with its 17 digits, which
+# the scale then refuses (a reject naming them), never a rounding.
+_SQLITE_SCALED = (
+    "CASE WHEN typeof({c}) = 'real' AND CAST(printf('%.{scale}f', {c}) AS REAL) = {c} "
+    "THEN printf('%.{scale}f', {c}) "
+    "WHEN typeof({c}) = 'real' THEN printf('%!.17g', {c}) ELSE CAST({c} AS TEXT) END"
 )
 # A time with an offset would be cast to a timestamp without one, its offset silently dropped:
 # such text is given a prefix that makes the cast fail (a reject), never a shifted value.
@@ -384,7 +398,7 @@ SQLITE: Mapping[str, tuple[Rule, ...]] = {
         Carry(
             "numeric({precision},{scale})",
             pl.String(),
-            _SQLITE_NUMBER,
+            _SQLITE_SCALED,
             "SQLite keeps it as an integer or a double: its text, every digit of it",
             when=lambda c: c.precision is not None and c.scale is not None,
         ),
