@@ -112,9 +112,9 @@ _PG_TYPES: Mapping[str, tuple[str, tuple[str, ...]]] = {
     ),
     "nu": ("numeric", ("1e-40", "'NaN'", "-" + "1234567890" * 5 + ".5")),
     "f4": ("real", ("1.4e-45", "'-Infinity'", "3.4028235e38")),
-    "f4b": ("real", ("'NaN'", "'-0'", "1e-40")),
-    "f8": ("double precision", ("1e300", "-4.9e-324", "'-0'")),
-    "f8b": ("double precision", ("'Infinity'", "'NaN'", "-1e300")),
+    "f4b": ("real", ("'Infinity'", "-1e-40", "1e-40")),
+    "f8": ("double precision", ("1e300", "-4.9e-324", "2.2250738585072014e-308")),
+    "f8b": ("double precision", ("'Infinity'", "'-Infinity'", "-1e300")),
     "ch": ("char(5)", ("'ab  '", "''", "'é'")),
     "vc": ("varchar(20)", ("'Zoë 🦀'", "'  x '", "''")),
     "tx": ("text", ("E'a\\\\b\\nc'", "''", "'NULL'")),
@@ -242,6 +242,11 @@ _DIRTY: Mapping[str, Mapping[str, tuple[str, tuple[str, ...]]]] = {
         "da": ("DATE", ("'0000-00-00'", "'2020-00-15'", "'2020-01-15'")),
         "dt": ("DATETIME", ("'2020-01-01 00:00:00'", "'0000-00-00 00:00:00'", "NULL")),
     },
+    # NaN and -0 land in PostgreSQL; SQLite would keep NULL and 0: rejects there.
+    "postgresql": {
+        "f4": ("real", ("'NaN'", "'-0'", "1.5")),
+        "f8": ("double precision", ("'-0'", "'NaN'", "-1.5")),
+    },
     "sqlite": {
         "da": ("DATE", ("'0000-00-00'", "'2020-01-15'", "'2020-01-15'")),
         # 0.125 needs 3 decimals; 'abc' is no number.
@@ -249,11 +254,26 @@ _DIRTY: Mapping[str, Mapping[str, tuple[str, tuple[str, ...]]]] = {
     },
 }
 
-#: Per dialect: the ``dirty`` rows (by key) that must be rejected, and a word of the reason.
-REJECTED: Mapping[str, Mapping[str, str]] = {
-    "mysql": {"1": "da", "2": "dt"},
-    "sqlite": {"1": "da", "2": "d", "3": "d"},
-    "postgresql": {},
+#: Per source and target dialect: the ``dirty`` rows (by key) that must be rejected, and the
+#: start of each one's reason.
+REJECTED: Mapping[tuple[str, str], Mapping[str, str]] = {
+    ("mysql", "postgresql"): {"1": "refused by the target database", "2": "refused by"},
+    ("mysql", "sqlite"): {"1": "da: 0000-00-00 does not fit date", "2": "da: 2020-00-15"},
+    ("sqlite", "postgresql"): {
+        "1": "refused by the target database",
+        "2": "d: 0.125 does not fit numeric(10,2)",
+        "3": "d: abc does not fit numeric(10,2)",
+    },
+    ("sqlite", "sqlite"): {
+        "1": "da: 0000-00-00 does not fit date",
+        "2": "d: 0.125 does not fit numeric(10,2)",
+        "3": "d: abc does not fit numeric(10,2)",
+    },
+    ("postgresql", "postgresql"): {},
+    ("postgresql", "sqlite"): {
+        "1": "f4: NaN: the target keeps no NaN",
+        "2": "f4: -0.0: the target keeps no negative zero",
+    },
 }
 
 
@@ -266,8 +286,8 @@ def _tables(dialect: str) -> tuple[Table, ...]:
         "sqlite": ("TEXT", "INTEGER"),
     }[dialect]
     every = _typed("every_type", ("id", integer), typed)
-    dirty = (_typed("dirty", ("id", integer), _DIRTY[dialect]),) if dialect in _DIRTY else ()
-    return (every, *dirty, *_keys(text, integer))
+    dirty = _typed("dirty", ("id", integer), _DIRTY[dialect])
+    return (every, dirty, *_keys(text, integer))
 
 
 #: The tables of each source dialect.

@@ -361,17 +361,26 @@ POSTGRES: Mapping[str, tuple[Rule, ...]] = {
 # A value connectorx cannot read as the column's type fails the read, loudly.
 
 _SQLITE_TEXT = "CAST({c} AS TEXT)"
-# A real as 17 significant digits: enough to give back the very double; CAST AS TEXT keeps 15.
+# A real as the shortest text that gives back the very double (0.1, not the
+# 0.10000000000000001 of 17 digits): 15, 16 or 17 significant digits; CAST AS TEXT keeps 15
+# whether or not they are enough. The '!' that lets printf write 17 digits also writes 1e-40
+# as 1.0e-40, a digit more for a numeric: the '.0' is dropped.
+_SQLITE_SHORTEST = (
+    "replace(CASE WHEN CAST(printf('%!.15g', {c}) AS REAL) = {c} THEN printf('%!.15g', {c}) "
+    "WHEN CAST(printf('%!.16g', {c}) AS REAL) = {c} THEN printf('%!.16g', {c}) "
+    "ELSE printf('%!.17g', {c}) END, '.0e', 'e')"
+)
 _SQLITE_NUMBER = (
-    "CASE typeof({c}) WHEN 'real' THEN printf('%!.17g', {c}) ELSE CAST({c} AS TEXT) END"
+    f"CASE WHEN typeof({{c}}) = 'real' THEN {_SQLITE_SHORTEST} ELSE CAST({{c}} AS TEXT) END"
 )
 # A real in a column of declared scale s: written with s decimals where that text gives back
-# the very double (0.1 is 0.10, the value that was meant), else with its 17 digits, which
-# the scale then refuses (a reject naming them), never a rounding.
+# the very double (0.1 is 0.10, the value that was meant; SQLite's printf writes 16
+# significant digits, then zeros), else as its shortest text, which the scale then refuses
+# (0.125 in a decimal(10,2): a reject naming it), never a rounding.
 _SQLITE_SCALED = (
     "CASE WHEN typeof({c}) = 'real' AND CAST(printf('%.{scale}f', {c}) AS REAL) = {c} "
     "THEN printf('%.{scale}f', {c}) "
-    "WHEN typeof({c}) = 'real' THEN printf('%!.17g', {c}) ELSE CAST({c} AS TEXT) END"
+    f"WHEN typeof({{c}}) = 'real' THEN {_SQLITE_SHORTEST} ELSE CAST({{c}} AS TEXT) END"
 )
 # A time with an offset would be cast to a timestamp without one, its offset silently dropped:
 # such text is given a prefix that makes the cast fail (a reject), never a shifted value.
