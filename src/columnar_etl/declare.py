@@ -29,6 +29,7 @@ __all__ = [
     "bind",
     "carry_row_id",
     "general_dates",
+    "key_dtype",
     "on_rows",
     "reads",
     "rule",
@@ -75,6 +76,11 @@ def bind(where: str, literal: Callable[[str], str]) -> str:
 _KEY_DTYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.String)
 
 
+def key_dtype(dtype: pl.DataType | type[pl.DataType]) -> bool:
+    """Whether a column read as ``dtype`` can be (part of) a :class:`SourceSpec`'s key."""
+    return dtype.base_type() in _KEY_DTYPES
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     """The legacy table an entity reads."""
@@ -109,7 +115,7 @@ class SourceSpec:
             raise ConfigError(f"source {self.table!r}: a table or column name is empty or has NUL")
         for column in key:
             dtype = self.schema.get(column)
-            if dtype is None or dtype.base_type() not in _KEY_DTYPES:
+            if dtype is None or not key_dtype(dtype):
                 raise ConfigError(
                     f"source {self.table!r}: key column {column!r} must be one of its columns, "
                     f"read as an integer or text (it is {dtype})"
