@@ -453,6 +453,8 @@ class Compared:
     table: str
     source: Mapping[Row, Row] | Counter[Row]
     target: Mapping[Row, Row] | Counter[Row]
+    repeated: int = 0
+    """Target rows whose key another target row holds too."""
 
     def differences(self, rejected: Sequence[str] = ()) -> list[str]:
         """Each key whose row differs, or is on one side only (``rejected``: source keys,
@@ -463,7 +465,7 @@ class Compared:
                 if self.source == self.target
                 else [f"{self.table}: {self.source} != {self.target}"]
             )
-        lines = []
+        lines = [f"{self.table}: {self.repeated} rows repeat a key"] if self.repeated else []
         for key in sorted({*self.source, *self.target}, key=repr):
             expected = None if key[0] in rejected else self.source.get(key)
             got = self.target.get(key)
@@ -489,4 +491,4 @@ def compare(source_url: str, target_url: str, pg_url: str, table: Table) -> Comp
         return Compared(table.name, Counter(sides[0]), Counter(sides[1]))
     at = [table.names.index(k) for k in table.key]
     by_key = [{tuple(row[i] for i in at): row for row in side} for side in sides]
-    return Compared(table.name, by_key[0], by_key[1])
+    return Compared(table.name, by_key[0], by_key[1], len(sides[1]) - len(by_key[1]))
