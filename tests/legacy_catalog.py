@@ -2,10 +2,10 @@
 
 :func:`write` fills a real PostgreSQL database, MariaDB database or SQLite file with:
 
-* ``every_type``: an integer key and one column per type of the dialect, each with edge
-  values (extremes, unsigned, decimals past 38 digits, ±1e300 and denormals, NaN and
-  infinities, -0, NULL versus empty, unicode, zero bytes, dates before 1970 and before
-  Christ, time zones) in three rows, and a fourth row of NULLs. Every one of these values
+* ``every_type``: an integer key and one column per type of the dialect, a first row of
+  NULLs, then edge values (extremes, unsigned, decimals past 38 digits, ±1e300 and
+  denormals, infinities, NULL versus empty, unicode, zero bytes, dates before 1970 and
+  before Christ, time zones) in three rows. Every one of these values
   must land as it is.
 * ``dirty``: values no target type can hold as they are (a MySQL zero date, a real that
   needs more decimals than its column keeps): each such row must be a reject whose reason
@@ -65,11 +65,11 @@ class Table:
 def _typed(
     name: str, key: tuple[str, str], columns: Mapping[str, tuple[str, tuple[str, ...]]]
 ) -> Table:
-    """A table keyed by ``key`` (name, type) whose rows are the columns' values, row by row,
-    then a row of NULLs."""
+    """A table keyed by ``key`` (name, type): a row of NULLs first (key 0: a batch whose
+    first row is NULL everywhere), then the columns' values, row by row (keys 1, 2...)."""
     count = len(next(iter(columns.values()))[1])
-    rows = [(str(n + 1), *(values[n] for _, values in columns.values())) for n in range(count)]
-    rows.append((str(count + 1), *("NULL" for _ in columns)))
+    rows = [("0", *("NULL" for _ in columns))]
+    rows += [(str(n + 1), *(values[n] for _, values in columns.values())) for n in range(count)]
     spec = ((key[0], key[1]), *((c, kind) for c, (kind, _) in columns.items()))
     return Table(name, spec, tuple(rows), (key[0],))
 
@@ -236,38 +236,58 @@ _SQLITE_TYPES: Mapping[str, tuple[str, tuple[str, ...]]] = {
     ),
 }
 
-#: Dirty rows (row 1, 2...: the key ``id``) and the clean last row, per dialect.
+#: Dirty rows (row 1, 2...: the key ``id``), each with one value no target type holds as it
+#: is, and a clean last row.
 _DIRTY: Mapping[str, Mapping[str, tuple[str, tuple[str, ...]]]] = {
     "mysql": {
-        "da": ("DATE", ("'0000-00-00'", "'2020-00-15'", "'2020-01-15'")),
-        "dt": ("DATETIME", ("'2020-01-01 00:00:00'", "'0000-00-00 00:00:00'", "NULL")),
+        "da": ("DATE", ("'0000-00-00'", "'2020-00-15'", "NULL", "NULL", "'2020-01-15'")),
+        "dt": ("DATETIME", ("NULL", "'0000-00-00 00:00:00'", "NULL", "NULL", "NULL")),
+        "b1": ("TINYINT(1)", ("1", "0", "2", "1", "0")),  # MySQL's boolean holding 2
+        "tm": ("TIME", ("NULL", "NULL", "NULL", "'-838:59:59'", "'23:59:59'")),
+    },
+    "sqlite": {
+        "da": ("DATE", ("'0000-00-00'", *(("'2020-01-15'",) * 6))),
+        # 0.125 needs 3 decimals; 'abc' is no number.
+        "d": ("DECIMAL(10,2)", ("1", "0.125", "'abc'", "2", "3", "4", "5")),
+        "bo": ("BOOLEAN", ("1", "0", "1", "2", "0", "1", "0")),
+        "tm": ("TIME", ("NULL", "NULL", "NULL", "NULL", "'25:00'", "NULL", "'12:00'")),
+        # An offset the cast into a timestamp would drop silently.
+        "dt": ("DATETIME", (*(("NULL",) * 5), "'2021-03-28T04:30:00+02:00'", "'2021-03-28'")),
     },
     # NaN and -0 land in PostgreSQL; SQLite would keep NULL and 0: rejects there.
     "postgresql": {
         "f4": ("real", ("'NaN'", "'-0'", "1.5")),
         "f8": ("double precision", ("'-0'", "'NaN'", "-1.5")),
     },
-    "sqlite": {
-        "da": ("DATE", ("'0000-00-00'", "'2020-01-15'", "'2020-01-15'")),
-        # 0.125 needs 3 decimals; 'abc' is no number.
-        "d": ("DECIMAL(10,2)", ("1", "0.125", "'abc'")),
-    },
 }
+
+_PG_REFUSED = "refused by the target database"
 
 #: Per source and target dialect: the ``dirty`` rows (by key) that must be rejected, and the
 #: start of each one's reason.
 REJECTED: Mapping[tuple[str, str], Mapping[str, str]] = {
-    ("mysql", "postgresql"): {"1": "refused by the target database", "2": "refused by"},
-    ("mysql", "sqlite"): {"1": "da: 0000-00-00 does not fit date", "2": "da: 2020-00-15"},
+    ("mysql", "postgresql"): dict.fromkeys("1234", _PG_REFUSED),
+    ("mysql", "sqlite"): {
+        "1": "da: 0000-00-00 does not fit date",
+        "2": "da: 2020-00-15 does not fit date",
+        "3": "b1: 2 does not fit boolean",
+        "4": "tm: -838:59:59 does not fit time",
+    },
     ("sqlite", "postgresql"): {
-        "1": "refused by the target database",
+        "1": _PG_REFUSED,
         "2": "d: 0.125 does not fit numeric(10,2)",
         "3": "d: abc does not fit numeric(10,2)",
+        "4": _PG_REFUSED,
+        "5": _PG_REFUSED,
+        "6": _PG_REFUSED,
     },
     ("sqlite", "sqlite"): {
         "1": "da: 0000-00-00 does not fit date",
         "2": "d: 0.125 does not fit numeric(10,2)",
         "3": "d: abc does not fit numeric(10,2)",
+        "4": "bo: 2 does not fit boolean",
+        "5": "tm: 25:00 does not fit time",
+        "6": "dt: with a time zone: 2021-03-28T04:30:00+02:00 does not fit timestamp",
     },
     ("postgresql", "postgresql"): {},
     ("postgresql", "sqlite"): {

@@ -424,7 +424,14 @@ SQLITE: Mapping[str, tuple[Rule, ...]] = {
     "date": (Carry("date", pl.String(), _SQLITE_TEXT, _SQLITE_DATES),),
     "time": (Carry("time", pl.String(), _SQLITE_NAIVE, _SQLITE_DATES),),
     "datetime": (Carry("timestamp", pl.String(), _SQLITE_NAIVE, _SQLITE_DATES),),
-    "json": (Carry("jsonb", pl.String()),),
+    "json": (
+        Carry(
+            "jsonb",
+            pl.String(),
+            _SQLITE_TEXT,
+            "connectorx knows no JSON column's type and fails where its first value is NULL",
+        ),
+    ),
     "uuid": (Carry("uuid", pl.String(), _SQLITE_TEXT, "a uuid may be stored as a blob"),),
     "": (
         Refuse(
