@@ -145,6 +145,32 @@ MigrationOpt = Annotated[
 ]
 
 
+@app.command("init")
+@_on_ctrl_c("etl init writes its folder last, at once: nothing was written")
+def init_command(
+    source: SourceOpt = None,
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="New or empty folder the migration is written into."),
+    ] = Path("migration"),
+    tables: Annotated[
+        str | None,
+        typer.Option("--tables", help="Only these tables, comma-separated.", metavar="A,B"),
+    ] = None,
+) -> None:
+    """Write a runnable migration of the legacy database: an entity per table."""
+    if not source:
+        _fail("no source: pass --source or set LEGACY_DATABASE_URL", 2)
+    only = None if tables is None else [t.strip() for t in tables.split(",") if t.strip()]
+    scaffold = init_migration(source, out, only)
+    for line in describe(scaffold):
+        typer.echo(line)
+    typer.echo(
+        f"wrote {out / MIGRATION_FILE}: {len(scaffold.entities)} entities. Edit the transforms, "
+        f"then: etl run --migration {out} --entity all"
+    )
+
+
 @app.command()
 @_on_ctrl_c("committed batches are kept; run again to resume")
 def run(
@@ -421,32 +447,6 @@ def _print_results(results: list[pipeline.JobResult], migration: Migration) -> N
     for r in results:
         if not r.conserved:
             typer.echo(f"{r.entity}: COUNTS DO NOT ADD UP: {r.counts}", err=True)
-
-
-@app.command("init")
-@_on_ctrl_c("etl init writes its folder last, at once: nothing was written")
-def init_command(
-    source: SourceOpt = None,
-    out: Annotated[
-        Path,
-        typer.Option("--out", help="New or empty folder the migration is written into."),
-    ] = Path("migration"),
-    tables: Annotated[
-        str | None,
-        typer.Option("--tables", help="Only these tables, comma-separated.", metavar="A,B"),
-    ] = None,
-) -> None:
-    """Write a runnable migration of the legacy database: an entity per table."""
-    if not source:
-        _fail("no source: pass --source or set LEGACY_DATABASE_URL", 2)
-    only = None if tables is None else [t.strip() for t in tables.split(",") if t.strip()]
-    scaffold = init_migration(source, out, only)
-    for line in describe(scaffold):
-        typer.echo(line)
-    typer.echo(
-        f"wrote {out / MIGRATION_FILE}: {len(scaffold.entities)} entities. Edit the transforms, "
-        f"then: etl run --migration {out} --entity all"
-    )
 
 
 @app.command()

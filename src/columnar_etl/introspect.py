@@ -9,8 +9,8 @@ in PostgreSQL, and how it is read so that no value changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -54,6 +54,9 @@ class CatalogReader:
     table's primary key, in order)."""
     count: str | None = None
     """The exact rows of ``{quoted}``, where counting is cheap and no estimate exists."""
+    key_reads: Mapping[str, Carry] = field(default_factory=dict)
+    """By type name: how a key column is read where the type map reads the type as text
+    (keys are ranges the source compares, read as they are)."""
 
 
 POSTGRES = CatalogReader(
@@ -125,6 +128,16 @@ MYSQL = CatalogReader(
         "AND referenced_table_schema = DATABASE() AND referenced_table_name IS NOT NULL "
         "ORDER BY constraint_name, ordinal_position"
     ),
+    # The common AUTO_INCREMENT key: read as it is (connectorx gives uint64) into a bigint,
+    # exact for every id up to 9223372036854775807; a greater one fails the run, loudly.
+    key_reads={
+        "bigint": Carry(
+            "numeric(20)",
+            pl.Int64(),
+            why="an unsigned key read as it is: an id past 9223372036854775807 stops the run",
+            when=lambda column: column.unsigned,
+        )
+    },
 )
 
 SQLITE = CatalogReader(
@@ -163,13 +176,18 @@ class SourceColumn:
     type: ColumnType
     rule: Carry | Refuse
     not_null: bool
+    as_key: Carry | None = None
+    """How it is read where it is (part of) the key and ``rule`` reads it as text."""
 
     @property
-    def keyable(self) -> bool:
-        """Whether the column can be (part of) an entity's key: read as it is, as an
-        integer or as text (batches are ranges of the key, compared by the source)."""
-        rule = self.rule
-        return isinstance(rule, Carry) and not rule.as_text and key_dtype(rule.dtype)
+    def key_rule(self) -> Carry | None:
+        """How the column is read as (part of) an entity's key: as it is, as an integer or
+        as text (batches are ranges of the key, compared by the source); None where it
+        cannot be a key."""
+        for rule in (self.rule, self.as_key):
+            if isinstance(rule, Carry) and not rule.as_text and key_dtype(rule.dtype):
+                return rule
+        return None
 
 
 @dataclass(frozen=True)
@@ -250,6 +268,7 @@ def _table(read: Read, dialect: str, name: str, estimate: int | None) -> SourceT
             typed := column_type(dialect, row),
             carry(dialect, typed),
             not_null.get(str(row["name"]), False),
+            _key_read(reader, typed),
         )
         for row in read(catalog_sql(dialect, literal)).rows(named=True)
     )
@@ -263,6 +282,11 @@ def _table(read: Read, dialect: str, name: str, estimate: int | None) -> SourceT
         _foreign_keys(read(reader.foreign_keys.format(table=literal))),
         rows,
     )
+
+
+def _key_read(reader: CatalogReader, column: ColumnType) -> Carry | None:
+    rule = reader.key_reads.get(column.name)
+    return rule if rule is not None and (rule.when is None or rule.when(column)) else None
 
 
 def _grouped(frame: pl.DataFrame) -> dict[str, list[dict[str, object]]]:

@@ -143,8 +143,10 @@ class EntityPlan:
 
     @property
     def rules(self) -> dict[str, Carry]:
-        """Each source column's rule (a refused type never reaches a plan)."""
-        return {c.name: c.rule for c in self.table.columns if isinstance(c.rule, Carry)}
+        """Each source column's rule (a refused type never reaches a plan); a key column's
+        as a key is read."""
+        rules = {c.name: c.rule for c in self.table.columns if isinstance(c.rule, Carry)}
+        return rules | {c: self.table.column(c).key_rule for c in self.key}  # type: ignore[dict-item]
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ def choose_key(table: SourceTable) -> tuple[tuple[str, ...], str]:
     candidates += [("unique, not null", u) for u in sorted(not_null, key=len)]
     refused = []
     for label, columns in candidates:
-        unusable = [c for c in columns if not table.column(c).keyable]
+        unusable = [c for c in columns if table.column(c).key_rule is None]
         if not unusable:
             return columns, label
         refused.append(f"{label} ({', '.join(columns)}): {', '.join(unusable)} read as text")
@@ -181,7 +183,8 @@ def plan(tables: Sequence[SourceTable]) -> Plan:
     columns = {t.name: _column_names(t) for t in tables}
     by_name = {t.name: t for t in tables}
     notes: list[str] = []
-    index_names: set[str] = set()
+    # Indexes and tables share PostgreSQL's namespace of relations.
+    index_names = {*names.values(), *LEDGER_TABLES}
     drafts = {t.name: _entity(t, names, columns, by_name, index_names, notes) for t in tables}
     return Plan(_dependency_order(drafts, notes), tuple(notes))
 
@@ -261,7 +264,11 @@ def _dependency_order(drafts: Mapping[str, EntityPlan], notes: list[str]) -> tup
         for ref in entity.references:
             if ref.entity in visiting:
                 cycle = " -> ".join([*visiting[visiting.index(ref.entity) :], ref.entity])
-                notes.append(f"{entity.table.name}.{ref.column}: not declared (a cycle: {cycle})")
+                pointed = by_entity[ref.entity].table.name
+                notes.append(
+                    f"{entity.table.name}({ref.column}) -> {pointed}: not declared "
+                    f"(a cycle: {cycle})"
+                )
                 continue
             visit(by_entity[ref.entity])
             kept.append(ref)
@@ -291,6 +298,8 @@ class Code:
 
     tuple: bool = False
     """A tuple (of one item: ``(x,)``), not a call."""
+    receiver: Code | None = None
+    """The call whose result ``head`` (``.alias``) is a method of."""
 
     def flat(self) -> str | None:
         """On one line, or None where an item must be written over several."""
@@ -302,7 +311,10 @@ class Code:
         inner = ", ".join(i for i in items if i is not None)
         if self.tuple and len(self.items) == 1:
             inner += ","
-        return f"{self.head}{self.open}{inner}{self.close}"
+        receiver = "" if self.receiver is None else self.receiver.flat()
+        if receiver is None:
+            return None
+        return f"{receiver}{self.head}{self.open}{inner}{self.close}"
 
 
 @dataclass(frozen=True)
@@ -343,11 +355,21 @@ def lines(code: Code | Text | str, indent: int, prefix: str = "", suffix: str = 
     if one_line is not None and len(flat := f"{pad}{prefix}{one_line}{suffix}") <= LINE:
         return [flat]
     out = [f"{pad}{prefix}{code.head}{code.open}"]
+    if code.receiver is not None:
+        receiver = code.receiver.flat()
+        if receiver is not None and len(f"{pad}{prefix}{receiver}{code.head}(") <= LINE:
+            out = [f"{pad}{prefix}{receiver}{code.head}{code.open}"]
+        else:  # the receiver's own brackets first, as ruff format cuts a chain
+            first = lines(replace(code.receiver, exploded=True), indent, prefix)
+            out = [*first[:-1], f"{first[-1]}{code.head}{code.open}"]
+    # A call of one argument written over lines takes no comma after it (ruff adds none).
+    [only] = code.items if len(code.items) == 1 else [None]
+    sole = isinstance(only, Code) and only.flat() is None and not (code.exploded or code.tuple)
     for item in code.items:
         if isinstance(item, Pair):
             out += lines(item.value, indent + 4, prefix=f"{item.key}: ", suffix=",")
         else:
-            out += lines(item, indent + 4, suffix=",")
+            out += lines(item, indent + 4, suffix="" if sole else ",")
     return [*out, f"{pad}{code.close}{suffix}"]
 
 
@@ -430,14 +452,15 @@ def _entity_lines(entity: EntityPlan) -> list[str]:
     if key:
         selected.append(f'{const}.record_id().alias("legacy_id")')
     for source, target in entity.columns.items():
-        column = f"pl.col({py_string(source)})"
-        selected.append(column if source == target else call(f"{column}.alias", py_string(target)))
+        column = call("pl.col", py_string(source))
+        renamed = Code(".alias", (py_string(target),), receiver=column)
+        selected.append(column if source == target else renamed)
     selected.append("**{FILTERED: pl.lit(False), TRANSFORM_ERRORS: pl.lit(None, pl.String)}")
-    contract = [("legacy_id", "pa.Column(pl.String)")] if key else []
+    contract: list[tuple[str, Code | str]] = [("legacy_id", "pa.Column(pl.String)")] if key else []
     for column in table.columns:
-        nullable = "" if column.not_null else ", nullable=True"
+        nullable = [] if column.not_null else ["nullable=True"]
         dtype = dtype_code(rules[column.name].dtype)
-        contract.append((entity.columns[column.name], f"pa.Column({dtype}{nullable})"))
+        contract.append((entity.columns[column.name], call("pa.Column", dtype, *nullable)))
     schema = mapping((py_string(c), code) for c, code in contract)
     rows = _rows(table.rows)
     return [
@@ -510,14 +533,20 @@ def describe(migration: Plan) -> list[str]:
         table = entity.table
         named = table.name if table.name == entity.name else f"{table.name!r} -> {entity.name}"
         out.append(f"  {named}: {_rows(table.rows)}, {_key(entity)}")
-    texts = [
-        f"  {e.table.name}.{c.name}: {c.type.spelled or c.type.name} -> {rule.target}: {rule.why}"
-        for e in migration.entities
-        for c in e.table.columns
-        if isinstance(rule := c.rule, Carry) and rule.as_text
-    ]
+    texts, keys = [], []
+    for entity in migration.entities:
+        for c in entity.table.columns:
+            rule = entity.rules[c.name]
+            spelled = c.type.spelled or c.type.name
+            line = f"  {entity.table.name}.{c.name}: {spelled} -> {rule.target}: {rule.why}"
+            if rule.as_text:
+                texts.append(line)
+            elif rule is c.as_key:
+                keys.append(line)
     if texts:
         out += ["read as text, cast back to their type by the target:", *texts]
+    if keys:
+        out += ["keys read as they are:", *keys]
     if migration.notes:
         out += ["foreign keys left out:", *(f"  {note}" for note in migration.notes)]
     return out

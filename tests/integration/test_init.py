@@ -285,3 +285,61 @@ def test_an_unanalyzed_table_shows_unknown_rows_and_text_carried_columns_say_why
     assert "spans: ? rows, key id (primary key)" in done.stdout, done.stdout
     assert "spans.span: interval -> interval: " in done.stdout
     assert "spans.amount: numeric -> numeric: " in done.stdout
+
+
+def test_no_source_or_a_file_for_a_folder_is_one_line(sqlite_legacy: str, tmp_path: Path) -> None:
+    unset = etl("init", "--out", str(tmp_path / "m"))
+    assert unset.returncode == 2
+    assert unset.stderr.strip() == "error: no source: pass --source or set LEGACY_DATABASE_URL"
+    a_file = tmp_path / "file.py"
+    a_file.write_text("")
+    done = etl("init", "--source", sqlite_legacy, "--out", str(a_file))
+    assert done.returncode != 0
+    [line] = done.stderr.strip().splitlines()
+    assert "is a file" in line and a_file.read_text() == ""
+
+
+def test_an_unsigned_bigint_key_of_mariadb_is_read_as_it_is(
+    mariadb_url: str, target: str, tmp_path: Path
+) -> None:
+    """The common AUTO_INCREMENT key: a key (not a keyless table), every id exact."""
+    big = 2**63 - 1
+    with connect(mariadb_url) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE accounts (id bigint unsigned AUTO_INCREMENT PRIMARY KEY)")
+        cur.execute(
+            "CREATE TABLE entries (id bigint unsigned PRIMARY KEY, account bigint unsigned, "
+            "FOREIGN KEY (account) REFERENCES accounts (id))"
+        )
+        cur.executemany("INSERT INTO accounts VALUES (%s)", [(1,), (big,)])
+        cur.executemany("INSERT INTO entries VALUES (%s, %s)", [(5, big), (big, 1), (6, None)])
+        conn.commit()
+    out = tmp_path / "m"
+    done = etl("init", "--source", mariadb_url, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "accounts: " in done.stdout and "key id (primary key)" in done.stdout
+    assert "keys read as they are:\n  accounts.id: bigint(20) unsigned -> numeric(20)" in (
+        done.stdout
+    )
+    where = ("--migration", str(out), "--source", mariadb_url, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    got = _target_rows(target, "SELECT id, account FROM entries")
+    assert _table(got) == _table([(5, big), (big, 1), (6, None)])
+    assert etl("verify", *where).returncode == 0
+
+
+def test_an_unsigned_id_past_bigint_stops_the_run_naming_it(
+    mariadb_url: str, tmp_path: Path
+) -> None:
+    with connect(mariadb_url) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE u (id bigint unsigned PRIMARY KEY, v int)")
+        cur.execute("INSERT INTO u VALUES (1, 1), (9223372036854775808, 2)")
+        conn.commit()
+    out = tmp_path / "m"
+    assert etl("init", "--source", mariadb_url, "--out", str(out)).returncode == 0
+    target = f"sqlite://{tmp_path / 't.db'}"
+    where = ("--migration", str(out), "--source", mariadb_url, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress")
+    assert ran.returncode == 1
+    [line] = ran.stderr.strip().splitlines()
+    assert "source table 'u', key column 'id': its values 1..9223372036854775808" in line
