@@ -102,8 +102,9 @@ class SourceSpec:
     """The values of ``where``'s placeholders: None, booleans, integers, finite floats, text."""
     read_as: Mapping[str, str] = field(default_factory=dict)
     """Columns read through a SQL expression of the source's, each ``{}`` standing for the
-    quoted column: ``{"total": "CAST({} AS TEXT)"}`` reads a numeric connectorx would round
-    as its exact text (``etl init`` writes these from its type map). Not for key columns."""
+    quoted column (``CASE WHEN {} IS NULL ...`` names it twice): ``{"total": "CAST({} AS
+    TEXT)"}`` reads a numeric connectorx would round as its exact text (``etl init`` writes
+    these from its type map). Not for key columns."""
 
     def __post_init__(self) -> None:
         key = (self.key,) if isinstance(self.key, str) else tuple(self.key or ())

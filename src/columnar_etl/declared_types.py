@@ -8,8 +8,16 @@ is or not at all. The rest travel in the type the column takes: a float bound fo
 ``numeric(p,s)`` column as a decimal of that scale (binary COPY cannot write a float into
 numeric), an integer bound for ``smallint`` or ``integer`` in that width.
 
-Other declared types (``text``, ``date``, a bare ``numeric``...) are written into the DDL
-and left to the database.
+Where the target casts text into its declared type as it loads (PostgreSQL), that cast
+checks a date, a time or a boolean carried as text. A target that keeps text as it is
+(SQLite, whose columns have affinities) would keep a MySQL zero date as the text
+``0000-00-00``: there, text bound for a ``date``, ``time``, ``timestamp`` or ``boolean``
+column must be a value of that type (a real calendar day, a time within the day, a
+PostgreSQL boolean word) or the row is a reject. Such a target keeps no NaN (it stores
+NULL) and no negative zero (it stores 0) in a float column either: those are rejects too.
+
+Other declared types (``text``, a bare ``numeric``...) are written into the DDL and left to
+the database.
 """
 
 from __future__ import annotations
@@ -56,6 +64,9 @@ class Declared:
     decimals stop at 38 digits, ``precision``)."""
     integer: type[pl.DataType] | None = None
     """The width of a ``smallint`` or ``integer``."""
+    form: str | None = None
+    """``date``, ``time``, ``timestamp`` or ``boolean``: text bound for such a column must
+    be a value of it, where the target keeps text as it is."""
 
     @classmethod
     def parse(cls, column: str, sql: str) -> Declared | None:
@@ -72,11 +83,16 @@ class Declared:
             return cls(column, text, precision=limited, scale=scale, digits=precision)
         if (width := _INTEGERS.get(text.lower())) is not None:
             return cls(column, text, integer=width)
+        if found := _TEMPORAL.fullmatch(text):
+            return cls(column, text, form=_FORMS[found[1].lower()])
         return None
 
-    def misfit(self, dtype: pl.DataType) -> pl.Expr | None:
-        """True where the column's value (of ``dtype``) does not fit the type as it is."""
+    def misfit(self, dtype: pl.DataType, kept_as_text: bool = False) -> pl.Expr | None:
+        """True where the column's value (of ``dtype``) does not fit the type as it is;
+        ``kept_as_text``: the target stores text as it is, uncast (see the module)."""
         value = pl.col(self.column)
+        if self.form is not None and kept_as_text and dtype == pl.String:
+            return value.is_not_null() & ~_TEXT_FORMS[self.form](value.str.strip_chars())
         if self.length is not None and dtype == pl.String:
             return value.str.len_chars() > self.length
         if self.integer is not None and dtype.is_integer():
@@ -118,30 +134,133 @@ class Declared:
         return pl.Decimal(self.precision or _MAX_DIGITS, self.scale)
 
 
+#: A declared date, time, timestamp or boolean (``time(6) with time zone``, ``timestamptz``).
+_TEMPORAL = re.compile(
+    r"(date|time|timetz|timestamp|timestamptz|boolean|bool)\s*(\(\s*\d+\s*\))?"
+    r"(\s+with(out)?\s+time\s+zone)?",
+    re.IGNORECASE,
+)
+_FORMS = {
+    "date": "date",
+    "time": "time",
+    "timetz": "time",
+    "timestamp": "timestamp",
+    "timestamptz": "timestamp",
+    "boolean": "boolean",
+    "bool": "boolean",
+}
+_CLOCK = r"(\d\d):(\d\d)(?::(\d\d)(?:\.\d+)?)?"
+_OFFSET = r"(?:[+-]\d\d(?::?\d\d)?|Z)?"
+_DAY = r"(\d{4,})-(\d\d?)-(\d\d?)"
+
+
+def _calendar_day(year: pl.Expr, month: pl.Expr, day: pl.Expr, bc: pl.Expr) -> pl.Expr:
+    """Whether the parts name a day of the proleptic Gregorian calendar (1 BC is leap)."""
+    # The astronomical year, moved by whole 400-year cycles to stay positive.
+    cycle = pl.when(bc).then(1 - year).otherwise(year) + 400_000
+    leap = ((cycle % 4 == 0) & (cycle % 100 != 0)) | (cycle % 400 == 0)
+    days = (
+        pl.when(month == 2)
+        .then(pl.when(leap).then(29).otherwise(28))
+        .when(month.is_in([4, 6, 9, 11]))
+        .then(30)
+        .otherwise(31)
+    )
+    return month.is_between(1, 12) & day.is_between(1, days) & ((year > 0) | ~bc)
+
+
+def _clock(hour: pl.Expr, minute: pl.Expr, second: pl.Expr, text: pl.Expr) -> pl.Expr:
+    """Whether the parts are a time within a day (24:00:00 is its end, as PostgreSQL says)."""
+    second = second.fill_null(0)
+    within = (hour < 24) & (minute < 60) & (second < 60)
+    end = (hour == 24) & (minute == 0) & (second == 0) & ~text.str.contains(r"\.\d*[1-9]")
+    return within | end
+
+
+def _parts(text: pl.Expr, pattern: str) -> pl.Expr:
+    return text.str.extract_groups(pattern)
+
+
+def _is_date(text: pl.Expr) -> pl.Expr:
+    parts = _parts(text, f"^{_DAY}( BC)?$")
+    number = [parts.struct.field(str(n)).cast(pl.Int64) for n in (1, 2, 3)]
+    bc = parts.struct.field("4").is_not_null()
+    infinite = text.is_in(["infinity", "-infinity"])
+    return infinite | _calendar_day(*number, bc).fill_null(False)
+
+
+def _is_time(text: pl.Expr) -> pl.Expr:
+    parts = _parts(text, f"^{_CLOCK}{_OFFSET}$")
+    number = [parts.struct.field(str(n)).cast(pl.Int64) for n in (1, 2, 3)]
+    return _clock(*number, text).fill_null(False)
+
+
+def _is_timestamp(text: pl.Expr) -> pl.Expr:
+    parts = _parts(text, f"^{_DAY}(?:[ T]{_CLOCK})?{_OFFSET}( BC)?$")
+    number = [parts.struct.field(str(n)).cast(pl.Int64) for n in range(1, 7)]
+    bc = parts.struct.field("7").is_not_null()
+    clock = _clock(number[3].fill_null(0), number[4].fill_null(0), number[5], text)
+    infinite = text.is_in(["infinity", "-infinity"])
+    return infinite | (_calendar_day(*number[:3], bc) & clock).fill_null(False)
+
+
+def _is_boolean(text: pl.Expr) -> pl.Expr:
+    words = ["t", "true", "y", "yes", "on", "1", "f", "false", "n", "no", "off", "0"]
+    return text.str.to_lowercase().is_in(words)
+
+
+_TEXT_FORMS = {
+    "date": _is_date,
+    "time": _is_time,
+    "timestamp": _is_timestamp,
+    "boolean": _is_boolean,
+}
+
+
 def _declared(sql_types: Mapping[str, str], frame: pl.DataFrame) -> list[Declared]:
     found = (Declared.parse(column, sql) for column, sql in sql_types.items())
     return [d for d in found if d is not None and d.column in frame.columns]
 
 
-def misfits(rows: pl.DataFrame, sql_types: Mapping[str, str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def misfits(
+    rows: pl.DataFrame, sql_types: Mapping[str, str], kept_as_text: bool = False
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``rows`` whose values fit their columns' declared types, and the others as
-    (ROW_ID, message) naming the first value that does not fit."""
+    (ROW_ID, message) naming the first value that does not fit. ``kept_as_text``: the
+    target stores text as it is and keeps no NaN or negative zero (SQLite)."""
     declared_here = _declared(sql_types, rows)
-    if not declared_here:  # nothing to check: every row fits, and no copy of the batch is made
+    unkept = (
+        [_unkept_float(c) for c, t in rows.schema.items() if t.is_float()] if kept_as_text else []
+    )
+    if not declared_here and not unkept:  # nothing to check: no copy of the batch is made
         return rows, pl.DataFrame(schema={ROW_ID: pl.UInt32, ERROR_MESSAGE: pl.String})
     messages = []
     for declared in declared_here:
-        misfit = declared.misfit(rows.schema[declared.column])
+        misfit = declared.misfit(rows.schema[declared.column], kept_as_text)
         if misfit is not None:
             shown = pl.col(declared.column).cast(pl.String)
             says = pl.format(f"{declared.column}: {{}} does not fit {declared.sql}", shown)
             messages.append(pl.when(misfit.fill_null(False)).then(says))
+    messages += unkept
     messages.append(pl.lit(None, pl.String))  # no misfit found: the row fits
     marked = rows.with_columns(pl.coalesce(messages).alias(ERROR_MESSAGE))
     refused = marked[ERROR_MESSAGE].is_not_null()
     return (
         marked.filter(~refused).drop(ERROR_MESSAGE),
         marked.filter(refused).select(ROW_ID, ERROR_MESSAGE),
+    )
+
+
+def _unkept_float(column: str) -> pl.Expr:
+    """The message for a float the target would not keep as it is: NaN (stored as NULL),
+    -0.0 (stored as 0)."""
+    value = pl.col(column)
+    negative_zero = (value == 0) & (pl.lit(1.0) / value < 0)
+    return (
+        pl.when(value.is_nan())
+        .then(pl.lit(f"{column}: NaN: the target keeps no NaN (it would store NULL)"))
+        .when(negative_zero)
+        .then(pl.lit(f"{column}: -0.0: the target keeps no negative zero (it would store 0)"))
     )
 
 

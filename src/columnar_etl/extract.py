@@ -178,16 +178,36 @@ def _unqualified(table: str) -> str:
     return table.rpartition(".")[2]
 
 
+#: Where connectorx infers an expression's type from the first row (SQLite), each value of a
+#: ``read_as`` expression is read behind this mark and a NULL as empty text, which no
+#: marked value is: every row then has a text, and :func:`_unmarked` gives the values back.
+_MARK = "~"
+
+
 def _selected(spec: SourceSpec, columns: Iterable[str], dialect: str) -> list[str]:
     """The select list of ``columns``: each as it is, or read through its ``read_as``
     expression (exactly, as text) under its own name."""
-    quote = DIALECTS[dialect].quote
-    return [
-        f"{spec.read_as[c].replace('{}', quote(c))} AS {quote(c)}"
-        if c in spec.read_as
-        else quote(c)
-        for c in columns
-    ]
+    words = DIALECTS[dialect]
+    quote, marked = words.quote, not words.reading.typed_expressions
+
+    def read(column: str) -> str:
+        expression = spec.read_as[column].replace("{}", quote(column))
+        if marked:
+            expression = f"COALESCE('{_MARK}' || ({expression}), '')"
+        return f"{expression} AS {quote(column)}"
+
+    return [read(c) if c in spec.read_as else quote(c) for c in columns]
+
+
+def _unmarked(frame: pl.DataFrame, spec: SourceSpec, dialect: str) -> pl.DataFrame:
+    """``frame`` with the values :func:`_selected` marked given back (empty text: NULL)."""
+    if DIALECTS[dialect].reading.typed_expressions:
+        return frame
+    marked = [c for c in spec.read_as if c in frame.columns]
+    return frame.with_columns(
+        pl.when(pl.col(c) != "").then(pl.col(c).cast(pl.String).str.slice(1)).alias(c)
+        for c in marked
+    )
 
 
 def _keys_sql(spec: SourceSpec, dialect: str) -> tuple[str, Any]:
@@ -420,6 +440,7 @@ class Source:
         frame = self.read(
             f"SELECT {selected} FROM {relation(spec, self.url.dialect)} WHERE {where}"
         )
+        frame = _unmarked(frame, spec, self.url.dialect)
         return frame.cast({c: spec.schema[c] for c in columns}, strict=False)  # type: ignore[arg-type]
 
     def read_batch(self, spec: SourceSpec, batch: BatchRange) -> pl.DataFrame:
@@ -432,6 +453,7 @@ class Source:
             if not self.reading.unchecked_text or "utf-8" not in str(exc).lower():
                 raise
             frame = self._read_batch_as_hex(spec, batch)
+        frame = _unmarked(frame, spec, self.url.dialect)
         return frame.cast(dict(spec.schema), strict=False)  # type: ignore[arg-type]
 
     def _batch_sql(self, spec: SourceSpec, batch: BatchRange, columns: list[str]) -> str:
@@ -522,6 +544,7 @@ class Source:
                 chunk: pl.DataFrame = pl.from_arrow(record_batch)  # type: ignore[assignment]
                 if chunk.is_empty():
                     continue
+                chunk = _unmarked(chunk, spec, self.url.dialect)
                 held.append(chunk)
                 while batch is not None and chunk[key][-1] > batch.end_id:
                     rows = pl.concat(held, rechunk=False)

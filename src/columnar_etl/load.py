@@ -412,7 +412,8 @@ def commit_batch(
     valid = split.valid.with_columns(split.valid_rows.alias(ROW_ID))
     kept, duplicates = within_batch_duplicates(valid, entity.unique_keys)
     # A value its declared SQL type cannot hold is refused here: the database would round it.
-    kept, misfits = declared_types.misfits(kept, entity.sql_types)
+    kept_as_text = target.sql_dialect.affinities
+    kept, misfits = declared_types.misfits(kept, entity.sql_types, kept_as_text)
     outcome, refused = _EMPTY, _NO_ROWS
     if kept.height and _keyless_loaded_before(target, entity, job_id):
         outcome = _Outcome(_NO_ROWS, kept.height, 0)  # the very rows an earlier job loaded

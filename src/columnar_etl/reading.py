@@ -40,6 +40,11 @@ class Reading:
     unchecked_text: bool = False
     """The database keeps text it never checked (SQLite): invalid UTF-8, which connectorx
     refuses, is then read as hex and each bad value named."""
+    typed_expressions: bool = True
+    """connectorx learns the type of an expression's column from the query. Reading SQLite,
+    it learns it from the value of the first row, and a NULL there fails the whole read
+    ("Cannot infer type from null"): an expression (``read_as``) is then read marked, never
+    NULL (extract.py)."""
 
 
 def _libpq(url: DatabaseUrl, driver_url: str) -> None:
@@ -108,6 +113,7 @@ SQLITE = Reading(
         f"+ {_SQLITE_ROWID} AS u"
     ),
     unchecked_text=True,
+    typed_expressions=False,
 )
 
 MYSQL = Reading(

@@ -302,8 +302,14 @@ _PG_SAME = Carry(
 def _pg_dated(value: str, form: str) -> Carry:
     """A date or timestamp as text of one form whatever the session's DateStyle: under
     'SQL, DMY' ``c::text`` is 15/03/2020, which a target reading MDY takes for another day.
-    ``infinity`` has no to_char(); its text is the same in every style."""
-    read = f"CASE WHEN isfinite({{c}}) THEN to_char({value}, '{form}') ELSE {{c}}::text END"
+    The era is written for dates before Christ only: a target that keeps the text as it is
+    (SQLite) holds 2020-03-15, not 2020-03-15 AD. ``infinity`` has no to_char(); its text
+    is the same in every style."""
+    read = (
+        f"CASE WHEN NOT isfinite({{c}}) THEN {{c}}::text "
+        f"WHEN {value} < '0001-01-01' THEN to_char({value}, '{form} BC') "
+        f"ELSE to_char({value}, '{form}') END"
+    )
     why = "connectorx fails on infinity, dates BC and past year 262143"
     return Carry("{spelled}", pl.String(), read, why)
 
@@ -337,11 +343,11 @@ POSTGRES: Mapping[str, tuple[Rule, ...]] = {
     "bytea": (
         Carry("bytea", pl.String(), _PG_TEXT, "large_binary is not ingested by ADBC PostgreSQL"),
     ),
-    "date": (_pg_dated("{c}", "YYYY-MM-DD AD"),),
+    "date": (_pg_dated("{c}", "YYYY-MM-DD"),),
     "time without time zone": (replace(_PG_SAME, why="connectorx reads 24:00:00 as 00:00:00"),),
-    "timestamp without time zone": (_pg_dated("{c}", "YYYY-MM-DD HH24:MI:SS.US AD"),),
+    "timestamp without time zone": (_pg_dated("{c}", "YYYY-MM-DD HH24:MI:SS.US"),),
     "timestamp with time zone": (
-        _pg_dated("{c} AT TIME ZONE 'UTC'", 'YYYY-MM-DD HH24:MI:SS.US"+00" AD'),
+        _pg_dated("{c} AT TIME ZONE 'UTC'", 'YYYY-MM-DD HH24:MI:SS.US"+00"'),
     ),
     "enum": (
         Carry("text", pl.String(), _PG_TEXT, "the target has no such type; its label as text"),
@@ -355,9 +361,26 @@ POSTGRES: Mapping[str, tuple[Rule, ...]] = {
 # A value connectorx cannot read as the column's type fails the read, loudly.
 
 _SQLITE_TEXT = "CAST({c} AS TEXT)"
-# A real as 17 significant digits: enough to give back the very double; CAST AS TEXT keeps 15.
+# A real as the shortest text that gives back the very double (0.1, not the
+# 0.10000000000000001 of 17 digits): 15, 16 or 17 significant digits; CAST AS TEXT keeps 15
+# whether or not they are enough. The '!' that lets printf write 17 digits also writes 1e-40
+# as 1.0e-40, a digit more for a numeric: the '.0' is dropped.
+_SQLITE_SHORTEST = (
+    "replace(CASE WHEN CAST(printf('%!.15g', {c}) AS REAL) = {c} THEN printf('%!.15g', {c}) "
+    "WHEN CAST(printf('%!.16g', {c}) AS REAL) = {c} THEN printf('%!.16g', {c}) "
+    "ELSE printf('%!.17g', {c}) END, '.0e', 'e')"
+)
 _SQLITE_NUMBER = (
-    "CASE typeof({c}) WHEN 'real' THEN printf('%!.17g', {c}) ELSE CAST({c} AS TEXT) END"
+    f"CASE WHEN typeof({{c}}) = 'real' THEN {_SQLITE_SHORTEST} ELSE CAST({{c}} AS TEXT) END"
+)
+# A real in a column of declared scale s: written with s decimals where that text gives back
+# the very double (0.1 is 0.10, the value that was meant; SQLite's printf writes 16
+# significant digits, then zeros), else as its shortest text, which the scale then refuses
+# (0.125 in a decimal(10,2): a reject naming it), never a rounding.
+_SQLITE_SCALED = (
+    "CASE WHEN typeof({c}) = 'real' AND CAST(printf('%.{scale}f', {c}) AS REAL) = {c} "
+    "THEN printf('%.{scale}f', {c}) "
+    f"WHEN typeof({{c}}) = 'real' THEN {_SQLITE_SHORTEST} ELSE CAST({{c}} AS TEXT) END"
 )
 # A time with an offset would be cast to a timestamp without one, its offset silently dropped:
 # such text is given a prefix that makes the cast fail (a reject), never a shifted value.
@@ -384,7 +407,7 @@ SQLITE: Mapping[str, tuple[Rule, ...]] = {
         Carry(
             "numeric({precision},{scale})",
             pl.String(),
-            _SQLITE_NUMBER,
+            _SQLITE_SCALED,
             "SQLite keeps it as an integer or a double: its text, every digit of it",
             when=lambda c: c.precision is not None and c.scale is not None,
         ),
@@ -401,7 +424,14 @@ SQLITE: Mapping[str, tuple[Rule, ...]] = {
     "date": (Carry("date", pl.String(), _SQLITE_TEXT, _SQLITE_DATES),),
     "time": (Carry("time", pl.String(), _SQLITE_NAIVE, _SQLITE_DATES),),
     "datetime": (Carry("timestamp", pl.String(), _SQLITE_NAIVE, _SQLITE_DATES),),
-    "json": (Carry("jsonb", pl.String()),),
+    "json": (
+        Carry(
+            "jsonb",
+            pl.String(),
+            _SQLITE_TEXT,
+            "connectorx knows no JSON column's type and fails where its first value is NULL",
+        ),
+    ),
     "uuid": (Carry("uuid", pl.String(), _SQLITE_TEXT, "a uuid may be stored as a blob"),),
     "": (
         Refuse(

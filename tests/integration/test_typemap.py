@@ -366,3 +366,38 @@ def test_postgres_every_type_lands_exactly(pg_source: Source, pg_url: str) -> No
     native = {"si", "i", "bi", "n102", "n2810", "f4", "f4b", "f8", "f8b", "ch", "vc", "tx"}
     assert set(carried) - as_text == native | {"bo", "uu"}
     assert carried["en"].target == "text" and carried["ai"].target == "integer[]"
+
+
+def test_sqlite_reals_in_numeric_columns_read_as_their_shortest_exact_text(
+    tmp_path: Path,
+) -> None:
+    """A real in a decimal(p,s) column is read with s decimals where that text gives back
+    the very double (0.1 is 0.10), else as its shortest text, which the scale then refuses
+    (0.125 in a decimal(10,2)); a bare numeric's real is its shortest text (not the
+    0.10000000000000001 of 17 digits)."""
+    path = tmp_path / "reals.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, d DECIMAL(10,2), n NUMERIC)")
+        rows = [(0.1, 0.1), (0.125, 1e-40), (12.5, 2.0**0.5), ("abc", 7), (1e300, "x")]
+        conn.executemany("INSERT INTO t (d, n) VALUES (?, ?)", rows)
+    conn.close()
+    source = Source(DatabaseUrl.parse(f"sqlite://{path}", what="source"))
+    _, frame = read_through_map(source)
+    # 1e300 is 1 and 300 zeros: too many digits for decimal(10,2), which the load refuses.
+    assert frame["d"].to_list() == ["0.10", "0.125", "12.50", "abc", "1" + "0" * 300 + ".00"]
+    assert frame["n"].to_list() == ["0.1", "1e-40", "1.4142135623730951", "7", "x"]
+
+
+def test_postgres_dates_carry_their_era_only_before_christ(pg_server, pg_url: str) -> None:
+    """A target that keeps text as it is (SQLite) holds 2020-03-15, not 2020-03-15 AD."""
+    with pg_dbapi.connect(pg_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (id integer PRIMARY KEY, d date, ts timestamp, tz timestamptz)")
+        cur.execute(
+            "INSERT INTO t VALUES (1, '2020-03-15', '2020-03-15 01:02:03', '2020-03-15 01:02+02'),"
+            " (2, '0044-03-15 BC', '0001-12-31 23:59:59 BC', '0001-01-01 00:00+00 BC')"
+        )
+    _, frame = read_through_map(Source(DatabaseUrl.parse(pg_url, what="source")))
+    assert frame.select("d", "ts", "tz").rows() == [
+        ("2020-03-15", "2020-03-15 01:02:03.000000", "2020-03-14 23:02:00.000000+00"),
+        ("0044-03-15 BC", "0001-12-31 23:59:59.000000 BC", "0001-01-01 00:00:00.000000+00 BC"),
+    ]

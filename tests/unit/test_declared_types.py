@@ -25,6 +25,11 @@ from columnar_etl.dialects import SQLITE
         ("numeric(50,10)", Declared("c", "numeric(50,10)", precision=38, scale=10, digits=50)),
         ("smallint", Declared("c", "smallint", integer=pl.Int16)),
         ("integer", Declared("c", "integer", integer=pl.Int32)),
+        ("date", Declared("c", "date", form="date")),
+        ("time(6) without time zone", Declared("c", "time(6) without time zone", form="time")),
+        ("timestamptz(3)", Declared("c", "timestamptz(3)", form="timestamp")),
+        ("boolean", Declared("c", "boolean", form="boolean")),
+        ("date[]", None),
         ("numeric", None),
         ("text", None),
         ("numeric(2,3)", None),
@@ -34,9 +39,11 @@ def test_a_declared_type_says_what_it_checks(sql: str, expected: Declared | None
     assert Declared.parse("c", sql) == expected
 
 
-def _refused(data: dict[str, list], sql_types: dict[str, str]) -> dict[str, str]:
+def _refused(
+    data: dict[str, list], sql_types: dict[str, str], kept_as_text: bool = False
+) -> dict[str, str]:
     rows = pl.DataFrame(data).with_row_index(ROW_ID)
-    fit, refused = misfits(rows, sql_types)
+    fit, refused = misfits(rows, sql_types, kept_as_text)
     assert fit.height + refused.height == rows.height
     return dict(refused.select(pl.col(ROW_ID).cast(pl.String), "error_message").iter_rows())
 
@@ -74,6 +81,61 @@ def test_values_travel_in_the_declared_type_unchanged() -> None:
     assert [str(v) for v in sent["fee"]] == ["1.10", "-3.00"]
     # A driver without decimals gets the number as it is.
     assert written(rows, types, decimals=False)["fee"].dtype == pl.Float64
+
+
+#: Text bound for a date, time, timestamp or boolean column, and whether it is one.
+TEXTS = {
+    "date": {
+        "2020-02-29": True,
+        "1900-02-29": False,  # not a leap year
+        "0000-00-00": False,  # MySQL's zero date
+        "2020-00-15": False,
+        "0044-03-15 BC": True,
+        "0005-02-29 BC": True,  # 5 BC is leap (1 BC is year 0)
+        "0006-02-29 BC": False,
+        "infinity": True,
+        "2020-1-5": True,
+        "15/03/2020": False,
+    },
+    "time(6)": {
+        "24:00:00": True,  # the end of the day
+        "24:00:00.000001": False,
+        "23:59:59.999999+05:30": True,
+        "-838:59:59": False,  # a MySQL duration
+        "25:00": False,
+        "12:60:00": False,
+    },
+    "timestamp(6) with time zone": {
+        "0001-01-01 00:00:00.000000+00 BC": True,
+        "294276-12-31 23:59:59.000000+00": True,
+        "2021-03-28T04:30:00": True,
+        "-infinity": True,
+        "0000-00-00 00:00:00": False,
+        "2020-02-30 00:00:00": False,
+        "2020-01-01 24:00:01": False,
+    },
+    "boolean": {"1": True, "0": True, "true": True, " OFF ": True, "2": False, "-1": False},
+}
+
+
+@pytest.mark.parametrize("sql", list(TEXTS))
+def test_text_kept_as_it_is_must_be_a_value_of_its_type(sql: str) -> None:
+    """Into a target that keeps text as it is (SQLite), a zero date is a reject, not text;
+    where the target casts it (PostgreSQL), the cast decides."""
+    values = list(TEXTS[sql])
+    refused = _refused({"v": [*values, None]}, {"v": sql}, kept_as_text=True)
+    expected = {str(n): f"v: {v} does not fit {sql}" for n, v in enumerate(values)}
+    assert refused == {n: m for n, m in expected.items() if not TEXTS[sql][values[int(n)]]}
+    assert _refused({"v": values}, {"v": sql}) == {}
+
+
+def test_a_target_that_keeps_no_nan_or_negative_zero_refuses_them() -> None:
+    data = {"x": [0.0, -0.0, math.nan, math.inf, None, 1.5]}
+    assert _refused(data, {}, kept_as_text=True) == {
+        "1": "x: -0.0: the target keeps no negative zero (it would store 0)",
+        "2": "x: NaN: the target keeps no NaN (it would store NULL)",
+    }
+    assert _refused(data, {}) == {}
 
 
 @pytest.mark.parametrize(
