@@ -287,7 +287,7 @@ def _table(read: Read, dialect: str, name: str, estimate: int | None, parent: bo
         )
         for row in read(catalog_sql(dialect, literal)).rows(named=True)
     )
-    _require_readable(name, not_null, columns)
+    _require_columns(name, not_null, columns)
     rows = estimate if estimate is not None and estimate >= 0 else None
     if rows is None and reader.count is not None:
         rows = int(read(reader.count.format(quoted=sql.quote(name)))["n"][0])
@@ -301,11 +301,14 @@ def _table(read: Read, dialect: str, name: str, estimate: int | None, parent: bo
     )
 
 
-def _require_readable(
+def _require_columns(
     table: str, not_null: Mapping[str, bool], columns: Sequence[SourceColumn]
 ) -> None:
-    """A SourceError naming the columns of ``table`` the user may not read: the catalog's
-    column list leaves them out, and they would never be copied."""
+    """A SourceError where ``table`` has no columns (nothing a migration can copy), or
+    columns the user may not read: the catalog's column list leaves them out, and they would
+    never be copied."""
+    if not not_null and not columns:
+        raise SourceError(f"table {table!r} has no columns: leave it out of --tables")
     hidden = [name for name in not_null if name not in {c.name for c in columns}]
     if hidden:
         raise SourceError(

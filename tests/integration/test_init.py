@@ -415,3 +415,16 @@ def test_columns_the_user_cannot_read_are_refused_not_left_out(
     [line] = done.stderr.strip().splitlines()
     assert "'payroll'" in line and hidden in line and "SELECT" in line, line
     assert "s3cret" not in line and not out.exists()
+
+
+def test_a_table_of_no_columns_is_refused(pg_url: str, tmp_path: Path) -> None:
+    with Target(DatabaseUrl.parse(pg_url, what="test")) as t:
+        t.execute("CREATE TABLE marks ()")
+        t.execute("INSERT INTO marks DEFAULT VALUES")
+        t.commit()
+    out = tmp_path / "m"
+    done = etl("init", "--source", pg_url, "--out", str(out))
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert "'marks'" in line and "no columns" in line, line
+    assert not out.exists()
