@@ -149,6 +149,24 @@ def _target_rows(url: str, sql: str) -> list[tuple]:
         return t.query(sql).rows()
 
 
+def _pg(url: str, *statements: str) -> None:
+    """Runs ``statements`` on the PostgreSQL database ``url``, then commits."""
+    with Target(DatabaseUrl.parse(url, what="test")) as t:
+        for sql in statements:
+            t.execute(sql)
+        t.commit()
+
+
+def _refused(source: str, tmp_path: Path, *args: str, code: int = 1) -> str:
+    """The one line ``etl init`` of ``source`` fails with, having written nothing."""
+    out = tmp_path / "refused"
+    done = etl("init", "--source", source, "--out", str(out), *args)
+    assert done.returncode == code, done.stdout + done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert not out.exists()
+    return line
+
+
 def _same(value: object) -> object:
     """A value as compared: a number by its value (1.50 is 1.5, the text '1.50' too)."""
     if value is None or isinstance(value, bool):
@@ -260,16 +278,13 @@ def test_tables_names_the_tables_and_an_unknown_one_is_refused(
 def test_a_type_that_cannot_be_carried_is_refused_before_writing(
     pg_url: str, tmp_path: Path
 ) -> None:
-    with Target(DatabaseUrl.parse(pg_url, what="test")) as t:
-        t.execute("CREATE TYPE edition AS (year int, printing int)")
-        t.execute("CREATE TABLE odd_books (isbn text PRIMARY KEY, title edition)")
-        t.commit()
-    out = tmp_path / "odd"
-    done = etl("init", "--source", pg_url, "--out", str(out))
-    assert done.returncode != 0
-    [line] = done.stderr.strip().splitlines()
+    _pg(
+        pg_url,
+        "CREATE TYPE edition AS (year int, printing int)",
+        "CREATE TABLE odd_books (isbn text PRIMARY KEY, title edition)",
+    )
+    line = _refused(pg_url, tmp_path)
     assert "'odd_books'" in line and "'title'" in line and "edition" in line, line
-    assert not out.exists()
 
 
 def test_an_unanalyzed_table_shows_unknown_rows_and_text_carried_columns_say_why(
@@ -361,12 +376,8 @@ def test_tables_repeated_or_spaced_are_each_read_once(sqlite_legacy: str, tmp_pa
 def test_tables_naming_no_table_is_a_usage_error(
     sqlite_legacy: str, tmp_path: Path, tables: str
 ) -> None:
-    out = tmp_path / "m"
-    done = etl("init", "--source", sqlite_legacy, "--out", str(out), "--tables", tables)
-    assert done.returncode == 2
-    [line] = done.stderr.strip().splitlines()
+    line = _refused(sqlite_legacy, tmp_path, "--tables", tables, code=2)
     assert "--tables" in line and "no table" in line, line
-    assert not out.exists()
 
 
 def test_a_postgresql_parent_table_is_read_without_its_childrens_rows(
@@ -374,12 +385,13 @@ def test_a_postgresql_parent_table_is_read_without_its_childrens_rows(
 ) -> None:
     """A read of an inheritance parent includes its children's rows: each row must be
     copied once, by its own table's entity."""
-    with Target(DatabaseUrl.parse(pg_url, what="test")) as t:
-        t.execute('CREATE TABLE "Parent Row" (id int PRIMARY KEY, v text)')
-        t.execute('CREATE TABLE kid (extra text) INHERITS ("Parent Row")')
-        t.execute("INSERT INTO \"Parent Row\" VALUES (1, 'p')")
-        t.execute("INSERT INTO kid VALUES (2, 'k', 'e')")
-        t.commit()
+    _pg(
+        pg_url,
+        'CREATE TABLE "Parent Row" (id int PRIMARY KEY, v text)',
+        'CREATE TABLE kid (extra text) INHERITS ("Parent Row")',
+        "INSERT INTO \"Parent Row\" VALUES (1, 'p')",
+        "INSERT INTO kid VALUES (2, 'k', 'e')",
+    )
     out = tmp_path / "m"
     done = etl("init", "--source", pg_url, "--out", str(out))
     assert done.returncode == 0, done.stderr
@@ -403,28 +415,14 @@ def test_columns_the_user_cannot_read_are_refused_not_left_out(
 ) -> None:
     """The catalog's column list shows only what the user may read: a column left out of
     it would never be copied, and nothing would say so."""
-    with Target(DatabaseUrl.parse(pg_admin_url, what="test")) as t:
-        t.execute("CREATE TABLE payroll (id int PRIMARY KEY, salary int)")
-        t.execute("REVOKE ALL ON payroll FROM etl")
-        if grant:
-            t.execute(grant)
-        t.commit()
-    out = tmp_path / "m"
-    done = etl("init", "--source", pg_url, "--out", str(out))
-    assert done.returncode == 1
-    [line] = done.stderr.strip().splitlines()
+    created = ["CREATE TABLE payroll (id int PRIMARY KEY, salary int)"]
+    _pg(pg_admin_url, *created, "REVOKE ALL ON payroll FROM etl", *([grant] if grant else []))
+    line = _refused(pg_url, tmp_path)
     assert "'payroll'" in line and hidden in line and "SELECT" in line, line
-    assert "s3cret" not in line and not out.exists()
+    assert "s3cret" not in line
 
 
 def test_a_table_of_no_columns_is_refused(pg_url: str, tmp_path: Path) -> None:
-    with Target(DatabaseUrl.parse(pg_url, what="test")) as t:
-        t.execute("CREATE TABLE marks ()")
-        t.execute("INSERT INTO marks DEFAULT VALUES")
-        t.commit()
-    out = tmp_path / "m"
-    done = etl("init", "--source", pg_url, "--out", str(out))
-    assert done.returncode == 1
-    [line] = done.stderr.strip().splitlines()
+    _pg(pg_url, "CREATE TABLE marks ()", "INSERT INTO marks DEFAULT VALUES")
+    line = _refused(pg_url, tmp_path)
     assert "'marks'" in line and "no columns" in line, line
-    assert not out.exists()
