@@ -56,6 +56,9 @@ class CatalogReader:
     table's primary key, in order)."""
     count: str | None = None
     """The exact rows of ``{quoted}``, where counting is cheap and no estimate exists."""
+    folds_case: str | None = None
+    """Whether the server compares table names in lower case, as ``folds`` (0/1): then a
+    table may be named in any case."""
     own_rows: str | None = None
     """The condition keeping only a ``parent`` table's own rows, ``:table`` its quoted name."""
     key_reads: Mapping[str, Carry] = field(default_factory=dict)
@@ -137,6 +140,7 @@ MYSQL = CatalogReader(
         "AND referenced_table_schema = DATABASE() AND referenced_table_name IS NOT NULL "
         "ORDER BY constraint_name, ordinal_position"
     ),
+    folds_case="SELECT CAST(@@lower_case_table_names <> 0 AS SIGNED) AS folds",
     # The common AUTO_INCREMENT key: read as it is (connectorx gives uint64) into a bigint,
     # exact for every id up to 9223372036854775807; a greater one fails the run, loudly.
     key_reads={
@@ -259,14 +263,26 @@ def read_tables(read: Read, dialect: str, only: Sequence[str] | None = None) -> 
     found = read(reader.tables)
     estimates = dict(zip(found["name"].to_list(), found["estimated"].to_list(), strict=True))
     parents = {name for name, parent in zip(found["name"], found["parent"], strict=True) if parent}
-    names = list(estimates) if only is None else list(dict.fromkeys(only))
-    unknown = [name for name in names if name not in estimates]
+    names = list(estimates) if only is None else _named(read, reader, only, list(estimates))
+    return [_table(read, dialect, name, estimates[name], name in parents) for name in names]
+
+
+def _named(read: Read, reader: CatalogReader, only: Sequence[str], held: list[str]) -> list[str]:
+    """The tables ``only`` names, each once, spelled as the catalog spells them; a
+    SourceError names those the source does not hold."""
+    folds = reader.folds_case is not None and bool(read(reader.folds_case)["folds"][0])
+
+    def spelling(name: str) -> str:
+        return name.lower() if folds else name
+
+    by_spelling = {spelling(name): name for name in held}
+    unknown = [name for name in only if spelling(name) not in by_spelling]
     if unknown:
         raise SourceError(
             f"no table {', '.join(map(repr, unknown))} in the source; it holds "
-            f"{', '.join(estimates) or 'no tables'}"
+            f"{', '.join(held) or 'no tables'}"
         )
-    return [_table(read, dialect, name, estimates[name], name in parents) for name in names]
+    return list(dict.fromkeys(by_spelling[spelling(name)] for name in only))
 
 
 def _table(read: Read, dialect: str, name: str, estimate: int | None, parent: bool) -> SourceTable:

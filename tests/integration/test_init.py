@@ -16,7 +16,7 @@ import pytest
 from columnar_etl.config import DatabaseUrl
 from columnar_etl.dialects import DIALECTS
 from columnar_etl.target import Target
-from mariadbserver import connect
+from mariadbserver import MariaDBServer, connect
 from tests.helpers import etl
 
 #: (table, its DDL's body with {q} quoting names, its rows); the target's names follow.
@@ -426,3 +426,28 @@ def test_a_table_of_no_columns_is_refused(pg_url: str, tmp_path: Path) -> None:
     _pg(pg_url, "CREATE TABLE marks ()", "INSERT INTO marks DEFAULT VALUES")
     line = _refused(pg_url, tmp_path)
     assert "'marks'" in line and "no columns" in line, line
+
+
+@pytest.fixture(scope="module")
+def folding_mariadb_url() -> Iterator[str]:
+    """A database of a MariaDB server that keeps table names in lower case and compares them
+    so (``lower_case_table_names=1``, Windows' default)."""
+    with MariaDBServer(options=("--lower-case-table-names=1",)) as server:
+        yield server.url(server.create_database("legacy"))
+
+
+def test_tables_names_a_table_in_any_case_where_the_server_folds_case(
+    folding_mariadb_url: str, tmp_path: Path
+) -> None:
+    with connect(folding_mariadb_url) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE `Customers` (`ID` int PRIMARY KEY)")
+        cur.execute("CREATE TABLE `ORDERS` (`OrderID` int PRIMARY KEY)")
+        conn.commit()
+    out = tmp_path / "m"
+    tables = "Customers,ORDERS,orders"
+    done = etl("init", "--source", folding_mariadb_url, "--out", str(out), "--tables", tables)
+    assert done.returncode == 0, done.stderr
+    assert "customers: 0 rows" in done.stdout and "orders: 0 rows" in done.stdout, done.stdout
+    assert ": 2 entities." in done.stdout
+    line = _refused(folding_mariadb_url, tmp_path, "--tables", "Customerz")
+    assert "no table 'Customerz'" in line, line
