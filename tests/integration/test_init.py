@@ -157,6 +157,14 @@ def _pg(url: str, *statements: str) -> None:
         t.commit()
 
 
+def _my(url: str, *statements: str) -> None:
+    """Runs ``statements`` on the MySQL database ``url``, then commits."""
+    with connect(url) as conn, conn.cursor() as cur:
+        for sql in statements:
+            cur.execute(sql)
+        conn.commit()
+
+
 def _refused(source: str, tmp_path: Path, *args: str, code: int = 1) -> str:
     """The one line ``etl init`` of ``source`` fails with, having written nothing."""
     out = tmp_path / "refused"
@@ -346,10 +354,11 @@ def test_an_unsigned_bigint_key_of_mariadb_is_read_as_it_is(
 def test_an_unsigned_id_past_bigint_stops_the_run_naming_it(
     mariadb_url: str, tmp_path: Path
 ) -> None:
-    with connect(mariadb_url) as conn, conn.cursor() as cur:
-        cur.execute("CREATE TABLE u (id bigint unsigned PRIMARY KEY, v int)")
-        cur.execute("INSERT INTO u VALUES (1, 1), (9223372036854775808, 2)")
-        conn.commit()
+    _my(
+        mariadb_url,
+        "CREATE TABLE u (id bigint unsigned PRIMARY KEY, v int)",
+        "INSERT INTO u VALUES (1, 1), (9223372036854775808, 2)",
+    )
     out = tmp_path / "m"
     assert etl("init", "--source", mariadb_url, "--out", str(out)).returncode == 0
     target = f"sqlite://{tmp_path / 't.db'}"
@@ -439,10 +448,11 @@ def folding_mariadb_url() -> Iterator[str]:
 def test_tables_names_a_table_in_any_case_where_the_server_folds_case(
     folding_mariadb_url: str, tmp_path: Path
 ) -> None:
-    with connect(folding_mariadb_url) as conn, conn.cursor() as cur:
-        cur.execute("CREATE TABLE `Customers` (`ID` int PRIMARY KEY)")
-        cur.execute("CREATE TABLE `ORDERS` (`OrderID` int PRIMARY KEY)")
-        conn.commit()
+    _my(
+        folding_mariadb_url,
+        "CREATE TABLE `Customers` (`ID` int PRIMARY KEY)",
+        "CREATE TABLE `ORDERS` (`OrderID` int PRIMARY KEY)",
+    )
     out = tmp_path / "m"
     tables = "Customers,ORDERS,orders"
     done = etl("init", "--source", folding_mariadb_url, "--out", str(out), "--tables", tables)
