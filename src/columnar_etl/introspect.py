@@ -10,7 +10,7 @@ in PostgreSQL, and how it is read so that no value changes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -57,8 +57,8 @@ class CatalogReader:
     count: str | None = None
     """The exact rows of ``{quoted}``, where counting is cheap and no estimate exists."""
     folds_case: str | None = None
-    """Whether the server compares table names in lower case, as ``folds`` (0/1): then a
-    table may be named in any case."""
+    """Whether the database compares names ignoring (ASCII) case, as ``folds`` (0/1): then a
+    table may be named, and a foreign key may name its columns, in any case."""
     own_rows: str | None = None
     """The condition keeping only a ``parent`` table's own rows, ``:table`` its quoted name."""
     key_reads: Mapping[str, Carry] = field(default_factory=dict)
@@ -175,6 +175,7 @@ SQLITE = CatalogReader(
         "FROM pragma_foreign_key_list({table}) ORDER BY id, seq"
     ),
     count="SELECT COUNT(*) AS n FROM {quoted}",
+    folds_case="SELECT 1 AS folds",
 )
 
 #: The reader of each source dialect.
@@ -263,26 +264,57 @@ def read_tables(read: Read, dialect: str, only: Sequence[str] | None = None) -> 
     found = read(reader.tables)
     estimates = dict(zip(found["name"].to_list(), found["estimated"].to_list(), strict=True))
     parents = {name for name, parent in zip(found["name"], found["parent"], strict=True) if parent}
-    names = list(estimates) if only is None else _named(read, reader, only, list(estimates))
-    return [_table(read, dialect, name, estimates[name], name in parents) for name in names]
-
-
-def _named(read: Read, reader: CatalogReader, only: Sequence[str], held: list[str]) -> list[str]:
-    """The tables ``only`` names, each once, spelled as the catalog spells them; a
-    SourceError names those the source does not hold."""
     folds = reader.folds_case is not None and bool(read(reader.folds_case)["folds"][0])
+    spelling = _ascii_lower if folds else str
+    held = {spelling(name): name for name in estimates}
+    names = list(estimates) if only is None else _named(only, held, spelling)
+    tables = [_table(read, dialect, name, estimates[name], name in parents) for name in names]
+    if not folds:
+        return tables
+    by_name = {t.name: t for t in tables}
+    return [_spelled_keys(t, held, by_name, spelling) for t in tables]
 
-    def spelling(name: str) -> str:
-        return name.lower() if folds else name
 
-    by_spelling = {spelling(name): name for name in held}
-    unknown = [name for name in only if spelling(name) not in by_spelling]
+Spelling = Callable[[str], str]
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_lower(name: str) -> str:
+    return name.translate(_ASCII_LOWER)
+
+
+def _named(only: Sequence[str], held: Mapping[str, str], spelling: Spelling) -> list[str]:
+    """The tables ``only`` names, each once, spelled as the catalog spells them (``held``,
+    by their ``spelling``); a SourceError names those the source does not hold."""
+    unknown = [name for name in only if spelling(name) not in held]
     if unknown:
         raise SourceError(
             f"no table {', '.join(map(repr, unknown))} in the source; it holds "
-            f"{', '.join(held) or 'no tables'}"
+            f"{', '.join(held.values()) or 'no tables'}"
         )
-    return list(dict.fromkeys(by_spelling[spelling(name)] for name in only))
+    return list(dict.fromkeys(held[spelling(name)] for name in only))
+
+
+def _spelled_keys(
+    table: SourceTable,
+    held: Mapping[str, str],
+    by_name: Mapping[str, SourceTable],
+    spelling: Spelling,
+) -> SourceTable:
+    """``table`` with its foreign keys naming tables and columns as their catalogs do, where
+    the database ignores case (SQLite keeps a foreign key as it was written)."""
+
+    def spelled(name: str, owner: SourceTable | None) -> str:
+        columns = owner.columns if owner is not None else ()
+        return next((c.name for c in columns if spelling(c.name) == spelling(name)), name)
+
+    keys = []
+    for fk in table.foreign_keys:
+        pointed = held.get(spelling(fk.table), fk.table)
+        columns = tuple(spelled(c, table) for c in fk.columns)
+        to = tuple(spelled(c, by_name.get(pointed)) for c in fk.to)
+        keys.append(replace(fk, columns=columns, table=pointed, to=to))
+    return replace(table, foreign_keys=tuple(keys))
 
 
 def _table(read: Read, dialect: str, name: str, estimate: int | None, parent: bool) -> SourceTable:

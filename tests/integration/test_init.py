@@ -461,3 +461,26 @@ def test_tables_names_a_table_in_any_case_where_the_server_folds_case(
     assert ": 2 entities." in done.stdout
     line = _refused(folding_mariadb_url, tmp_path, "--tables", "Customerz")
     assert "no table 'Customerz'" in line, line
+
+
+def test_sqlite_names_in_another_case_find_their_table_and_column(tmp_path: Path) -> None:
+    """SQLite compares names ignoring ASCII case, and keeps a foreign key as it was spelled:
+    ``--tables`` and the foreign key find ``Parent`` and its ``id`` all the same."""
+    path = tmp_path / "legacy.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE Parent (id integer PRIMARY KEY);"
+            "CREATE TABLE child (id integer PRIMARY KEY, p integer,"
+            " FOREIGN KEY (P) REFERENCES PARENT (ID));"
+            "INSERT INTO Parent VALUES (1); INSERT INTO child VALUES (1, 1);"
+        )
+    source, out = f"sqlite://{path}", tmp_path / "m"
+    done = etl("init", "--source", source, "--out", str(out), "--tables", "CHILD,parent")
+    assert done.returncode == 0, done.stderr
+    assert "left out" not in done.stdout, done.stdout
+    assert 'references=(Reference("p", to="parent.id"),)' in (out / "migration.py").read_text()
+    target = f"sqlite://{tmp_path / 't.db'}"
+    where = ("--migration", str(out), "--source", source, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert _target_rows(target, "SELECT id, p FROM child") == [(1, 1)]
