@@ -168,9 +168,13 @@ def init_command(
     for line in describe(scaffold):
         typer.echo(line)
     typer.echo(
-        f"wrote {out / MIGRATION_FILE}: {len(scaffold.entities)} entities. Edit the transforms, "
-        f"then: etl run --migration {out} --entity all"
+        f"wrote {out / MIGRATION_FILE}: {_entities(len(scaffold.entities))}. Edit the "
+        f"transforms, then: etl run --migration {out} --entity all"
     )
+
+
+def _entities(n: int) -> str:
+    return "1 entity" if n == 1 else f"{n} entities"
 
 
 @app.command()

@@ -369,6 +369,12 @@ def test_an_unsigned_id_past_bigint_stops_the_run_naming_it(
     assert "source table 'u', key column 'id': its values 1..9223372036854775808" in line
 
 
+def test_one_table_is_one_entity(sqlite_legacy: str, tmp_path: Path) -> None:
+    done = etl("init", "--source", sqlite_legacy, "--out", str(tmp_path / "m"), "--tables", "tags")
+    assert done.returncode == 0, done.stderr
+    assert ": 1 entity. Edit the transforms" in done.stdout, done.stdout
+
+
 def test_tables_repeated_or_spaced_are_each_read_once(sqlite_legacy: str, tmp_path: Path) -> None:
     out = tmp_path / "m"
     done = etl(
