@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable
@@ -169,7 +170,7 @@ def init_command(
         typer.echo(line)
     typer.echo(
         f"wrote {out / MIGRATION_FILE}: {_entities(len(scaffold.entities))}. Edit the "
-        f"transforms, then: etl run --migration {out} --entity all"
+        f"transforms, then: etl run --migration {shlex.quote(str(out))} --entity all"
     )
 
 

@@ -3,6 +3,7 @@ key of every shape, scaffolded, run into PostgreSQL and into SQLite, compared ro
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -490,3 +491,12 @@ def test_sqlite_names_in_another_case_find_their_table_and_column(tmp_path: Path
     ran = etl("run", "--entity", "all", *where, "--no-progress")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert _target_rows(target, "SELECT id, p FROM child") == [(1, 1)]
+
+
+def test_the_command_it_suggests_runs_as_printed(sqlite_legacy: str, tmp_path: Path) -> None:
+    """A folder with a space in its name is quoted in the suggested ``etl run``."""
+    out = tmp_path / "my migration"
+    done = etl("init", "--source", sqlite_legacy, "--out", str(out), "--tables", "tags")
+    assert done.returncode == 0, done.stderr
+    suggested = done.stdout.strip().splitlines()[-1].partition("then: ")[2]
+    assert shlex.split(suggested) == ["etl", "run", "--migration", str(out), "--entity", "all"]
