@@ -42,6 +42,9 @@ class CatalogReader:
     """Every base table of the connection's schema: ``name``, ``estimated`` (its estimated
     rows; negative where the database has no estimate), ``parent`` (0/1 or a boolean: a read
     of it includes the rows of the tables inheriting it)."""
+    others: str
+    """The relations of the schema that are not tables (views...), which ``--tables`` may
+    name by mistake: ``name``, ``kind`` (``view``...)."""
     not_null: str
     """The columns of ``{table}``: ``name``, ``not_null`` (0/1 or a boolean); where the
     catalog can, every column, also those the user may not read."""
@@ -74,6 +77,13 @@ POSTGRES = CatalogReader(
         "AS parent "
         "FROM pg_class c WHERE c.relnamespace = to_regnamespace(current_schema()) "
         "AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY c.relname"
+    ),
+    others=(
+        "SELECT c.relname::text AS name, CASE c.relkind WHEN 'v' THEN 'view' "
+        "WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' "
+        "ELSE 'partition' END AS kind FROM pg_class c "
+        "WHERE c.relnamespace = to_regnamespace(current_schema()) "
+        "AND (c.relkind IN ('v', 'm', 'f') OR c.relispartition AND c.relkind IN ('r', 'p'))"
     ),
     not_null=(
         "SELECT a.attname::text AS name, a.attnotnull AS not_null FROM pg_attribute a "
@@ -115,6 +125,10 @@ MYSQL = CatalogReader(
         "0 AS parent "
         "FROM information_schema.tables WHERE table_schema = DATABASE() "
         "AND table_type = 'BASE TABLE' ORDER BY table_name"
+    ),
+    others=(
+        "SELECT table_name AS name, LOWER(table_type) AS kind FROM information_schema.tables "
+        "WHERE table_schema = DATABASE() AND table_type <> 'BASE TABLE'"
     ),
     not_null=(
         "SELECT column_name AS name, CAST(is_nullable = 'NO' AS SIGNED) AS not_null "
@@ -158,6 +172,11 @@ SQLITE = CatalogReader(
         "SELECT name, -1 AS estimated, 0 AS parent FROM sqlite_master WHERE type = 'table' "
         "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
         "AND COALESCE(sql, '') NOT LIKE 'CREATE VIRTUAL%' ORDER BY name"
+    ),
+    others=(
+        "SELECT name, CASE type WHEN 'view' THEN 'view' ELSE 'virtual table' END AS kind "
+        "FROM sqlite_master WHERE type = 'view' "
+        "OR type = 'table' AND COALESCE(sql, '') LIKE 'CREATE VIRTUAL%'"
     ),
     not_null='SELECT name, "notnull" AS not_null FROM pragma_table_info({table})',
     # The primary key from table_info: a rowid table's INTEGER PRIMARY KEY has no index.
@@ -267,7 +286,7 @@ def read_tables(read: Read, dialect: str, only: Sequence[str] | None = None) -> 
     folds = reader.folds_case is not None and bool(read(reader.folds_case)["folds"][0])
     spelling = _ascii_lower if folds else str
     held = {spelling(name): name for name in estimates}
-    names = list(estimates) if only is None else _named(only, held, spelling)
+    names = list(estimates) if only is None else _named(read, reader, only, held, spelling)
     tables = [_table(read, dialect, name, estimates[name], name in parents) for name in names]
     if not folds:
         return tables
@@ -283,14 +302,25 @@ def _ascii_lower(name: str) -> str:
     return name.translate(_ASCII_LOWER)
 
 
-def _named(only: Sequence[str], held: Mapping[str, str], spelling: Spelling) -> list[str]:
+def _named(
+    read: Read,
+    reader: CatalogReader,
+    only: Sequence[str],
+    held: Mapping[str, str],
+    spelling: Spelling,
+) -> list[str]:
     """The tables ``only`` names, each once, spelled as the catalog spells them (``held``,
-    by their ``spelling``); a SourceError names those the source does not hold."""
+    by their ``spelling``); a SourceError names those the source does not hold, and what
+    those of them that are views (or such) are."""
     unknown = [name for name in only if spelling(name) not in held]
     if unknown:
+        found = read(reader.others)
+        kinds = {spelling(str(row["name"])): str(row["kind"]) for row in found.rows(named=True)}
+        what = [f"{n!r} is a {kinds[spelling(n)]}" for n in unknown if spelling(n) in kinds]
         raise SourceError(
-            f"no table {', '.join(map(repr, unknown))} in the source; it holds "
-            f"{', '.join(held.values()) or 'no tables'}"
+            f"no table {', '.join(map(repr, unknown))} in the source"
+            + (f" ({', '.join(what)}: etl init copies tables)" if what else "")
+            + f"; it holds {', '.join(held.values()) or 'no tables'}"
         )
     return list(dict.fromkeys(held[spelling(name)] for name in only))
 

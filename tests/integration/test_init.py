@@ -500,3 +500,24 @@ def test_the_command_it_suggests_runs_as_printed(sqlite_legacy: str, tmp_path: P
     assert done.returncode == 0, done.stderr
     suggested = done.stdout.strip().splitlines()[-1].partition("then: ")[2]
     assert shlex.split(suggested) == ["etl", "run", "--migration", str(out), "--entity", "all"]
+
+
+def test_a_view_in_tables_is_refused_saying_it_is_a_view(
+    sqlite_legacy: str, tmp_path: Path
+) -> None:
+    path = sqlite_legacy.removeprefix("sqlite://")
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE VIEW busy AS SELECT member_id FROM loans")
+    line = _refused(sqlite_legacy, tmp_path, "--tables", "books,busy")
+    assert "'busy' is a view" in line, line
+
+
+def test_postgresql_views_and_foreign_tables_are_named_as_such(pg_url: str, tmp_path: Path) -> None:
+    _pg(
+        pg_url,
+        "CREATE TABLE t (id int PRIMARY KEY)",
+        "CREATE VIEW v AS SELECT id FROM t",
+        "CREATE MATERIALIZED VIEW mv AS SELECT id FROM t",
+    )
+    line = _refused(pg_url, tmp_path, "--tables", "v,mv")
+    assert "'v' is a view" in line and "'mv' is a materialized view" in line, line
