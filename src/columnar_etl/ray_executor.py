@@ -17,7 +17,6 @@ Ray is an optional dependency (``pip install 'columnar-etl[ray]'``), imported on
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from collections import deque
@@ -42,9 +41,6 @@ __all__ = ["RayExecutor", "run_batches"]
 _TURN_POLL = 0.05
 #: Seconds to let tasks in flight finish when the run stops early.
 _SETTLE_TIMEOUT = 300
-#: Test hook: "BATCH_NUMBER:MARKER_FILE" makes the worker of that batch die once, just before it
-#: commits, as a lost node would (the marker file records that it happened).
-CRASH_ONCE = "COLUMNAR_ETL_CRASH_ONCE"
 
 
 def _ray() -> Any:
@@ -91,15 +87,6 @@ def _wait_for_turn(target: Target, job_id: int, batch: ledger.Batch) -> bool:
         time.sleep(_TURN_POLL)
 
 
-def _maybe_crash(batch: ledger.Batch) -> None:
-    spec = os.environ.get(CRASH_ONCE, "")
-    number, _, marker = spec.partition(":")
-    if number == str(batch.batch_number) and marker and not os.path.exists(marker):
-        with open(marker, "w") as f:
-            f.write(str(os.getpid()))
-        os._exit(1)
-
-
 # A Ray worker runs one task at a time: the process-wide setting is this task's alone.
 @in_memory_collects()
 def _batch_task(
@@ -116,7 +103,6 @@ def _batch_task(
     with Target.for_run(config) as target:
         if not direct and not _wait_for_turn(target, job_id, batch):
             return None
-        _maybe_crash(batch)
         return load_with_retries(target, source, entity, job_id, batch, prepared, config, direct)
 
 
