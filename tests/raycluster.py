@@ -240,8 +240,9 @@ class LoopbackCluster:
         self.ray_tmp = Path(tempfile.mkdtemp(prefix="rc", dir="/tmp"))
         self.nodes: list[Node] = []
 
-    def env(self, home: Path | None = None, **extra: str) -> dict[str, str]:
-        """The environment of a node or a driver of this cluster (``home``: its own HOME)."""
+    def env(self, home: Path | None = None, token: bool = True, **extra: str) -> dict[str, str]:
+        """The environment of a node or a driver of this cluster (``home``: its own HOME);
+        without ``token``, Ray's authentication is left to what runs in it."""
         home = home or self.folder / "driver"
         home.mkdir(parents=True, exist_ok=True)
         path = os.pathsep.join(p for p in (str(ROOT / "src"), str(ROOT)) if p)
@@ -252,8 +253,7 @@ class LoopbackCluster:
             "PYTHONPATH": path + os.pathsep + os.environ.get("PYTHONPATH", ""),
             "RAY_TMPDIR": str(self.ray_tmp),
             "RAY_USAGE_STATS_ENABLED": "0",
-            "RAY_AUTH_MODE": "token",
-            "RAY_AUTH_TOKEN": self.token,
+            **({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token} if token else {}),
             **extra,
         }
 

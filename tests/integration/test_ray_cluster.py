@@ -9,19 +9,21 @@ namespace through a forwarded port.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from columnar_etl import pipeline
 from columnar_etl.config import DatabaseUrl
 from columnar_etl.target import Target
-from tests.helpers import legacy_sqlite, pg_completed, run_snapshot
+from tests.helpers import OPTION_ENV, legacy_sqlite, pg_completed, run_snapshot
 from tests.pgserver import PostgresServer
 from tests.ray_driver import config
 from tests.raycluster import CLIENT_ADDRESS, CLUSTER_ADDRESS, ROOT, LoopbackCluster
@@ -146,3 +148,67 @@ def test_a_worker_node_lost_mid_run_costs_no_row_and_no_duplicate(
             "+ (SELECT COUNT(*) FROM orders)"
         )
     assert int(ledger_loaded) == rows  # each batch counted once, as loaded once
+
+
+GUIDE = ROOT / "docs" / "ray.md"
+
+
+def guide(role: str) -> str:
+    """The commands of docs/ray.md's block marked ``<!-- cluster-guide: ROLE``, for a cluster
+    whose head node is 127.0.0.1."""
+    lines = [line.strip() for line in GUIDE.read_text(encoding="utf-8").splitlines()]
+    start = lines.index(next(ln for ln in lines if ln.startswith(f"<!-- cluster-guide: {role}")))
+    fence = next(i for i in range(start, len(lines)) if lines[i].startswith("```"))
+    end = next(i for i in range(fence + 1, len(lines)) if lines[i].startswith("```"))
+    return "\n".join(lines[fence + 1 : end]).replace("HEAD_IP", "127.0.0.1")
+
+
+def test_the_cluster_guide_word_for_word_on_loopback(
+    tmp_path: Path, pg_server: PostgresServer, legacy: DatabaseUrl
+) -> None:
+    """Each machine of docs/ray.md is a home directory of its own in the cluster's namespace;
+    handing out the token is the copy of a file between them."""
+    cluster = LoopbackCluster(tmp_path)
+    names = [pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}") for _ in range(2)]
+    home = {m: tmp_path / m for m in ("head", "worker1", "worker2", "driver", "stranger")}
+
+    def follow(role: str, machine: str, **env: str) -> subprocess.CompletedProcess[str]:
+        clean = cluster.env(home[machine], token=False)
+        return cluster.ns.run(
+            ["bash", "-euc", guide(role)],
+            env={k: v for k, v in clean.items() if k not in OPTION_ENV} | env,
+            cwd=home[machine],
+        )
+
+    try:
+        assert pg_server.port is not None
+        cluster.ns.forward(pg_server.port, tmp_path)
+        started = follow("head", "head")
+        assert started.returncode == 0, started.stdout + started.stderr
+        token = home["head"] / ".ray" / "auth_token"
+        cluster.token = token.read_text().strip()
+        refused = follow("worker", "stranger")
+        assert refused.returncode != 0 and "token" in refused.stdout + refused.stderr
+        for machine in ("worker1", "worker2", "driver"):
+            (home[machine] / ".ray").mkdir(parents=True)
+            shutil.copy(token, home[machine] / ".ray" / "auth_token")
+        for machine in ("worker1", "worker2"):
+            joined = follow("worker", machine)
+            assert joined.returncode == 0, joined.stdout + joined.stderr
+        cluster.wait_for_nodes(3)
+        assert cluster.not_loopback() == []
+        # The Ray Client address from the driver; the cluster address on the head node.
+        runs = (("driver", "driver", names[0]), ("on-cluster", "head", names[1]))
+        for role, machine, name in runs:
+            ran = follow(role, machine, LEGACY_DATABASE_URL=str(legacy),
+                         DATABASE_URL=pg_server.url(name))  # fmt: skip
+            assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-4000:]
+        assert cluster.not_loopback() == []
+    finally:
+        cluster.stop()
+    a, b = (run_snapshot(DatabaseUrl.parse(pg_server.url(n), what="target")) for n in names)
+    for name in names:
+        pg_server.drop_database(name)
+    assert a["orders"].height > 0
+    for table in b:
+        assert a[table].equals(b[table]), table
