@@ -164,13 +164,23 @@ class Bench:
         return time.process_time() + server
 
     def etl(
-        self, source: DatabaseUrl, target: DatabaseUrl, *args: str, src: Path = ROOT / "src"
+        self,
+        source: DatabaseUrl,
+        target: DatabaseUrl,
+        *args: str,
+        src: Path = ROOT / "src",
+        within: Sequence[str] = (),
+        base_env: dict[str, str] | None = None,
     ) -> EtlRun:
         """``etl run --entity orders`` as a subprocess, measured; ``src``: the package's
-        source folder to run (another revision's, for an A/B)."""
+        source folder to run (another revision's, for an A/B); ``within``: a command prefix
+        the run goes through (a network namespace's nsenter), ``base_env`` the environment
+        to start from instead of this process's."""
         command = [sys.executable, "-m", "columnar_etl", "run", "--entity", "orders"]
         command += ["--source", source.url, "--target", target.url, "--json", *args]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "LEGACY_"))}
+        env = {
+            k: v for k, v in (base_env or os.environ).items() if not k.startswith(("PG", "LEGACY_"))
+        }
         env.pop("DATABASE_URL", None)
         paths = [str(src), env.get("PYTHONPATH", "")]
         env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
@@ -181,7 +191,7 @@ class Bench:
             tempfile.NamedTemporaryFile("r") as usage,
         ):
             start = time.perf_counter()
-            launched = [sys.executable, "-c", _LAUNCHER, usage.name, *command]
+            launched = [*within, sys.executable, "-c", _LAUNCHER, usage.name, *command]
             done = subprocess.run(launched, stdout=out, stderr=err, env=env, cwd=ROOT, check=False)
             seconds = time.perf_counter() - start
             measured = json.loads(usage.read() or "{}")
