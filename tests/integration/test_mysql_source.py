@@ -109,6 +109,21 @@ def test_probe_fails_fast_in_one_line_where_no_mysql_answers(mariadb_url: str) -
     assert time.monotonic() - started < 5 and "\n" not in str(e.value)
 
 
+def test_a_wrong_password_fails_at_once_in_one_line(mariadb_url: str) -> None:
+    """connectorx's pool would retry a refused login for 30 s; the probe logs in itself."""
+    wrong = mariadb_url.replace(ETL_PASSWORD, "not-the-Pa55word")
+    assert wrong != mariadb_url
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="Access denied for user 'etl'") as e:
+        Source(DatabaseUrl.parse(wrong, what="source", source=True)).check(spec())
+    message = str(e.value)
+    assert time.monotonic() - started < 5 and "\n" not in message
+    assert "not-the-Pa55word" not in message and ETL_PASSWORD not in message
+    unknown_db = mariadb_url.rsplit("/", 1)[0] + "/no_such_db"
+    with pytest.raises(SourceError, match="no_such_db"):
+        mysqlwire.probe(DatabaseUrl.parse(unknown_db, what="source", source=True))
+
+
 @contextlib.contextmanager
 def listening(greeting: bytes) -> Iterator[int]:
     """A port on 127.0.0.1 whose first connection is sent ``greeting`` and closed."""
