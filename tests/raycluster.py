@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,17 +143,17 @@ class Namespace:
         return ["nsenter", f"--target={self.holder.pid}", "--net", "--", *args]
 
     def run(
-        self, args: Sequence[str], env: dict[str, str], timeout: float = 300, **kw: object
+        self, args: Sequence[str], env: dict[str, str], timeout: float = 300, cwd: Path | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run ``args`` inside the namespace; its output captured, never raising on exit."""
         return subprocess.run(
             self.command(args),
             env=env,
+            cwd=cwd,
             capture_output=True,
             text=True,
             timeout=timeout,
             stdin=subprocess.DEVNULL,
-            **kw,  # type: ignore[call-overload]
         )
 
     def pids(self) -> list[int]:
@@ -209,9 +209,10 @@ class Namespace:
         self.holder.wait(timeout=30)
 
 
-def _wait_for(ready: object, failure: str, timeout: float = 60) -> None:
+def _wait_for(ready: Callable[[], bool], failure: str, timeout: float = 60) -> None:
+    """Poll ``ready`` until it holds; RuntimeError(``failure``) after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    while not ready():  # type: ignore[operator]
+    while not ready():
         if time.monotonic() > deadline:
             raise RuntimeError(failure)
         time.sleep(0.05)
