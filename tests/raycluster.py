@@ -143,7 +143,11 @@ class Namespace:
         return ["nsenter", f"--target={self.holder.pid}", "--net", "--", *args]
 
     def run(
-        self, args: Sequence[str], env: dict[str, str], timeout: float = 300, cwd: Path | None = None
+        self,
+        args: Sequence[str],
+        env: dict[str, str],
+        timeout: float = 300,
+        cwd: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``args`` inside the namespace; its output captured, never raising on exit."""
         return subprocess.run(
