@@ -17,6 +17,7 @@ Ray is an optional dependency (``pip install 'columnar-etl[ray]'``), imported on
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections import deque
@@ -73,7 +74,20 @@ def _start(ray: Any, address: str | None) -> None:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     except Exception as exc:  # ConnectionError, ValueError... Ray's own variety
         where = address or "a local Ray instance"
-        raise ConfigError(f"cannot start or reach {where}: {exc}") from None
+        hint = _token_hint() if address else ""
+        raise ConfigError(f"cannot start or reach {where}: {exc}{hint}") from None
+
+
+def _token_hint() -> str:
+    """What to check when a cluster refused us: Ray says only "timeout" or "failed to
+    connect" when the cause is a missing or wrong token (docs/ray.md, token authentication)."""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+        return " (if the cluster uses token authentication: is its token in ~/.ray/auth_token "
+        "or RAY_AUTH_TOKEN here?)"
+    return (
+        " (if the cluster uses token authentication: set RAY_AUTH_MODE=token and give this "
+        "machine the cluster's token, see docs/ray.md)"
+    )
 
 
 def _wait_for_turn(target: Target, job_id: int, batch: ledger.Batch) -> bool:

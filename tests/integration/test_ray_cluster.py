@@ -118,6 +118,24 @@ def test_a_migration_through_three_nodes_gives_the_local_result(
     assert cluster.not_loopback() == []
 
 
+def test_a_driver_without_the_token_is_refused_in_one_line(
+    cluster: LoopbackCluster, legacy: DatabaseUrl, tmp_path: Path
+) -> None:
+    """The cluster checks the token; Ray's own words do not say so, ours do."""
+    env = {k: v for k, v in cluster.env(tmp_path, token=False).items() if k not in OPTION_ENV}
+    done = cluster.ns.run(
+        [sys.executable, "-m", "columnar_etl", "run", "--entity", "orders", "--executor", "ray",
+         "--ray-address", CLUSTER_ADDRESS, "--source", str(legacy),
+         "--target", f"sqlite://{tmp_path / 't.db'}"],
+        env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Authentication token is missing or incorrect" in done.stderr  # the cluster's refusal
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in done.stderr
+    assert "RAY_AUTH_MODE=token" in errors[0] and "docs/ray.md" in errors[0]
+
+
 def test_a_worker_node_lost_mid_run_costs_no_row_and_no_duplicate(
     cluster: LoopbackCluster, legacy: DatabaseUrl, reference: DatabaseUrl, target: str
 ) -> None:
