@@ -23,6 +23,7 @@ __all__ = [
     "SourceSpec",
     "carry_row_id",
     "general_dates",
+    "init_migration",
     "load_migration",
     "migrate",
     "on_rows",
@@ -46,6 +47,7 @@ _WHERE = {
     "Migration": "columnar_etl.migration",
     "load_migration": "columnar_etl.migration",
     "migrate": "columnar_etl.api",
+    "init_migration": "columnar_etl.api",
 }
 
 

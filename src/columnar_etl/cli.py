@@ -19,6 +19,7 @@ from rich.table import Table
 from typer._click.exceptions import ClickException  # typer vendors click since 0.22
 
 from columnar_etl import ledger, pipeline
+from columnar_etl.api import MIGRATION_FILE, init_migration
 from columnar_etl.config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_LOCK_TIMEOUT,
@@ -46,6 +47,7 @@ from columnar_etl.migration import Migration, load_migration
 from columnar_etl.progress import progress_reporter
 from columnar_etl.render import by_type, print_report, print_status, show
 from columnar_etl.rollback import rollback_job
+from columnar_etl.scaffold import describe
 from columnar_etl.target import Target
 from columnar_etl.verify import verify as verify_target
 
@@ -141,6 +143,32 @@ MigrationOpt = Annotated[
         metavar="PATH|MODULE",
     ),
 ]
+
+
+@app.command("init")
+@_on_ctrl_c("etl init writes its folder last, at once: nothing was written")
+def init_command(
+    source: SourceOpt = None,
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="New or empty folder the migration is written into."),
+    ] = Path("migration"),
+    tables: Annotated[
+        str | None,
+        typer.Option("--tables", help="Only these tables, comma-separated.", metavar="A,B"),
+    ] = None,
+) -> None:
+    """Write a runnable migration of the legacy database: an entity per table."""
+    if not source:
+        _fail("no source: pass --source or set LEGACY_DATABASE_URL", 2)
+    only = None if tables is None else [t.strip() for t in tables.split(",") if t.strip()]
+    scaffold = init_migration(source, out, only)
+    for line in describe(scaffold):
+        typer.echo(line)
+    typer.echo(
+        f"wrote {out / MIGRATION_FILE}: {len(scaffold.entities)} entities. Edit the transforms, "
+        f"then: etl run --migration {out} --entity all"
+    )
 
 
 @app.command()

@@ -29,6 +29,7 @@ __all__ = [
     "bind",
     "carry_row_id",
     "general_dates",
+    "key_dtype",
     "on_rows",
     "reads",
     "rule",
@@ -75,6 +76,11 @@ def bind(where: str, literal: Callable[[str], str]) -> str:
 _KEY_DTYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.String)
 
 
+def key_dtype(dtype: pl.DataType | type[pl.DataType]) -> bool:
+    """Whether a column read as ``dtype`` can be (part of) a :class:`SourceSpec`'s key."""
+    return dtype.base_type() in _KEY_DTYPES
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     """The legacy table an entity reads."""
@@ -95,9 +101,9 @@ class SourceSpec:
     params: Mapping[str, Param] = field(default_factory=dict)
     """The values of ``where``'s placeholders: None, booleans, integers, finite floats, text."""
     read_as: Mapping[str, str] = field(default_factory=dict)
-    """Columns read through a SQL expression of the source's, ``{}`` standing for the quoted
-    column: ``{"total": "CAST({} AS TEXT)"}`` reads a numeric connectorx would round as its
-    exact text (``etl init`` writes these from its type map). Not for key columns."""
+    """Columns read through a SQL expression of the source's, each ``{}`` standing for the
+    quoted column: ``{"total": "CAST({} AS TEXT)"}`` reads a numeric connectorx would round
+    as its exact text (``etl init`` writes these from its type map). Not for key columns."""
 
     def __post_init__(self) -> None:
         key = (self.key,) if isinstance(self.key, str) else tuple(self.key or ())
@@ -108,16 +114,16 @@ class SourceSpec:
             raise ConfigError(f"source {self.table!r}: a table or column name is empty or has NUL")
         for column in key:
             dtype = self.schema.get(column)
-            if dtype is None or dtype.base_type() not in _KEY_DTYPES:
+            if dtype is None or not key_dtype(dtype):
                 raise ConfigError(
                     f"source {self.table!r}: key column {column!r} must be one of its columns, "
                     f"read as an integer or text (it is {dtype})"
                 )
         for column, expression in self.read_as.items():
-            if column not in self.schema or column in key or expression.count("{}") != 1:
+            if column not in self.schema or column in key or "{}" not in expression:
                 raise ConfigError(
                     f"source {self.table!r}: read_as[{column!r}] = {expression!r} must be a "
-                    "non-key column's SQL expression with one {} for the column"
+                    "non-key column's SQL expression with {} for the column"
                 )
         named = set(placeholders(self.where or ""))
         if named != set(self.params):
@@ -183,8 +189,11 @@ class SourceSpec:
 #: What a declared table, column or index name may be: it is written into DDL and queries as
 #: it is, so nothing that would need quoting (or could end a statement) gets through.
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-#: An exact SQL type as declared: ``numeric(12,2)``, ``varchar(40)``, ``timestamp with time zone``.
-_SQL_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\[\])?")
+#: An exact SQL type as declared: ``numeric(12,2)``, ``varchar(40)``, ``timestamp with time zone``,
+#: ``timestamp(3) with time zone`` (PostgreSQL's spelling of a precision), ``integer[]``.
+_SQL_TYPE = re.compile(
+    r"[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?( [A-Za-z][A-Za-z ]*)?(\[\])?"
+)
 
 
 def _identifiers(where: str, *names: str) -> None:

@@ -204,6 +204,10 @@ class Dialect:
         kept_as_text = dtype == pl.String or isinstance(dtype, pl.Decimal)
         if self.affinities and kept_as_text and _affinity(declared) != "TEXT":
             return self.sql_type(dtype, json=json)
+        if self.affinities and not _TYPE_NAME.fullmatch(declared.strip()):
+            # SQLite's grammar has no array and no words after a length (PostgreSQL's
+            # varchar(10)[], timestamp(3) with time zone): the dtype's type, same affinity.
+            return self.sql_type(dtype, json=json)
         return declared
 
     def cast_on_load(self, declared: str | None, dtype: pl.DataType) -> bool:
@@ -398,6 +402,10 @@ _CHARACTER = re.compile(
     r"(text|varchar|character varying|char|character|bpchar)\s*(\(\s*\d+\s*\))?",
     re.IGNORECASE,
 )
+
+
+#: A type name as SQLite's grammar takes it: words, then at most a length or a precision.
+_TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ ]*(\(\s*[+-]?\d+\s*(,\s*[+-]?\d+\s*)?\))?")
 
 
 def _affinity(declared: str) -> str:

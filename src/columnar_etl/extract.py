@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -270,6 +270,25 @@ class Source:
             )
         rules = typemap.table_rules(self.read, self.url.dialect, spec.table)
         typemap.raise_for_uncarried(spec, rules)
+        self._refuse_wide_keys(spec, rules)
+
+    def _refuse_wide_keys(self, spec: SourceSpec, rules: Mapping[str, object]) -> None:
+        """A key column the type map would read as text but ``spec`` reads as an integer
+        (``etl init`` keys a MySQL table by its unsigned bigint id so): every value must fit
+        that integer, or the run stops before reading, naming the column and its range."""
+        for column in spec.key_columns:
+            rule, dtype = rules.get(column), spec.schema[column]
+            if not (isinstance(rule, typemap.Carry) and rule.as_text and dtype.is_integer()):
+                continue
+            quoted, table = self._quote(column), relation(spec, self.url.dialect)
+            found = self.read(f"SELECT MIN({quoted}) AS lo, MAX({quoted}) AS hi FROM {table}")
+            lo, hi = found["lo"][0], found["hi"][0]
+            least, most = pl.select(dtype.min().alias("lo"), dtype.max().alias("hi")).row(0)
+            if lo is not None and not (least <= int(lo) and int(hi) <= most):
+                raise SourceError(
+                    f"source table {spec.table!r}, key column {column!r}: its values "
+                    f"{lo}..{hi} do not all fit {dtype} ({least}..{most}), which it is read as"
+                )
 
     def plan(self, spec: SourceSpec, batch_size: int) -> list[BatchRange]:
         """Cut the table into id ranges of ``batch_size`` rows (the last may hold fewer).

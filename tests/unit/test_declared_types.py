@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 
 import polars as pl
 import pytest
 
 from columnar_etl.declare import ROW_ID
 from columnar_etl.declared_types import Declared, misfits, written
+from columnar_etl.dialects import SQLITE
 
 
 @pytest.mark.parametrize(
@@ -72,3 +74,22 @@ def test_values_travel_in_the_declared_type_unchanged() -> None:
     assert [str(v) for v in sent["fee"]] == ["1.10", "-3.00"]
     # A driver without decimals gets the number as it is.
     assert written(rows, types, decimals=False)["fee"].dtype == pl.Float64
+
+
+@pytest.mark.parametrize(
+    ("declared", "dtype", "expected"),
+    [
+        ("character varying(10)[]", pl.String(), "text"),
+        ("timestamp(3) with time zone", pl.String(), "text"),
+        ("varchar(40)", pl.String(), "varchar(40)"),
+        ("double precision", pl.Float64(), "double precision"),
+    ],
+)
+def test_a_postgresql_spelling_sqlite_cannot_parse_becomes_the_dtype_s_type(
+    declared: str, dtype: pl.DataType, expected: str
+) -> None:
+    """etl init declares PostgreSQL's exact types; an SQLite target creates its table with
+    what its grammar takes, of the same affinity."""
+    sql = SQLITE.column_type(declared, dtype)
+    assert sql == expected
+    sqlite3.connect(":memory:").execute(f"CREATE TABLE t (c {sql})")

@@ -1,0 +1,315 @@
+"""What a legacy database's catalog says about its tables, for ``etl init``.
+
+One :class:`CatalogReader` per source dialect holds its catalog questions (SQL with the
+table's name as a ``{table}`` literal, or its quoted name as ``{quoted}``); each answers in
+the same shape, so that :func:`read_tables` builds every :class:`SourceTable` the same way
+whatever the database. Column types come from :mod:`columnar_etl.typemap`: what each becomes
+in PostgreSQL, and how it is read so that no value changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from columnar_etl.declare import key_dtype
+from columnar_etl.dialects import DIALECTS
+from columnar_etl.errors import SourceError
+from columnar_etl.typemap import Carry, ColumnType, Refuse, carry, catalog_sql, column_type
+
+__all__ = [
+    "READERS",
+    "CatalogReader",
+    "ForeignKey",
+    "SourceColumn",
+    "SourceIndex",
+    "SourceTable",
+    "read_tables",
+]
+
+#: Runs a query on the source (``Source.read``).
+Read = Callable[[str], pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class CatalogReader:
+    """One database's catalog questions, each answered in the shape :func:`read_tables`
+    reads."""
+
+    tables: str
+    """Every base table of the connection's schema: ``name``, ``estimated`` (its estimated
+    rows; negative where the database has no estimate)."""
+    not_null: str
+    """The columns of ``{table}``: ``name``, ``not_null`` (0/1 or a boolean)."""
+    indexes: str
+    """One row per column of each index of ``{table}`` (primary key and unique constraints
+    included): ``name``, ``kind`` (primary, unique or index), ``seq`` (from 1), ``column``
+    (NULL for an expression, a prefix or a non-btree index, which the scaffold leaves out).
+    Partial indexes are left out."""
+    foreign_keys: str
+    """One row per column of each foreign key of ``{table}`` to a table of the same schema:
+    ``name``, ``seq``, ``column``, ``ref_table``, ``ref_column`` (NULL: the referenced
+    table's primary key, in order)."""
+    count: str | None = None
+    """The exact rows of ``{quoted}``, where counting is cheap and no estimate exists."""
+    key_reads: Mapping[str, Carry] = field(default_factory=dict)
+    """By type name: how a key column is read where the type map reads the type as text
+    (keys are ranges the source compares, read as they are)."""
+
+
+POSTGRES = CatalogReader(
+    tables=(
+        "SELECT c.relname::text AS name, "
+        "CAST(CASE WHEN c.reltuples < 0 THEN -1 ELSE c.reltuples END AS bigint) AS estimated "
+        "FROM pg_class c WHERE c.relnamespace = to_regnamespace(current_schema()) "
+        "AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY c.relname"
+    ),
+    not_null=(
+        "SELECT a.attname::text AS name, a.attnotnull AS not_null FROM pg_attribute a "
+        "WHERE a.attrelid = to_regclass(format('%I.%I', current_schema(), {table})) "
+        "AND a.attnum > 0 AND NOT a.attisdropped"
+    ),
+    indexes=(
+        "SELECT i.relname::text AS name, CASE WHEN x.indisprimary THEN 'primary' "
+        "WHEN x.indisunique THEN 'unique' ELSE 'index' END AS kind, "
+        "CAST(k.n AS bigint) AS seq, "
+        "CASE WHEN m.amname = 'btree' THEN a.attname::text END AS column "
+        "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+        "JOIN pg_am m ON m.oid = i.relam "
+        "CROSS JOIN LATERAL unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) "
+        "LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum "
+        "WHERE x.indrelid = to_regclass(format('%I.%I', current_schema(), {table})) "
+        "AND x.indpred IS NULL AND k.n <= x.indnkeyatts ORDER BY i.relname, k.n"
+    ),
+    foreign_keys=(
+        "SELECT c.conname::text AS name, CAST(k.n AS bigint) AS seq, "
+        "a.attname::text AS column, r.relname::text AS ref_table, "
+        "ra.attname::text AS ref_column "
+        "FROM pg_constraint c "
+        "CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(attnum, refnum, n) "
+        "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum "
+        "JOIN pg_class r ON r.oid = c.confrelid "
+        "JOIN pg_attribute ra ON ra.attrelid = c.confrelid AND ra.attnum = k.refnum "
+        "WHERE c.contype = 'f' AND r.relnamespace = c.connamespace "
+        "AND c.conrelid = to_regclass(format('%I.%I', current_schema(), {table})) "
+        "ORDER BY c.conname, k.n"
+    ),
+)
+
+MYSQL = CatalogReader(
+    tables=(
+        "SELECT table_name AS name, CAST(COALESCE(table_rows, -1) AS SIGNED) AS estimated "
+        "FROM information_schema.tables WHERE table_schema = DATABASE() "
+        "AND table_type = 'BASE TABLE' ORDER BY table_name"
+    ),
+    not_null=(
+        "SELECT column_name AS name, CAST(is_nullable = 'NO' AS SIGNED) AS not_null "
+        "FROM information_schema.columns WHERE table_schema = DATABASE() "
+        "AND table_name = {table}"
+    ),
+    # A prefix index (sub_part) is no uniqueness of the whole column, a fulltext or spatial
+    # one no index the target can have: their columns are NULL, and the index left out.
+    indexes=(
+        "SELECT index_name AS name, CASE WHEN index_name = 'PRIMARY' THEN 'primary' "
+        "WHEN non_unique = 0 THEN 'unique' ELSE 'index' END AS kind, "
+        "CAST(seq_in_index AS SIGNED) AS seq, "
+        "CASE WHEN sub_part IS NULL AND index_type IN ('BTREE', 'HASH') "
+        "THEN column_name END AS `column` "
+        "FROM information_schema.statistics WHERE table_schema = DATABASE() "
+        "AND table_name = {table} ORDER BY index_name, seq_in_index"
+    ),
+    foreign_keys=(
+        "SELECT constraint_name AS name, CAST(ordinal_position AS SIGNED) AS seq, "
+        "column_name AS `column`, referenced_table_name AS ref_table, "
+        "referenced_column_name AS ref_column FROM information_schema.key_column_usage "
+        "WHERE table_schema = DATABASE() AND table_name = {table} "
+        "AND referenced_table_schema = DATABASE() AND referenced_table_name IS NOT NULL "
+        "ORDER BY constraint_name, ordinal_position"
+    ),
+    # The common AUTO_INCREMENT key: read as it is (connectorx gives uint64) into a bigint,
+    # exact for every id up to 9223372036854775807; a greater one fails the run, loudly.
+    key_reads={
+        "bigint": Carry(
+            "numeric(20)",
+            pl.Int64(),
+            why="an unsigned key read as it is: an id past 9223372036854775807 stops the run",
+            when=lambda column: column.unsigned,
+        )
+    },
+)
+
+SQLITE = CatalogReader(
+    tables=(
+        "SELECT name, -1 AS estimated FROM sqlite_master WHERE type = 'table' "
+        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+        "AND COALESCE(sql, '') NOT LIKE 'CREATE VIRTUAL%' ORDER BY name"
+    ),
+    not_null='SELECT name, "notnull" AS not_null FROM pragma_table_info({table})',
+    # The primary key from table_info: a rowid table's INTEGER PRIMARY KEY has no index.
+    indexes=(
+        "SELECT '(primary key)' AS name, 'primary' AS kind, pk AS seq, name AS \"column\" "
+        "FROM pragma_table_info({table}) WHERE pk > 0 "
+        "UNION ALL SELECT l.name, CASE WHEN l.\"unique\" THEN 'unique' ELSE 'index' END, "
+        "i.seqno + 1, i.name FROM pragma_index_list({table}) AS l, "
+        "pragma_index_info(l.name) AS i WHERE l.partial = 0 AND l.origin <> 'pk' "
+        "ORDER BY 1, 3"
+    ),
+    foreign_keys=(
+        'SELECT CAST(id AS TEXT) AS name, seq + 1 AS seq, "from" AS "column", '
+        '"table" AS ref_table, "to" AS ref_column '
+        "FROM pragma_foreign_key_list({table}) ORDER BY id, seq"
+    ),
+    count="SELECT COUNT(*) AS n FROM {quoted}",
+)
+
+#: The reader of each source dialect.
+READERS = {"postgresql": POSTGRES, "mysql": MYSQL, "sqlite": SQLITE}
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    """One column of a legacy table, and how the tool carries it."""
+
+    name: str
+    type: ColumnType
+    rule: Carry | Refuse
+    not_null: bool
+    as_key: Carry | None = None
+    """How it is read where it is (part of) the key and ``rule`` reads it as text."""
+
+    @property
+    def key_rule(self) -> Carry | None:
+        """How the column is read as (part of) an entity's key: as it is, as an integer or
+        as text (batches are ranges of the key, compared by the source); None where it
+        cannot be a key."""
+        for rule in (self.rule, self.as_key):
+            if isinstance(rule, Carry) and not rule.as_text and key_dtype(rule.dtype):
+                return rule
+        return None
+
+
+@dataclass(frozen=True)
+class SourceIndex:
+    """An index of a legacy table (its primary key and unique constraints too)."""
+
+    name: str
+    kind: str
+    """``primary``, ``unique`` or ``index``."""
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """A foreign key of a legacy table to another table of its schema."""
+
+    name: str
+    columns: tuple[str, ...]
+    table: str
+    """The table pointed at."""
+    to: tuple[str, ...]
+    """Its columns pointed at (empty: its primary key)."""
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """A legacy table as its catalog states it."""
+
+    name: str
+    columns: tuple[SourceColumn, ...]
+    indexes: tuple[SourceIndex, ...]
+    """Those on plain columns only (no expression, prefix or partial index)."""
+    foreign_keys: tuple[ForeignKey, ...]
+    rows: int | None
+    """Its estimated rows (exact where counted); None where the database has no estimate
+    (a PostgreSQL table never analyzed)."""
+
+    def column(self, name: str) -> SourceColumn:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        return next((i.columns for i in self.indexes if i.kind == "primary"), ())
+
+    @property
+    def uniques(self) -> tuple[tuple[str, ...], ...]:
+        """Its unique constraints and indexes other than the primary key."""
+        return tuple(i.columns for i in self.indexes if i.kind == "unique")
+
+
+def read_tables(read: Read, dialect: str, only: Sequence[str] | None = None) -> list[SourceTable]:
+    """The tables of the source's schema (``only`` those, when given: a SourceError names
+    one it does not hold), in name order, each with its columns, indexes and foreign keys."""
+    reader = READERS[dialect]
+    found = read(reader.tables)
+    estimates = dict(zip(found["name"].to_list(), found["estimated"].to_list(), strict=True))
+    names = list(estimates) if only is None else list(only)
+    unknown = [name for name in names if name not in estimates]
+    if unknown:
+        raise SourceError(
+            f"no table {', '.join(map(repr, unknown))} in the source; it holds "
+            f"{', '.join(estimates) or 'no tables'}"
+        )
+    return [_table(read, dialect, name, estimates[name]) for name in names]
+
+
+def _table(read: Read, dialect: str, name: str, estimate: int | None) -> SourceTable:
+    reader = READERS[dialect]
+    sql = DIALECTS[dialect]
+    literal = sql.literal(name)
+    not_null = {
+        str(row["name"]): bool(row["not_null"])
+        for row in read(reader.not_null.format(table=literal)).rows(named=True)
+    }
+    columns = tuple(
+        SourceColumn(
+            str(row["name"]),
+            typed := column_type(dialect, row),
+            carry(dialect, typed),
+            not_null.get(str(row["name"]), False),
+            _key_read(reader, typed),
+        )
+        for row in read(catalog_sql(dialect, literal)).rows(named=True)
+    )
+    rows = estimate if estimate is not None and estimate >= 0 else None
+    if rows is None and reader.count is not None:
+        rows = int(read(reader.count.format(quoted=sql.quote(name)))["n"][0])
+    return SourceTable(
+        name,
+        columns,
+        _indexes(read(reader.indexes.format(table=literal))),
+        _foreign_keys(read(reader.foreign_keys.format(table=literal))),
+        rows,
+    )
+
+
+def _key_read(reader: CatalogReader, column: ColumnType) -> Carry | None:
+    rule = reader.key_reads.get(column.name)
+    return rule if rule is not None and (rule.when is None or rule.when(column)) else None
+
+
+def _grouped(frame: pl.DataFrame) -> dict[str, list[dict[str, object]]]:
+    """Rows by their ``name``, in order."""
+    groups: dict[str, list[dict[str, object]]] = {}
+    for row in frame.rows(named=True):
+        groups.setdefault(str(row["name"]), []).append(row)
+    return groups
+
+
+def _indexes(frame: pl.DataFrame) -> tuple[SourceIndex, ...]:
+    indexes = []
+    for name, rows in _grouped(frame).items():
+        columns = tuple(row["column"] for row in rows)
+        if all(isinstance(c, str) for c in columns):
+            indexes.append(SourceIndex(name, str(rows[0]["kind"]), columns))  # type: ignore[arg-type]
+    return tuple(indexes)
+
+
+def _foreign_keys(frame: pl.DataFrame) -> tuple[ForeignKey, ...]:
+    keys = []
+    for name, rows in _grouped(frame).items():
+        to = tuple(str(row["ref_column"]) for row in rows if row["ref_column"] is not None)
+        columns = tuple(str(row["column"]) for row in rows)
+        keys.append(ForeignKey(name, columns, str(rows[0]["ref_table"]), to))
+    return tuple(keys)

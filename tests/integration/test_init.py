@@ -1,0 +1,345 @@
+"""``etl init`` against real sources: a PostgreSQL, a MariaDB and an SQLite database with a
+key of every shape, scaffolded, run into PostgreSQL and into SQLite, compared row by row."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import pytest
+
+from columnar_etl.config import DatabaseUrl
+from columnar_etl.dialects import DIALECTS
+from columnar_etl.target import Target
+from mariadbserver import connect
+from tests.helpers import etl
+
+#: (table, its DDL's body with {q} quoting names, its rows); the target's names follow.
+TABLES: list[tuple[str, str, list[tuple]]] = [
+    (
+        "members",  # an integer primary key
+        "{id} integer PRIMARY KEY, {name} varchar(40) NOT NULL, {note} text",
+        [(1, "Ada", "x"), (2, "Bob", None), (3, "Zoë 🦀", "it's")],
+    ),
+    (
+        "books",  # a text primary key
+        "{isbn} varchar(20) PRIMARY KEY, {title} text",
+        [("b1", "T1"), ("b 2", "T2")],
+    ),
+    (
+        "loans",  # a composite primary key, and foreign keys to both
+        "{member_id} integer NOT NULL, {isbn} varchar(20) NOT NULL, {n} integer NOT NULL, "
+        "{fee} numeric(10,2), PRIMARY KEY ({member_id}, {isbn}, {n}), "
+        "FOREIGN KEY ({member_id}) REFERENCES {members} ({id}), "
+        "FOREIGN KEY ({isbn}) REFERENCES {books} ({isbn})",
+        [(1, "b1", 1, 1.5), (1, "b1", 2, None), (2, "b 2", 1, 0.01)],
+    ),
+    (
+        "visits",  # no key at all: a repeated row is two visits
+        "{member_id} integer, {note} text",
+        [(1, "a"), (1, "a"), (None, "b")],
+    ),
+    (
+        "tags",  # no primary key: its unique NOT NULL column is the key
+        "{code} varchar(10) NOT NULL UNIQUE, {label} text",
+        [("x", "X"), ("y", None)],
+    ),
+    (
+        "Order Details",  # names a target cannot take as they are
+        "{Order ID} integer PRIMARY KEY, {select} varchar(10), {Unit Price} numeric(10,2)",
+        [(10, "s", 2.25)],
+    ),
+]
+#: The source table's columns and the target's, as `etl init` names them.
+COLUMNS = {
+    "members": (["id", "name", "note"], "members", ["id", "name", "note"]),
+    "books": (["isbn", "title"], "books", ["isbn", "title"]),
+    "loans": (["member_id", "isbn", "n", "fee"], "loans", ["member_id", "isbn", "n", "fee"]),
+    "visits": (["member_id", "note"], "visits", ["member_id", "note"]),
+    "tags": (["code", "label"], "tags", ["code", "label"]),
+    "Order Details": (
+        ["Order ID", "select", "Unit Price"],
+        "order_details",
+        ["order_id", "select_", "unit_price"],
+    ),
+}
+INDEX = "CREATE INDEX {visits_member} ON {visits} ({member_id})"
+
+
+class Quoted(dict):
+    """``{name}`` in DDL as the dialect quotes ``name``."""
+
+    def __init__(self, quote: Callable[[str], str]) -> None:
+        super().__init__()
+        self.quote = quote
+
+    def __missing__(self, key: str) -> str:
+        return self.quote(key)
+
+
+def statements(dialect: str) -> list[tuple[str, tuple | None]]:
+    """The DDL and inserts of the legacy database, in the dialect's quoting and
+    placeholders."""
+    quote = DIALECTS[dialect].quote
+    names = Quoted(quote)
+    mark = "%s" if dialect == "mysql" else "?"
+    out: list[tuple[str, tuple | None]] = []
+    for table, body, rows in TABLES:
+        out.append((f"CREATE TABLE {quote(table)} ({body.format_map(names)})", None))
+        out += [
+            (f"INSERT INTO {quote(table)} VALUES ({', '.join([mark] * len(r))})", r) for r in rows
+        ]
+    out.append((INDEX.format_map(names), None))
+    return out
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
+def legacy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Reader]]:
+    """A legacy database of each source dialect holding TABLES, and how to read it."""
+    if request.param == "sqlite":
+        path = tmp_path / "legacy.db"
+        with sqlite3.connect(path) as conn:
+            for sql, values in statements("sqlite"):
+                conn.execute(sql, values or ())
+        yield f"sqlite://{path}", lambda sql: sqlite3.connect(path).execute(sql).fetchall()
+    elif request.param == "postgresql":
+        url = request.getfixturevalue("pg_url")
+        with Target(DatabaseUrl.parse(url, what="test")) as t:
+            for sql, values in statements("postgresql"):
+                t.execute(sql, values) if values else t.execute(sql)
+            t.commit()
+        yield url, lambda sql: _target_rows(url, sql)
+    else:
+        url = request.getfixturevalue("mariadb_url")
+        with connect(url) as conn, conn.cursor() as cur:
+            for sql, values in statements("mysql"):
+                cur.execute(sql, values)
+            conn.commit()
+
+        def read(sql: str) -> list[tuple]:
+            with connect(url) as conn, conn.cursor() as cur:
+                cur.execute(sql)
+                return list(cur.fetchall())
+
+        yield url, read
+
+
+Reader = Callable[[str], list[tuple]]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty target database of each dialect."""
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path / 'target.db'}"
+        return
+    server = request.getfixturevalue("pg_server")
+    name = server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    yield server.url(name)
+    server.drop_database(name)
+
+
+def _target_rows(url: str, sql: str) -> list[tuple]:
+    with Target(DatabaseUrl.parse(url, what="test")) as t:
+        return t.query(sql).rows()
+
+
+def _same(value: object) -> object:
+    """A value as compared: a number by its value (1.50 is 1.5, the text '1.50' too)."""
+    if value is None or isinstance(value, bool):
+        return value
+    try:
+        return Decimal(str(value)).normalize()
+    except InvalidOperation:
+        return value
+
+
+def _table(rows: list[tuple]) -> list[tuple]:
+    return sorted((tuple(_same(v) for v in row) for row in rows), key=repr)
+
+
+def test_init_then_run_copies_every_table_faithfully(
+    legacy: tuple[str, Reader], target: str, tmp_path: Path
+) -> None:
+    source, read_source = legacy
+    out = tmp_path / "my_migration"
+    done = etl("init", "--source", source, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    said = done.stdout
+    assert "members: 3 rows, key id (primary key)" in said or "members: ? rows" in said, said
+    assert "key isbn (primary key)" in said
+    assert "key member_id, isbn, n (primary key)" in said
+    assert "visits: " in said and "keyless: no primary key" in said
+    assert "key code (unique, not null)" in said
+    assert "'Order Details' -> order_details" in said
+    assert sorted(p.name for p in out.iterdir()) == ["migration.py"]
+    _ruff_clean(out)
+
+    where = ("--migration", str(out), "--source", source, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    dialect = DIALECTS[DatabaseUrl.parse(source, what="s", source=True).dialect]
+    loaded = {}
+    for table, (columns, entity, target_columns) in COLUMNS.items():
+        selected = ", ".join(dialect.quote(c) for c in columns)
+        expected = _table(read_source(f"SELECT {selected} FROM {dialect.quote(table)}"))
+        got = _target_rows(target, f"SELECT {', '.join(target_columns)} FROM {entity}")
+        assert _table(got) == expected, table
+        loaded[entity] = _target_rows(target, f"SELECT * FROM {entity} ORDER BY etl_id")
+
+    checked = etl("verify", *where)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    again = etl("run", "--entity", "all", *where, "--no-progress")
+    assert again.returncode == 0, again.stdout + again.stderr
+    for entity, rows in loaded.items():
+        assert _target_rows(target, f"SELECT * FROM {entity} ORDER BY etl_id") == rows, entity
+
+
+def _ruff_clean(folder: Path) -> None:
+    """The generated code passes ruff's checks (the project's rule set) and its format, run
+    from the folder as a user would (here, this repository's src/ would make columnar_etl
+    an import of the first party)."""
+    ruff = shutil.which("ruff")
+    assert ruff, "ruff is a dev dependency"
+    rules = "E,F,W,I,B,UP,SIM,RUF"
+    for args in (["check", "--select", rules], ["format", "--check"]):
+        done = subprocess.run(
+            [ruff, *args, "--isolated", "."], capture_output=True, text=True, cwd=folder
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture
+def sqlite_legacy(tmp_path: Path) -> str:
+    path = tmp_path / "legacy.db"
+    with sqlite3.connect(path) as conn:
+        for sql, values in statements("sqlite"):
+            conn.execute(sql, values or ())
+    return f"sqlite://{path}"
+
+
+def test_a_folder_that_is_not_empty_is_refused_and_left_as_it_is(
+    sqlite_legacy: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    done = etl("init", "--source", sqlite_legacy, "--out", str(out))
+    assert done.returncode != 0
+    [line] = done.stderr.strip().splitlines()
+    assert "is not empty" in line and str(out) in line
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_tables_names_the_tables_and_an_unknown_one_is_refused(
+    sqlite_legacy: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "two"
+    done = etl("init", "--source", sqlite_legacy, "--out", str(out), "--tables", "books,loans")
+    assert done.returncode == 0, done.stderr
+    text = (out / "migration.py").read_text()
+    assert "BOOKS = SourceSpec(" in text and "LOANS = SourceSpec(" in text
+    assert "MEMBERS" not in text
+    # The foreign key to members, which is not read, is said to be left out.
+    assert "loans(member_id) -> members: not declared" in done.stdout
+    missing = tmp_path / "missing"
+    refused = etl(
+        "init", "--source", sqlite_legacy, "--out", str(missing), "--tables", "books,nope"
+    )
+    assert refused.returncode != 0
+    [line] = refused.stderr.strip().splitlines()
+    assert "'nope'" in line, line
+    assert not missing.exists()
+
+
+def test_a_type_that_cannot_be_carried_is_refused_before_writing(
+    pg_url: str, tmp_path: Path
+) -> None:
+    with Target(DatabaseUrl.parse(pg_url, what="test")) as t:
+        t.execute("CREATE TYPE edition AS (year int, printing int)")
+        t.execute("CREATE TABLE odd_books (isbn text PRIMARY KEY, title edition)")
+        t.commit()
+    out = tmp_path / "odd"
+    done = etl("init", "--source", pg_url, "--out", str(out))
+    assert done.returncode != 0
+    [line] = done.stderr.strip().splitlines()
+    assert "'odd_books'" in line and "'title'" in line and "edition" in line, line
+    assert not out.exists()
+
+
+def test_an_unanalyzed_table_shows_unknown_rows_and_text_carried_columns_say_why(
+    pg_url: str, tmp_path: Path
+) -> None:
+    with Target(DatabaseUrl.parse(pg_url, what="test")) as t:
+        t.execute("CREATE TABLE spans (id bigint PRIMARY KEY, span interval, amount numeric)")
+        t.execute("INSERT INTO spans VALUES (1, '1 day', 1.5)")
+        t.commit()
+    out = tmp_path / "spans"
+    done = etl("init", "--source", pg_url, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "spans: ? rows, key id (primary key)" in done.stdout, done.stdout
+    assert "spans.span: interval -> interval: " in done.stdout
+    assert "spans.amount: numeric -> numeric: " in done.stdout
+
+
+def test_no_source_or_a_file_for_a_folder_is_one_line(sqlite_legacy: str, tmp_path: Path) -> None:
+    unset = etl("init", "--out", str(tmp_path / "m"))
+    assert unset.returncode == 2
+    assert unset.stderr.strip() == "error: no source: pass --source or set LEGACY_DATABASE_URL"
+    a_file = tmp_path / "file.py"
+    a_file.write_text("")
+    done = etl("init", "--source", sqlite_legacy, "--out", str(a_file))
+    assert done.returncode != 0
+    [line] = done.stderr.strip().splitlines()
+    assert "is a file" in line and a_file.read_text() == ""
+
+
+def test_an_unsigned_bigint_key_of_mariadb_is_read_as_it_is(
+    mariadb_url: str, target: str, tmp_path: Path
+) -> None:
+    """The common AUTO_INCREMENT key: a key (not a keyless table), every id exact."""
+    big = 2**63 - 1
+    with connect(mariadb_url) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE accounts (id bigint unsigned AUTO_INCREMENT PRIMARY KEY)")
+        cur.execute(
+            "CREATE TABLE entries (id bigint unsigned PRIMARY KEY, account bigint unsigned, "
+            "FOREIGN KEY (account) REFERENCES accounts (id))"
+        )
+        cur.executemany("INSERT INTO accounts VALUES (%s)", [(1,), (big,)])
+        cur.executemany("INSERT INTO entries VALUES (%s, %s)", [(5, big), (big, 1), (6, None)])
+        conn.commit()
+    out = tmp_path / "m"
+    done = etl("init", "--source", mariadb_url, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "accounts: " in done.stdout and "key id (primary key)" in done.stdout
+    assert "keys read as they are:\n  accounts.id: bigint(20) unsigned -> numeric(20)" in (
+        done.stdout
+    )
+    where = ("--migration", str(out), "--source", mariadb_url, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    got = _target_rows(target, "SELECT id, account FROM entries")
+    assert _table(got) == _table([(5, big), (big, 1), (6, None)])
+    assert etl("verify", *where).returncode == 0
+
+
+def test_an_unsigned_id_past_bigint_stops_the_run_naming_it(
+    mariadb_url: str, tmp_path: Path
+) -> None:
+    with connect(mariadb_url) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE u (id bigint unsigned PRIMARY KEY, v int)")
+        cur.execute("INSERT INTO u VALUES (1, 1), (9223372036854775808, 2)")
+        conn.commit()
+    out = tmp_path / "m"
+    assert etl("init", "--source", mariadb_url, "--out", str(out)).returncode == 0
+    target = f"sqlite://{tmp_path / 't.db'}"
+    where = ("--migration", str(out), "--source", mariadb_url, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress")
+    assert ran.returncode == 1
+    [line] = ran.stderr.strip().splitlines()
+    assert "source table 'u', key column 'id': its values 1..9223372036854775808" in line
