@@ -309,6 +309,15 @@ class LoopbackCluster:
             if _cmdline(pid).startswith(BATCH_TASK) and _parent(pid) in raylets
         }
 
+    def log_tails(self, pattern: str = "ray_client_server*.err", lines: int = 30) -> str:
+        """The last ``lines`` of each of the cluster's Ray logs matching ``pattern``, for a
+        failure's message (the logs go with the cluster when it stops)."""
+        tails = []
+        for log in sorted(self.ray_tmp.glob(f"ray/session_latest/logs/{pattern}")):
+            text = log.read_text(errors="replace").splitlines()[-lines:]
+            tails.append(f"--- {log.name} ---\n" + "\n".join(text))
+        return "\n".join(tails)
+
     def not_loopback(self) -> list[str]:
         """Every listening socket in the namespace not bound to loopback, as ``address:port``."""
         return [f"{ip}:{port}" for ip, port in self.ns.listening() if not ip.is_loopback]

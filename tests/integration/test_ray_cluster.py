@@ -84,10 +84,11 @@ def _drive(cluster: LoopbackCluster, legacy: DatabaseUrl, target: str, address: 
     )
 
 
-def _finish(driver: Popen) -> list[str]:
-    """The statuses of the driver's jobs, once it exited 0 (its output in the failure else)."""
+def _finish(driver: Popen, cluster: LoopbackCluster) -> list[str]:
+    """The statuses of the driver's jobs, once it exited 0 (its output and the cluster's
+    client server logs in the failure else)."""
     out, err = driver.communicate(timeout=600)
-    assert driver.returncode == 0, f"{out[-2000:]}\n{err[-4000:]}"
+    assert driver.returncode == 0, f"{out[-2000:]}\n{err[-4000:]}\n{cluster.log_tails()}"
     return next(line.split()[1:] for line in out.splitlines() if line.startswith("jobs: "))
 
 
@@ -112,7 +113,7 @@ def test_a_migration_through_three_nodes_gives_the_local_result(
     while driver.poll() is None:
         busy |= cluster.busy_raylets()
         time.sleep(0.01)
-    assert _finish(driver) == ["completed"] * 3
+    assert _finish(driver, cluster) == ["completed"] * 3
     _same_result(target, reference)
     assert len(busy) >= 2, "the batches did not spread over the cluster's nodes"
     assert cluster.not_loopback() == []
@@ -152,7 +153,7 @@ def test_a_worker_node_lost_mid_run_costs_no_row_and_no_duplicate(
             victim = held.pop()
             os.kill(victim, signal.SIGKILL)
         time.sleep(0.01)
-    jobs = _finish(driver)
+    jobs = _finish(driver, cluster)
     assert victim is not None, "the run finished before a worker node could be killed"
     assert victim not in cluster.raylets()
     assert jobs == ["completed"] * 3
