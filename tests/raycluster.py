@@ -280,16 +280,20 @@ class LoopbackCluster:
         self.nodes.append(node)
 
     def alive_nodes(self) -> int:
-        """Nodes the cluster counts alive, asked from a driver inside the namespace."""
+        """Nodes the cluster counts alive, asked through the Ray Client; 0 when that fails.
+
+        Through the client server on purpose: now and then its first client finds the
+        per-client server it forks dead at once ("Starting Ray client server failed", an
+        empty log), and a later client is served. Waiting for the nodes this way keeps that
+        start-up hiccup of Ray's out of the tests of the tool.
+        """
         script = (
             "import ray\n"
-            f"ray.init(address={CLUSTER_ADDRESS!r}, log_to_driver=False)\n"
+            f"ray.init(address={CLIENT_ADDRESS!r}, log_to_driver=False)\n"
             "print(sum(1 for n in ray.nodes() if n['Alive']))\n"
         )
         done = self.ns.run([sys.executable, "-c", script], env=self.env(), timeout=120)
-        if done.returncode != 0:
-            raise RuntimeError(f"cannot ask the cluster its nodes:\n{done.stderr[-3000:]}")
-        return int(done.stdout.split()[-1])
+        return int(done.stdout.split()[-1]) if done.returncode == 0 and done.stdout else 0
 
     def wait_for_nodes(self, count: int) -> None:
         """Block until ``count`` nodes are alive (a node registers shortly after ray start)."""
