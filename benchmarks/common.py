@@ -37,7 +37,10 @@ __all__ = [
     "RESULTS",
     "Bench",
     "EtlRun",
+    "Measured",
+    "etl_env",
     "machine",
+    "measured",
     "median",
     "pyplot",
     "save_json",
@@ -154,6 +157,10 @@ class Bench:
         the backend exits and is reaped, a moment after its client closes it, so this waits
         for the count to stand still.
         """
+        return time.process_time() + self.settled_server_cpu()
+
+    def settled_server_cpu(self) -> float:
+        """:meth:`server_cpu` once every closed connection's backend has been reaped."""
         server = self.server_cpu()
         for _ in range(20):
             time.sleep(0.05)
@@ -161,7 +168,7 @@ class Bench:
             if again == server:
                 break
             server = again
-        return time.process_time() + server
+        return server
 
     def etl(
         self,
@@ -176,40 +183,72 @@ class Bench:
         source folder to run (another revision's, for an A/B); ``within``: a command prefix
         the run goes through (a network namespace's nsenter), ``base_env`` the environment
         to start from instead of this process's."""
-        command = [sys.executable, "-m", "columnar_etl", "run", "--entity", "orders"]
+        command = [*within, sys.executable, "-m", "columnar_etl", "run", "--entity", "orders"]
         command += ["--source", source.url, "--target", target.url, "--json", *args]
-        env = {
-            k: v for k, v in (base_env or os.environ).items() if not k.startswith(("PG", "LEGACY_"))
-        }
-        env.pop("DATABASE_URL", None)
-        paths = [str(src), env.get("PYTHONPATH", "")]
-        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
         before = self.server_cpu()
-        with (
-            tempfile.TemporaryFile() as out,
-            tempfile.TemporaryFile() as err,
-            tempfile.NamedTemporaryFile("r") as usage,
-        ):
-            start = time.perf_counter()
-            launched = [*within, sys.executable, "-c", _LAUNCHER, usage.name, *command]
-            done = subprocess.run(launched, stdout=out, stderr=err, env=env, cwd=ROOT, check=False)
-            seconds = time.perf_counter() - start
-            measured = json.loads(usage.read() or "{}")
-            out.seek(0)
-            err.seek(0)
-            stdout, stderr = out.read().decode(), err.read().decode()
+        done = measured(command, etl_env(src, base_env))
         try:
-            results = json.loads(stdout)
+            results = json.loads(done.stdout)
         except ValueError:
             results = []
         return EtlRun(
-            seconds=seconds,
-            peak_rss_mib=measured.get("maxrss_kib", float("nan")) / 1024,
-            client_cpu_s=measured.get("cpu_s", float("nan")),
+            seconds=done.seconds,
+            peak_rss_mib=done.peak_rss_mib,
+            client_cpu_s=done.cpu_s,
             server_cpu_s=self.server_cpu() - before,
             returncode=done.returncode,
             results=results if isinstance(results, list) else [],
-            stderr=stderr[-2000:],
+            stderr=done.stderr[-2000:],
+        )
+
+
+def etl_env(src: Path = ROOT / "src", base: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment (or ``base``) for an ``etl`` subprocess: the package from ``src``,
+    and no database URL or libpq setting of the caller's that could point it elsewhere."""
+    env = {k: v for k, v in (base or os.environ).items() if not k.startswith(("PG", "LEGACY_"))}
+    env.pop("DATABASE_URL", None)
+    paths = [str(src), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    return env
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One subprocess run: wall time, the peak RSS of the largest process in its tree, the CPU
+    of the whole tree, its exit status and output."""
+
+    seconds: float
+    peak_rss_mib: float
+    cpu_s: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def measured(command: Sequence[str], env: dict[str, str] | None = None) -> Measured:
+    """Run ``command`` from the repository root through the small launcher below, timed.
+
+    The peak RSS is ``wait4``'s: the largest of the process and every descendant reaped
+    under it (a shell pipeline's, a tool's worker processes)."""
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile("r") as usage,
+    ):
+        start = time.perf_counter()
+        launched = [sys.executable, "-c", _LAUNCHER, usage.name, *command]
+        done = subprocess.run(launched, stdout=out, stderr=err, env=env, cwd=ROOT, check=False)
+        seconds = time.perf_counter() - start
+        figures = json.loads(usage.read() or "{}")
+        out.seek(0)
+        err.seek(0)
+        return Measured(
+            seconds=seconds,
+            peak_rss_mib=figures.get("maxrss_kib", float("nan")) / 1024,
+            cpu_s=figures.get("cpu_s", float("nan")),
+            returncode=done.returncode,
+            stdout=out.read().decode(errors="replace"),
+            stderr=err.read().decode(errors="replace"),
         )
 
 
@@ -220,7 +259,7 @@ _LAUNCHER = """
 import json, os, sys
 pid = os.fork()
 if pid == 0:
-    os.execv(sys.argv[2], sys.argv[2:])
+    os.execvp(sys.argv[2], sys.argv[2:])
 _, status, usage = os.wait4(pid, 0)
 with open(sys.argv[1], "w") as f:
     json.dump({"maxrss_kib": usage.ru_maxrss, "cpu_s": usage.ru_utime + usage.ru_stime}, f)

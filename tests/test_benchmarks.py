@@ -75,3 +75,34 @@ def test_scaling_reports_every_size(tmp_path: Path) -> None:
     sizes = _json(tmp_path, "scaling")["sizes"]
     assert [s["orders"] for s in sizes] == [2000, 3000]
     assert all(s["loaded"] > 0 and s["peak_rss_mib"] > 0 for s in sizes)
+
+
+def test_peers_measures_and_checks_every_tool_or_says_why_not(tmp_path: Path) -> None:
+    # --no-install: no network here; a dlt virtualenv made before is used, else dlt is
+    # reported as not installed, never left out.
+    args = ("--orders", "2000", "--repeat", "1", "--warmup", "0", "--no-install")
+    out = _bench("peers", tmp_path, *args)
+    result = _json(tmp_path, "peers")
+    peers = result["peers"]
+    assert set(peers) == {"raw_copy", "dlt", "pgloader", "etl_identity", "etl_orders"}
+    for key in ("raw_copy", "etl_identity", "etl_orders"):
+        assert peers[key]["status"] == "ok", peers[key]
+    # Each copy matched the source's row count and checksum, which the result records.
+    source = result["source"].split(" (")[0]
+    for key in ("raw_copy", "etl_identity"):
+        assert peers[key]["check"] == f"ok: {source}"
+        assert source.startswith("2000 rows, checksum ")
+    assert peers["etl_orders"]["check"].startswith("ok: 2000 rows: loaded ")
+    for key in ("dlt", "pgloader"):
+        status = peers[key]["status"]
+        assert status == "ok" or status.startswith("not installed"), status
+        if status == "ok":
+            assert peers[key]["check"] == f"ok: {source}"
+        assert key in out
+    raw = peers["raw_copy"]
+    for p in peers.values():
+        if "seconds" in p:
+            assert p["rows_per_s"] == 2000 / p["seconds"] and p["peak_rss_mib"] > 0
+            assert p["cpu_s"] > 0 and p["server_cpu_s"] > 0
+            assert abs(p["time_over_raw_copy"] - p["seconds"] / raw["seconds"]) < 1e-9
+    assert (tmp_path / "peers.png").exists() or "no chart" in out

@@ -121,14 +121,61 @@ def _message_ranks(schema: pa.DataFrameSchema, entity: Entity) -> pl.DataFrame:
     )
 
 
+def _types_and_nulls_only(schema: pa.DataFrameSchema) -> bool:
+    """Whether ``schema`` asks nothing of a frame but its columns' dtypes and nullability: no
+    check, parser, uniqueness, coercion, default or dropping, on it or on any column."""
+    if schema.checks or schema.parsers or schema.unique or schema.coerce:
+        return False
+    if schema.drop_invalid_rows:
+        return False
+    return not any(
+        c.checks
+        or c.parsers
+        or c.unique
+        or c.coerce
+        or c.regex
+        or c.drop_invalid_rows
+        or c.default is not None
+        for c in schema.columns.values()
+    )
+
+
+def _null_cases(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.DataFrame:
+    """pandera's ``not_nullable`` failure cases, found with one Polars pass: a row per null
+    (or, in a float column, NaN) value of a column the contract declares not nullable."""
+    cases = []
+    for name, column in schema.columns.items():
+        if column.nullable:
+            continue
+        missing = pl.col(name).is_null()
+        if frame.schema[name].is_float():
+            missing = missing | pl.col(name).is_nan()
+        found = frame.select(pl.arg_where(missing).cast(pl.Int64).alias("index"))
+        if found.height:
+            labels = {"column": pl.lit(name), "check": pl.lit("not_nullable")}
+            cases.append(found.with_columns(**labels, failure_case=pl.lit(None, pl.String)))
+    return pl.concat(cases) if cases else pl.DataFrame()
+
+
+def _failure_cases(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.DataFrame:
+    """Every failure case of ``frame`` against ``schema`` (empty when it passes).
+
+    A contract of dtypes and nullability alone (an identity copy's) is judged without running
+    pandera over the rows: pandera checks the dtypes on no rows, Polars finds the nulls. The
+    same cases come out, for a fraction of pandera's 30-odd collects per batch."""
+    lean = _types_and_nulls_only(schema)
+    try:
+        schema.validate(frame.head(0) if lean else frame, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        return exc.failure_cases
+    return _null_cases(frame, schema) if lean else pl.DataFrame()
+
+
 def validation_messages(frame: pl.DataFrame, entity: Entity, as_of: datetime) -> pl.DataFrame:
     """Validate ``frame`` and return (row position ``index``, ``error_message``) per failing row."""
     schema = entity.contract(as_of)
-    try:
-        schema.validate(frame.select(list(schema.columns)), lazy=True)
-    except pandera.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
-    else:
+    cases = _failure_cases(frame.select(list(schema.columns)), schema)
+    if not cases.height:
         return pl.DataFrame(schema={"index": pl.Int64, ERROR_MESSAGE: pl.String})
     if cases["index"].null_count():
         problems = cases.filter(pl.col("index").is_null())["check"].unique().to_list()

@@ -126,14 +126,17 @@ def _declared(sql_types: Mapping[str, str], frame: pl.DataFrame) -> list[Declare
 def misfits(rows: pl.DataFrame, sql_types: Mapping[str, str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``rows`` whose values fit their columns' declared types, and the others as
     (ROW_ID, message) naming the first value that does not fit."""
+    declared_here = _declared(sql_types, rows)
+    if not declared_here:  # nothing to check: every row fits, and no copy of the batch is made
+        return rows, pl.DataFrame(schema={ROW_ID: pl.UInt32, ERROR_MESSAGE: pl.String})
     messages = []
-    for declared in _declared(sql_types, rows):
+    for declared in declared_here:
         misfit = declared.misfit(rows.schema[declared.column])
         if misfit is not None:
             shown = pl.col(declared.column).cast(pl.String)
             says = pl.format(f"{declared.column}: {{}} does not fit {declared.sql}", shown)
             messages.append(pl.when(misfit.fill_null(False)).then(says))
-    messages.append(pl.lit(None, pl.String))  # no declared type to check: every row fits
+    messages.append(pl.lit(None, pl.String))  # no misfit found: the row fits
     marked = rows.with_columns(pl.coalesce(messages).alias(ERROR_MESSAGE))
     refused = marked[ERROR_MESSAGE].is_not_null()
     return (

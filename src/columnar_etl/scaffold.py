@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
-from columnar_etl.introspect import SourceTable
+from columnar_etl.introspect import SourceIndex, SourceTable
 from columnar_etl.typemap import Carry
 
 __all__ = [
@@ -225,7 +225,7 @@ def _entity(
     columns = all_columns[table.name]
     key, key_note = choose_key(table)
     declared = []
-    for index in {i.columns: i for i in table.indexes}.values():
+    for index in _distinct(table.indexes):
         unique = index.kind != "index"
         target = tuple(columns[c] for c in index.columns)
         suffix = "key" if unique else "idx"
@@ -247,6 +247,15 @@ def _entity(
             target = all_columns[fk.table][to[0]]
             references.append(Ref(columns[fk.columns[0]], names[fk.table], target))
     return EntityPlan(table, name, columns, key, key_note, tuple(declared), tuple(references))
+
+
+def _distinct(indexes: Iterable[SourceIndex]) -> list[SourceIndex]:
+    """One index per list of columns: a unique one where there is one."""
+    kept: dict[tuple[str, ...], SourceIndex] = {}
+    for index in indexes:
+        if index.columns not in kept or kept[index.columns].kind == "index":
+            kept[index.columns] = index
+    return list(kept.values())
 
 
 def _dependency_order(drafts: Mapping[str, EntityPlan], notes: list[str]) -> tuple[EntityPlan, ...]:
@@ -324,6 +333,9 @@ class Text:
 
     value: str
 
+    def flat(self) -> str:
+        return py_string(self.value)
+
 
 def _parts(value: str, width: int) -> list[str]:
     """``value`` cut into pieces whose literals fit ``width``, after a space where one is."""
@@ -383,6 +395,10 @@ class Pair:
 
     key: str
     value: Code | Text | str
+
+    def flat(self) -> str | None:
+        value = self.value if isinstance(self.value, str) else self.value.flat()
+        return None if value is None else f"{self.key}: {value}"
 
 
 def mapping(pairs: Iterable[tuple[str, Code | Text | str]], head: str = "") -> Code:

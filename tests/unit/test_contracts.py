@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import datetime
 
+import pandera.polars as pa
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
-from columnar_etl.contracts import in_memory_collects
+from columnar_etl import FILTERED, TRANSFORM_ERRORS, Entity, SourceSpec, carry_row_id
+from columnar_etl.contracts import in_memory_collects, split, validation_messages
+from columnar_etl.errors import ContractError
 
 AFFINITY = "POLARS_ENGINE_AFFINITY"
 
@@ -47,3 +52,65 @@ def test_an_affinity_polars_does_not_know_is_put_back_as_it_was_without_failing_
     with in_memory_collects():
         assert os.environ.get(AFFINITY) == "in-memory"
     assert os.environ.get(AFFINITY) == "bogus"
+
+
+# -- a contract of dtypes and nullability alone: judged without pandera running over rows --
+
+
+COPIED = SourceSpec("t", "k", {"k": pl.Int64, "name": pl.String, "w": pl.Float64})
+
+
+def _copy(lf: pl.LazyFrame) -> pl.LazyFrame:
+    return lf.select(
+        carry_row_id(),
+        *COPIED.columns,
+        COPIED.record_id().alias("legacy_id"),
+        **{FILTERED: pl.lit(False), TRANSFORM_ERRORS: pl.lit(None, pl.String)},
+    )
+
+
+def _identity(*, checked: bool) -> Entity:
+    """An identity copy whose name and weight are required; ``checked`` adds a rule that every
+    row passes, which sends the contract through pandera as before."""
+    rules = [pa.Check.ge(0)] if checked else []
+
+    def contract(as_of: object) -> pa.DataFrameSchema:
+        return pa.DataFrameSchema(
+            {
+                "legacy_id": pa.Column(pl.String),
+                "k": pa.Column(pl.Int64, checks=rules),
+                "name": pa.Column(pl.String),
+                "w": pa.Column(pl.Float64),
+            }
+        )
+
+    return Entity("t", COPIED, _copy, contract, "t", required_messages={"w": "w: needed"})
+
+
+FRAME = pl.DataFrame(
+    {
+        "k": [1, 2, 3, 4, 5],
+        "name": ["a", None, "c", None, "e"],
+        "w": [1.0, 2.0, float("nan"), None, 5.5],
+    }
+)
+
+
+def test_a_contract_of_types_and_nulls_rejects_exactly_as_pandera_does() -> None:
+    lean = split(FRAME, _identity(checked=False), datetime(2026, 1, 1))
+    full = split(FRAME, _identity(checked=True), datetime(2026, 1, 1))
+    assert_frame_equal(lean.rejects, full.rejects)
+    assert_frame_equal(lean.valid, full.valid)
+    assert lean.valid["k"].to_list() == [1, 5]
+    assert lean.rejects["error_message"].to_list() == [
+        "name is required",
+        "w: needed",  # NaN in a float column is missing, as pandera has it
+        "name is required; w: needed",
+    ]
+
+
+def test_a_wrong_dtype_still_stops_the_lean_contract() -> None:
+    wrong = _copy(FRAME.with_row_index("__row").lazy()).collect()
+    wrong = wrong.with_columns(pl.col("w").cast(pl.String))
+    with pytest.raises(ContractError, match="dtype"):
+        validation_messages(wrong, _identity(checked=False), datetime(2026, 1, 1))

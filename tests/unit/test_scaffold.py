@@ -217,3 +217,13 @@ def test_text_carried_columns_are_read_as_the_type_map_says(tmp_path: Path) -> N
         "amount": "numeric(40,20)",
         "at": "timestamptz(3)",
     }
+
+
+def test_an_index_and_a_unique_key_on_the_same_columns_declare_one_unique_index() -> None:
+    both = table(
+        "t",
+        [column("id"), column("code", "TEXT")],
+        (pk("id"), SourceIndex("plain", "index", ("code",)), unique("code")),
+    )
+    [entity] = plan([both]).entities
+    assert entity.indexes == (("t_id_key", ("id",), True), ("t_code_key", ("code",), True))
