@@ -171,14 +171,22 @@ class Bench:
         return server
 
     def etl(
-        self, source: DatabaseUrl, target: DatabaseUrl, *args: str, src: Path = ROOT / "src"
+        self,
+        source: DatabaseUrl,
+        target: DatabaseUrl,
+        *args: str,
+        src: Path = ROOT / "src",
+        within: Sequence[str] = (),
+        base_env: dict[str, str] | None = None,
     ) -> EtlRun:
         """``etl run --entity orders`` as a subprocess, measured; ``src``: the package's
-        source folder to run (another revision's, for an A/B)."""
-        command = [sys.executable, "-m", "columnar_etl", "run", "--entity", "orders"]
+        source folder to run (another revision's, for an A/B); ``within``: a command prefix
+        the run goes through (a network namespace's nsenter), ``base_env`` the environment
+        to start from instead of this process's."""
+        command = [*within, sys.executable, "-m", "columnar_etl", "run", "--entity", "orders"]
         command += ["--source", source.url, "--target", target.url, "--json", *args]
         before = self.server_cpu()
-        done = measured(command, etl_env(src))
+        done = measured(command, etl_env(src, base_env))
         try:
             results = json.loads(done.stdout)
         except ValueError:
@@ -194,10 +202,10 @@ class Bench:
         )
 
 
-def etl_env(src: Path = ROOT / "src") -> dict[str, str]:
-    """This environment for an ``etl`` subprocess: the package from ``src``, and no
-    database URL or libpq setting of the caller's that could point it elsewhere."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "LEGACY_"))}
+def etl_env(src: Path = ROOT / "src", base: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment (or ``base``) for an ``etl`` subprocess: the package from ``src``,
+    and no database URL or libpq setting of the caller's that could point it elsewhere."""
+    env = {k: v for k, v in (base or os.environ).items() if not k.startswith(("PG", "LEGACY_"))}
     env.pop("DATABASE_URL", None)
     paths = [str(src), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)

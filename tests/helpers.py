@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import polars as pl
+
 from columnar_etl.config import DatabaseUrl
 from columnar_etl.legacy import write_legacy
 from columnar_etl.target import Target
@@ -115,3 +117,31 @@ def start_and_stop(
             proc.kill()
             proc.wait()
     return proc.returncode, stderr
+
+
+#: The built-in migration's tables and the columns a run decides.
+RUN_TABLES = {
+    "customers": "legacy_id, name, email, phone, status, created_at",
+    "products": "legacy_id, sku, name, price, category, active",
+    "orders": "legacy_id, customer_legacy_id, customer_id IS NULL AS orphan, order_number, total, "
+    "status, order_date",
+}
+ERRORS = (
+    "SELECT record_id, error_type, error_message FROM migration_errors "
+    "ORDER BY record_id, error_type, error_message"
+)
+
+
+def run_snapshot(url: DatabaseUrl) -> dict[str, pl.DataFrame]:
+    """The built-in migration's tables, rejects and job counts in ``url``, in a fixed order."""
+    with Target(url) as t:
+        frames = {
+            table: t.query(f"SELECT {columns} FROM {table} ORDER BY legacy_id")
+            for table, columns in RUN_TABLES.items()
+        }
+        frames["errors"] = t.query(ERRORS)
+        frames["counts"] = t.query(
+            "SELECT entity, status, extracted, loaded, rejected, filtered, skipped_existing "
+            "FROM migration_jobs ORDER BY entity"
+        )
+    return frames

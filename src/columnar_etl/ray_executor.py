@@ -42,9 +42,6 @@ __all__ = ["RayExecutor", "run_batches"]
 _TURN_POLL = 0.05
 #: Seconds to let tasks in flight finish when the run stops early.
 _SETTLE_TIMEOUT = 300
-#: Test hook: "BATCH_NUMBER:MARKER_FILE" makes the worker of that batch die once, just before it
-#: commits, as a lost node would (the marker file records that it happened).
-CRASH_ONCE = "COLUMNAR_ETL_CRASH_ONCE"
 
 
 def _ray() -> Any:
@@ -77,7 +74,20 @@ def _start(ray: Any, address: str | None) -> None:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     except Exception as exc:  # ConnectionError, ValueError... Ray's own variety
         where = address or "a local Ray instance"
-        raise ConfigError(f"cannot start or reach {where}: {exc}") from None
+        hint = _token_hint() if address else ""
+        raise ConfigError(f"cannot start or reach {where}: {exc}{hint}") from None
+
+
+def _token_hint() -> str:
+    """What to check when a cluster refused us: Ray says only "timeout" or "failed to
+    connect" when the cause is a missing or wrong token (docs/ray.md, token authentication)."""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+        return " (if the cluster uses token authentication: is its token in ~/.ray/auth_token "
+        "or RAY_AUTH_TOKEN here?)"
+    return (
+        " (if the cluster uses token authentication: set RAY_AUTH_MODE=token and give this "
+        "machine the cluster's token, see docs/ray.md)"
+    )
 
 
 def _wait_for_turn(target: Target, job_id: int, batch: ledger.Batch) -> bool:
@@ -89,15 +99,6 @@ def _wait_for_turn(target: Target, job_id: int, batch: ledger.Batch) -> bool:
         if not still_open:
             return True
         time.sleep(_TURN_POLL)
-
-
-def _maybe_crash(batch: ledger.Batch) -> None:
-    spec = os.environ.get(CRASH_ONCE, "")
-    number, _, marker = spec.partition(":")
-    if number == str(batch.batch_number) and marker and not os.path.exists(marker):
-        with open(marker, "w") as f:
-            f.write(str(os.getpid()))
-        os._exit(1)
 
 
 # A Ray worker runs one task at a time: the process-wide setting is this task's alone.
@@ -116,7 +117,6 @@ def _batch_task(
     with Target.for_run(config) as target:
         if not direct and not _wait_for_turn(target, job_id, batch):
             return None
-        _maybe_crash(batch)
         return load_with_retries(target, source, entity, job_id, batch, prepared, config, direct)
 
 

@@ -58,7 +58,7 @@ RESERVED = frozenset(
 #: Module-level names of the generated file other than the entities' own.
 MODULE_NAMES = frozenset(
     {"annotations", "pa", "pl", "ENTITIES", "FILTERED", "TRANSFORM_ERRORS"}
-    | {"Entity", "Index", "Reference", "SourceSpec", "carry_row_id", "reads", "copy"}
+    | {"Entity", "Index", "Reference", "SourceSpec", "carry_row_id", "reads", "rule", "copy"}
 )
 #: PostgreSQL keeps this many bytes of a name.
 MAX_NAME = 63
@@ -426,6 +426,8 @@ def render(migration: Plan, source_title: str) -> str:
     if any(e.references for e in entities):
         used.append("Reference")
     used += ["SourceSpec", "carry_row_id", "reads"]
+    if any(c.type.labels for e in entities for c in e.table.columns):
+        used.append("rule")
     imports = lines(Code("from columnar_etl import ", tuple(used), exploded=True), 0)
     head = [
         f'"""The migration `etl init` wrote from a {source_title} database.',
@@ -478,9 +480,11 @@ def _entity_lines(entity: EntityPlan) -> list[str]:
     selected.append("**{FILTERED: pl.lit(False), TRANSFORM_ERRORS: pl.lit(None, pl.String)}")
     contract: list[tuple[str, Code | str]] = [("legacy_id", "pa.Column(pl.String)")] if key else []
     for column in table.columns:
+        target = entity.columns[column.name]
         nullable = [] if column.not_null else ["nullable=True"]
         dtype = dtype_code(rules[column.name].dtype)
-        contract.append((entity.columns[column.name], call("pa.Column", dtype, *nullable)))
+        checks = [_enum_check(target, column.type.labels)] if column.type.labels else []
+        contract.append((target, call("pa.Column", dtype, *nullable, *checks)))
     schema = mapping((py_string(c), code) for c, code in contract)
     rows = _rows(table.rows)
     return [
@@ -502,6 +506,15 @@ def _entity_lines(entity: EntityPlan) -> list[str]:
         "",
         *lines(_entity_call(entity), 0),
     ]
+
+
+def _enum_check(column: str, labels: Sequence[str]) -> Code:
+    """The contract's check that an enum's text is one of its values: the target column is
+    text, so a value the source kept outside them (MySQL's '' in a non-strict mode) is a
+    reject, not a new label."""
+    is_in = Code(".is_in", (strings(labels),), receiver=call("pl.col", py_string(column)))
+    message = Text(f"{column}: not one of the enum's values")
+    return Code("checks=rule", (message, is_in))
 
 
 def _entity_call(entity: EntityPlan) -> Code:

@@ -18,6 +18,7 @@ One table per source dialect, keyed by the type's name as the catalog gives it
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -59,6 +60,8 @@ class ColumnType:
     """Digits of a decimal (None: unconstrained), fractional second digits of a time type."""
     scale: int | None = None
     unsigned: bool = False
+    labels: tuple[str, ...] = ()
+    """The values an enum may hold, in order (the scaffold checks for them)."""
     spelled: str = ""
     """The catalog's full spelling (``bigint(20) unsigned``, ``integer[]``): for messages, and
     as the target type where PostgreSQL reads PostgreSQL."""
@@ -479,7 +482,10 @@ _CATALOG = {
         "c.character_maximum_length AS length, "
         "CASE WHEN c.data_type = 'numeric' THEN c.numeric_precision "
         "ELSE c.datetime_precision END AS precision, "
-        "c.numeric_scale AS scale, 0 AS is_unsigned "
+        "c.numeric_scale AS scale, 0 AS is_unsigned, "
+        "CASE WHEN t.typtype = 'e' THEN (SELECT array_to_json(array_agg(e.enumlabel "
+        "ORDER BY e.enumsortorder))::text FROM pg_enum e WHERE e.enumtypid = t.oid) "
+        "END AS labels "
         "FROM information_schema.columns c "
         "JOIN pg_attribute a ON a.attrelid = to_regclass(quote_ident(c.table_name)) "
         "AND a.attname = c.column_name "
@@ -512,8 +518,24 @@ def column_type(dialect: str, row: Mapping[str, object]) -> ColumnType:
         precision=number("precision"),
         scale=number("scale"),
         unsigned=bool(row.get("is_unsigned")),
+        labels=_labels(row),
         spelled=str(row["spelled"]),
     )
+
+
+#: One value of MySQL's ``enum('a','it''s')`` spelling (a quote doubled within it).
+_MYSQL_LABEL = re.compile(r"'((?:[^']|'')*)'")
+
+
+def _labels(row: Mapping[str, object]) -> tuple[str, ...]:
+    """An enum's values: PostgreSQL's catalog lists them as JSON, MySQL's spells them."""
+    listed = row.get("labels")
+    if listed is not None:
+        return tuple(json.loads(str(listed)))
+    spelled = str(row["spelled"])
+    if row["type"] != "enum" or not spelled.startswith("enum("):
+        return ()
+    return tuple(v.replace("''", "'") for v in _MYSQL_LABEL.findall(spelled))
 
 
 _DECLARED = re.compile(r"^\s*(?P<name>[^(]*?)\s*(?:\((?P<args>[^)]*)\))?\s*$")

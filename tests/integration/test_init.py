@@ -521,3 +521,27 @@ def test_postgresql_views_and_foreign_tables_are_named_as_such(pg_url: str, tmp_
     )
     line = _refused(pg_url, tmp_path, "--tables", "v,mv")
     assert "'v' is a view" in line and "'mv' is a materialized view" in line, line
+
+
+def test_a_mysql_enum_lands_as_text_and_a_value_outside_it_is_a_reject(
+    mariadb_url: str, tmp_path: Path
+) -> None:
+    """enum -> text with a check: '' (what a non-strict MySQL keeps for an invalid value) is
+    a reject naming the enum, never a new label in the target."""
+    with connect(mariadb_url) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE tickets (id int PRIMARY KEY, state enum('new','it''s done'))")
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute("INSERT INTO tickets VALUES (1, 'new'), (2, 'it''s done'), (3, NULL)")
+        cur.execute("INSERT INTO tickets VALUES (4, 'no such state')")  # kept as ''
+        conn.commit()
+    out = tmp_path / "m"
+    assert etl("init", "--source", mariadb_url, "--out", str(out)).returncode == 0
+    target = f"sqlite://{tmp_path / 't.db'}"
+    where = ("--migration", str(out), "--source", mariadb_url, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress", "--json")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    got = _target_rows(target, "SELECT id, state FROM tickets")
+    assert _table(got) == _table([(1, "new"), (2, "it's done"), (3, None)])
+    rejects = tmp_path / "rejects.csv"
+    assert etl("rejects", "--job", "1", "--out", str(rejects), "--target", target).returncode == 0
+    assert "state: not one of the enum's values" in rejects.read_text(encoding="utf-8")

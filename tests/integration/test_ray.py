@@ -1,9 +1,9 @@
-"""The Ray executor on a local Ray instance (2 CPUs): same results as the local executor, and a
-worker that dies mid-batch costs a retry, never a duplicate."""
+"""The Ray executor on a local Ray instance (2 CPUs): same results as the local executor, and
+Ctrl-C or SIGTERM stop it as they stop the local one. A node lost mid-run is
+test_ray_cluster.py's, on a real multi-node cluster."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -13,28 +13,16 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-import polars as pl
 import pytest
 import ray  # the dev extra installs it: a missing Ray fails here, loudly
 
 from columnar_etl import pipeline
 from columnar_etl.config import DatabaseUrl, RunConfig
-from columnar_etl.ray_executor import CRASH_ONCE
 from columnar_etl.target import Target
-from tests.helpers import etl, legacy_sqlite, start_and_stop
+from tests.helpers import etl, legacy_sqlite, run_snapshot, start_and_stop
 
 AS_OF = datetime(2026, 1, 1)
 ROWS = 3_000
-TABLES = {
-    "customers": "legacy_id, name, email, phone, status, created_at",
-    "products": "legacy_id, sku, name, price, category, active",
-    "orders": "legacy_id, customer_legacy_id, customer_id IS NULL AS orphan, order_number, total, "
-    "status, order_date",
-}
-ERRORS = (
-    "SELECT record_id, error_type, error_message FROM migration_errors "
-    "ORDER BY record_id, error_type, error_message"
-)
 
 
 @pytest.fixture(scope="module")
@@ -65,20 +53,6 @@ def targets(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[Dat
         server.drop_database(name)
 
 
-def _snapshot(url: DatabaseUrl) -> dict[str, pl.DataFrame]:
-    with Target(url) as t:
-        frames = {
-            table: t.query(f"SELECT {columns} FROM {table} ORDER BY legacy_id")
-            for table, columns in TABLES.items()
-        }
-        frames["errors"] = t.query(ERRORS)
-        frames["counts"] = t.query(
-            "SELECT entity, status, extracted, loaded, rejected, filtered, skipped_existing "
-            "FROM migration_jobs ORDER BY entity"
-        )
-    return frames
-
-
 def test_ray_executor_gives_the_local_result(
     local_ray: None, legacy: DatabaseUrl, targets: list[DatabaseUrl]
 ) -> None:
@@ -89,42 +63,11 @@ def test_ray_executor_gives_the_local_result(
     assert [r.counts for r in remote] == [r.counts for r in local]
     assert remote.links is not None and local.links is not None
     assert [r.linked for r in remote.links] == [r.linked for r in local.links]
-    a, b = _snapshot(targets[0]), _snapshot(targets[1])
+    a, b = run_snapshot(targets[0]), run_snapshot(targets[1])
     for name in a:
         assert a[name].equals(b[name]), name
     # Duplicates happened, and the lower legacy id won them under Ray too.
     assert remote[0].rejected_by_type.get("duplicate", 0) > 0
-
-
-def test_worker_dying_mid_batch_is_retried_and_loads_once(
-    legacy: DatabaseUrl, tmp_path: Path
-) -> None:
-    clean = DatabaseUrl.parse(f"sqlite://{tmp_path / 'clean.db'}", what="target")
-    [reference] = pipeline.run(
-        RunConfig(source=legacy, target=clean, batch_size=300, as_of=AS_OF), "orders"
-    )
-    target = tmp_path / "ray.db"
-    marker = tmp_path / "crashed"
-    env = {**os.environ, CRASH_ONCE: f"3:{marker}"}
-    done = subprocess.run(
-        [sys.executable, "-m", "columnar_etl", "run", "--entity", "orders", "--executor", "ray",
-         "--source", str(legacy), "--target", f"sqlite://{target}", "--batch-size", "300",
-         "--workers", "2"],
-        capture_output=True, text=True, env=env, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert marker.exists(), "the injected crash did not happen"
-    url = DatabaseUrl.parse(f"sqlite://{target}", what="t")
-    with Target(url) as t:
-        rows = t.query("SELECT legacy_id FROM orders ORDER BY legacy_id")
-        dupes = t.scalar("SELECT COUNT(*) - COUNT(DISTINCT record_id) FROM migration_errors")
-        counts = t.query("SELECT extracted, loaded, rejected, filtered FROM migration_jobs")
-    with Target(clean) as t:
-        expected = t.query("SELECT legacy_id FROM orders ORDER BY legacy_id")
-    assert rows.equals(expected) and dupes == 0
-    assert counts.row(0) == tuple(
-        reference.counts[k] for k in ("extracted", "loaded", "rejected", "filtered")
-    )
 
 
 def test_missing_ray_address_is_one_clear_line(legacy: DatabaseUrl, tmp_path: Path) -> None:

@@ -227,3 +227,28 @@ def test_an_index_and_a_unique_key_on_the_same_columns_declare_one_unique_index(
     )
     [entity] = plan([both]).entities
     assert entity.indexes == (("t_id_key", ("id",), True), ("t_code_key", ("code",), True))
+
+
+def test_an_enum_is_text_whose_contract_holds_its_values(tmp_path: Path) -> None:
+    """MySQL's enum (and PostgreSQL's) lands as text; the contract checks for its values,
+    so a value outside them (MySQL's '' of a non-strict insert) is a reject."""
+    labels = ("new", "it's", "Zoë 🦀", "")
+    typed = ColumnType("enum", labels=labels[:3], spelled="enum('new','it''s','Zoë 🦀')")
+    state = SourceColumn("state", typed, carry("mysql", typed), False)
+    folder = written(
+        tmp_path, [table("tickets", [column("id", not_null=True), state], (pk("id"),))]
+    )
+    [entity] = load_migration(str(folder)).entities
+    assert entity.sql_types["state"] == "text"
+    rows = pl.DataFrame({"legacy_id": ["1", "2", "3", "4", "5"], "id": [1, 2, 3, 4, 5]})
+    rows = rows.with_columns(state=pl.Series([*labels, None]))
+    import pandera.polars as pa
+
+    try:
+        entity.contract(None).validate(rows, lazy=True)
+    except pa.errors.SchemaErrors as e:
+        failed = e.failure_cases
+    else:
+        raise AssertionError("the contract let a value outside the enum through")
+    assert failed["failure_case"].to_list() == [""]
+    assert failed["check"].to_list() == ["state: not one of the enum's values"]
