@@ -560,7 +560,8 @@ def _comment(text: str) -> list[str]:
 def describe(migration: Plan) -> list[str]:
     """What ``etl init`` found and decided, as lines to print: each table with its estimated
     rows (``?`` where the database has no estimate) and key, every column carried as text
-    and why, every foreign key left out and why."""
+    and why, every table read with a condition and what it is, every foreign key left out
+    and why."""
     out = ["tables (-> entity), estimated rows, key:"]
     for entity in migration.entities:
         table = entity.table
@@ -580,6 +581,9 @@ def describe(migration: Plan) -> list[str]:
         out += ["read as text, cast back to their type by the target:", *texts]
     if keys:
         out += ["keys read as they are:", *keys]
+    own = [f"  {e.table.name}: {e.table.where}" for e in migration.entities if e.table.where]
+    if own:
+        out += ["read with a condition keeping only their own rows:", *own]
     if migration.notes:
         out += ["foreign keys left out:", *(f"  {note}" for note in migration.notes)]
     return out

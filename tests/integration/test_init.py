@@ -411,6 +411,7 @@ def test_a_postgresql_parent_table_is_read_without_its_childrens_rows(
     out = tmp_path / "m"
     done = etl("init", "--source", pg_url, "--out", str(out))
     assert done.returncode == 0, done.stderr
+    assert "only their own rows:\n  Parent Row: tableoid = " in done.stdout, done.stdout
     _ruff_clean(out)
     target = f"sqlite://{tmp_path / 't.db'}"
     where = ("--migration", str(out), "--source", pg_url, "--target", target)
