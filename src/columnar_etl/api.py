@@ -68,7 +68,7 @@ def init_migration(source: str, out: str | Path, tables: Sequence[str] | None = 
     found = read_tables(legacy.read, url.dialect, tables)
     if not found:
         raise ConfigError(
-            f"the source {url} holds no tables" if tables is None else "no table named"
+            f"the source {url} holds no tables" if tables is None else "--tables names no table"
         )
     for table in found:
         raise_for_refused(table.name, {c.name: c.rule for c in table.columns})
