@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
@@ -75,8 +76,10 @@ def _watchdog(datadir: Path, tmpdir: Path) -> None:
 class MariaDBServer(ThrowawayServer):
     """A private MariaDB server in a temp dir, listening on 127.0.0.1 only."""
 
-    def __init__(self, os_user: str = "mysql") -> None:
+    def __init__(self, os_user: str = "mysql", options: Sequence[str] = ()) -> None:
+        """``options``: more ``mariadbd`` options (``--lower-case-table-names=1``)."""
         self.programs = find_programs()
+        self.options = tuple(options)
         self._pw: pwd.struct_passwd | None = None
         if os.geteuid() == 0:
             try:
@@ -155,7 +158,7 @@ class MariaDBServer(ThrowawayServer):
         cmd += [f"--tmpdir={self.tmpdir}", f"--default-time-zone={SERVER_TIME_ZONE}"]
         cmd += ["--skip-name-resolve", "--skip-log-bin", "--character-set-server=utf8mb4"]
         cmd += ["--innodb-buffer-pool-size=32M", "--innodb-flush-log-at-trx-commit=0"]
-        cmd += ["--innodb-doublewrite=0", "--max-connections=50"]
+        cmd += ["--innodb-doublewrite=0", "--max-connections=50", *self.options]
         self._process = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,

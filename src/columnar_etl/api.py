@@ -67,7 +67,9 @@ def init_migration(source: str, out: str | Path, tables: Sequence[str] | None = 
     legacy.probe()
     found = read_tables(legacy.read, url.dialect, tables)
     if not found:
-        raise ConfigError(f"the source {url} holds no tables")
+        raise ConfigError(
+            f"the source {url} holds no tables" if tables is None else "--tables names no table"
+        )
     for table in found:
         raise_for_refused(table.name, {c.name: c.rule for c in table.columns})
     scaffold = plan(found)

@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable
@@ -162,13 +163,19 @@ def init_command(
     if not source:
         _fail("no source: pass --source or set LEGACY_DATABASE_URL", 2)
     only = None if tables is None else [t.strip() for t in tables.split(",") if t.strip()]
+    if only == []:
+        _fail(f"--tables {tables!r} names no table: pass names separated by commas", 2)
     scaffold = init_migration(source, out, only)
     for line in describe(scaffold):
         typer.echo(line)
     typer.echo(
-        f"wrote {out / MIGRATION_FILE}: {len(scaffold.entities)} entities. Edit the transforms, "
-        f"then: etl run --migration {out} --entity all"
+        f"wrote {out / MIGRATION_FILE}: {_entities(len(scaffold.entities))}. Edit the "
+        f"transforms, then: etl run --migration {shlex.quote(str(out))} --entity all"
     )
+
+
+def _entities(n: int) -> str:
+    return "1 entity" if n == 1 else f"{n} entities"
 
 
 @app.command()

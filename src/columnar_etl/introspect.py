@@ -10,7 +10,7 @@ in PostgreSQL, and how it is read so that no value changes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -40,9 +40,14 @@ class CatalogReader:
 
     tables: str
     """Every base table of the connection's schema: ``name``, ``estimated`` (its estimated
-    rows; negative where the database has no estimate)."""
+    rows; negative where the database has no estimate), ``parent`` (0/1 or a boolean: a read
+    of it includes the rows of the tables inheriting it)."""
+    others: str
+    """The relations of the schema that are not tables (views...), which ``--tables`` may
+    name by mistake: ``name``, ``kind`` (``view``...)."""
     not_null: str
-    """The columns of ``{table}``: ``name``, ``not_null`` (0/1 or a boolean)."""
+    """The columns of ``{table}``: ``name``, ``not_null`` (0/1 or a boolean); where the
+    catalog can, every column, also those the user may not read."""
     indexes: str
     """One row per column of each index of ``{table}`` (primary key and unique constraints
     included): ``name``, ``kind`` (primary, unique or index), ``seq`` (from 1), ``column``
@@ -54,6 +59,11 @@ class CatalogReader:
     table's primary key, in order)."""
     count: str | None = None
     """The exact rows of ``{quoted}``, where counting is cheap and no estimate exists."""
+    folds_case: str | None = None
+    """Whether the database compares names ignoring (ASCII) case, as ``folds`` (0/1): then a
+    table may be named, and a foreign key may name its columns, in any case."""
+    own_rows: str | None = None
+    """The condition keeping only a ``parent`` table's own rows, ``:table`` its quoted name."""
     key_reads: Mapping[str, Carry] = field(default_factory=dict)
     """By type name: how a key column is read where the type map reads the type as text
     (keys are ranges the source compares, read as they are)."""
@@ -62,9 +72,18 @@ class CatalogReader:
 POSTGRES = CatalogReader(
     tables=(
         "SELECT c.relname::text AS name, "
-        "CAST(CASE WHEN c.reltuples < 0 THEN -1 ELSE c.reltuples END AS bigint) AS estimated "
+        "CAST(CASE WHEN c.reltuples < 0 THEN -1 ELSE c.reltuples END AS bigint) AS estimated, "
+        "c.relkind = 'r' AND EXISTS (SELECT FROM pg_inherits h WHERE h.inhparent = c.oid) "
+        "AS parent "
         "FROM pg_class c WHERE c.relnamespace = to_regnamespace(current_schema()) "
         "AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY c.relname"
+    ),
+    others=(
+        "SELECT c.relname::text AS name, CASE c.relkind WHEN 'v' THEN 'view' "
+        "WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' "
+        "ELSE 'partition' END AS kind FROM pg_class c "
+        "WHERE c.relnamespace = to_regnamespace(current_schema()) "
+        "AND (c.relkind IN ('v', 'm', 'f') OR c.relispartition AND c.relkind IN ('r', 'p'))"
     ),
     not_null=(
         "SELECT a.attname::text AS name, a.attnotnull AS not_null FROM pg_attribute a "
@@ -96,13 +115,20 @@ POSTGRES = CatalogReader(
         "AND c.conrelid = to_regclass(format('%I.%I', current_schema(), {table})) "
         "ORDER BY c.conname, k.n"
     ),
+    # A partitioned table has no rows of its own: only a parent by inheritance is filtered.
+    own_rows="tableoid = CAST(:table AS regclass)",
 )
 
 MYSQL = CatalogReader(
     tables=(
-        "SELECT table_name AS name, CAST(COALESCE(table_rows, -1) AS SIGNED) AS estimated "
+        "SELECT table_name AS name, CAST(COALESCE(table_rows, -1) AS SIGNED) AS estimated, "
+        "0 AS parent "
         "FROM information_schema.tables WHERE table_schema = DATABASE() "
         "AND table_type = 'BASE TABLE' ORDER BY table_name"
+    ),
+    others=(
+        "SELECT table_name AS name, LOWER(table_type) AS kind FROM information_schema.tables "
+        "WHERE table_schema = DATABASE() AND table_type <> 'BASE TABLE'"
     ),
     not_null=(
         "SELECT column_name AS name, CAST(is_nullable = 'NO' AS SIGNED) AS not_null "
@@ -128,6 +154,7 @@ MYSQL = CatalogReader(
         "AND referenced_table_schema = DATABASE() AND referenced_table_name IS NOT NULL "
         "ORDER BY constraint_name, ordinal_position"
     ),
+    folds_case="SELECT CAST(@@lower_case_table_names <> 0 AS SIGNED) AS folds",
     # The common AUTO_INCREMENT key: read as it is (connectorx gives uint64) into a bigint,
     # exact for every id up to 9223372036854775807; a greater one fails the run, loudly.
     key_reads={
@@ -142,9 +169,14 @@ MYSQL = CatalogReader(
 
 SQLITE = CatalogReader(
     tables=(
-        "SELECT name, -1 AS estimated FROM sqlite_master WHERE type = 'table' "
+        "SELECT name, -1 AS estimated, 0 AS parent FROM sqlite_master WHERE type = 'table' "
         "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
         "AND COALESCE(sql, '') NOT LIKE 'CREATE VIRTUAL%' ORDER BY name"
+    ),
+    others=(
+        "SELECT name, CASE type WHEN 'view' THEN 'view' ELSE 'virtual table' END AS kind "
+        "FROM sqlite_master WHERE type = 'view' "
+        "OR type = 'table' AND COALESCE(sql, '') LIKE 'CREATE VIRTUAL%'"
     ),
     not_null='SELECT name, "notnull" AS not_null FROM pragma_table_info({table})',
     # The primary key from table_info: a rowid table's INTEGER PRIMARY KEY has no index.
@@ -162,6 +194,7 @@ SQLITE = CatalogReader(
         "FROM pragma_foreign_key_list({table}) ORDER BY id, seq"
     ),
     count="SELECT COUNT(*) AS n FROM {quoted}",
+    folds_case="SELECT 1 AS folds",
 )
 
 #: The reader of each source dialect.
@@ -224,6 +257,10 @@ class SourceTable:
     rows: int | None
     """Its estimated rows (exact where counted); None where the database has no estimate
     (a PostgreSQL table never analyzed)."""
+    where: str | None = None
+    """The condition its reads need to keep only its own rows (``SourceSpec.where``)."""
+    params: Mapping[str, str] = field(default_factory=dict)
+    """The values of ``where``'s placeholders."""
 
     def column(self, name: str) -> SourceColumn:
         return next(c for c in self.columns if c.name == name)
@@ -239,22 +276,78 @@ class SourceTable:
 
 
 def read_tables(read: Read, dialect: str, only: Sequence[str] | None = None) -> list[SourceTable]:
-    """The tables of the source's schema (``only`` those, when given: a SourceError names
-    one it does not hold), in name order, each with its columns, indexes and foreign keys."""
+    """The tables of the source's schema (``only`` those, when given, each once: a
+    SourceError names one it does not hold), in name order, each with its columns, indexes
+    and foreign keys."""
     reader = READERS[dialect]
     found = read(reader.tables)
     estimates = dict(zip(found["name"].to_list(), found["estimated"].to_list(), strict=True))
-    names = list(estimates) if only is None else list(only)
-    unknown = [name for name in names if name not in estimates]
+    parents = {name for name, parent in zip(found["name"], found["parent"], strict=True) if parent}
+    folds = reader.folds_case is not None and bool(read(reader.folds_case)["folds"][0])
+    spelling = _ascii_lower if folds else str
+    held = {spelling(name): name for name in estimates}
+    names = list(estimates) if only is None else _named(read, reader, only, held, spelling)
+    tables = [_table(read, dialect, name, estimates[name], name in parents) for name in names]
+    if not folds:
+        return tables
+    by_name = {t.name: t for t in tables}
+    return [_spelled_keys(t, held, by_name, spelling) for t in tables]
+
+
+Spelling = Callable[[str], str]
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_lower(name: str) -> str:
+    return name.translate(_ASCII_LOWER)
+
+
+def _named(
+    read: Read,
+    reader: CatalogReader,
+    only: Sequence[str],
+    held: Mapping[str, str],
+    spelling: Spelling,
+) -> list[str]:
+    """The tables ``only`` names, each once, spelled as the catalog spells them (``held``,
+    by their ``spelling``); a SourceError names those the source does not hold, and what
+    those of them that are views (or such) are."""
+    unknown = [name for name in only if spelling(name) not in held]
     if unknown:
+        found = read(reader.others)
+        kinds = {spelling(str(row["name"])): str(row["kind"]) for row in found.rows(named=True)}
+        what = [f"{n!r} is a {kinds[spelling(n)]}" for n in unknown if spelling(n) in kinds]
         raise SourceError(
-            f"no table {', '.join(map(repr, unknown))} in the source; it holds "
-            f"{', '.join(estimates) or 'no tables'}"
+            f"no table {', '.join(map(repr, unknown))} in the source"
+            + (f" ({', '.join(what)}: etl init copies tables)" if what else "")
+            + f"; it holds {', '.join(held.values()) or 'no tables'}"
         )
-    return [_table(read, dialect, name, estimates[name]) for name in names]
+    return list(dict.fromkeys(held[spelling(name)] for name in only))
 
 
-def _table(read: Read, dialect: str, name: str, estimate: int | None) -> SourceTable:
+def _spelled_keys(
+    table: SourceTable,
+    held: Mapping[str, str],
+    by_name: Mapping[str, SourceTable],
+    spelling: Spelling,
+) -> SourceTable:
+    """``table`` with its foreign keys naming tables and columns as their catalogs do, where
+    the database ignores case (SQLite keeps a foreign key as it was written)."""
+
+    def spelled(name: str, owner: SourceTable | None) -> str:
+        columns = owner.columns if owner is not None else ()
+        return next((c.name for c in columns if spelling(c.name) == spelling(name)), name)
+
+    keys = []
+    for fk in table.foreign_keys:
+        pointed = held.get(spelling(fk.table), fk.table)
+        columns = tuple(spelled(c, table) for c in fk.columns)
+        to = tuple(spelled(c, by_name.get(pointed)) for c in fk.to)
+        keys.append(replace(fk, columns=columns, table=pointed, to=to))
+    return replace(table, foreign_keys=tuple(keys))
+
+
+def _table(read: Read, dialect: str, name: str, estimate: int | None, parent: bool) -> SourceTable:
     reader = READERS[dialect]
     sql = DIALECTS[dialect]
     literal = sql.literal(name)
@@ -272,6 +365,7 @@ def _table(read: Read, dialect: str, name: str, estimate: int | None) -> SourceT
         )
         for row in read(catalog_sql(dialect, literal)).rows(named=True)
     )
+    _require_columns(name, not_null, columns)
     rows = estimate if estimate is not None and estimate >= 0 else None
     if rows is None and reader.count is not None:
         rows = int(read(reader.count.format(quoted=sql.quote(name)))["n"][0])
@@ -281,7 +375,25 @@ def _table(read: Read, dialect: str, name: str, estimate: int | None) -> SourceT
         _indexes(read(reader.indexes.format(table=literal))),
         _foreign_keys(read(reader.foreign_keys.format(table=literal))),
         rows,
+        *((reader.own_rows, {"table": sql.quote(name)}) if parent and reader.own_rows else ()),
     )
+
+
+def _require_columns(
+    table: str, not_null: Mapping[str, bool], columns: Sequence[SourceColumn]
+) -> None:
+    """A SourceError where ``table`` has no columns (nothing a migration can copy), or
+    columns the user may not read: the catalog's column list leaves them out, and they would
+    never be copied."""
+    if not not_null and not columns:
+        raise SourceError(f"table {table!r} has no columns: leave it out of --tables")
+    hidden = [name for name in not_null if name not in {c.name for c in columns}]
+    if hidden:
+        raise SourceError(
+            f"table {table!r}: the source's user may not read column(s) "
+            f"{', '.join(map(repr, hidden))}: grant it SELECT on the table, or leave the "
+            "table out of --tables"
+        )
 
 
 def _key_read(reader: CatalogReader, column: ColumnType) -> Carry | None:

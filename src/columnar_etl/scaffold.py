@@ -461,6 +461,10 @@ def _entity_lines(entity: EntityPlan) -> list[str]:
         key_code,
         mapping((py_string(c), dtype_code(r.dtype)) for c, r in rules.items()),
     ]
+    if table.where is not None:
+        spec_args.append(f"where={py_string(table.where)}")
+        pairs = ((py_string(k), py_string(v)) for k, v in table.params.items())
+        spec_args.append(mapping(pairs, head="params="))
     read_as = {c: r.read.replace("{c}", "{}") for c, r in rules.items() if r.as_text}
     if read_as:
         pairs = ((py_string(c), Text(sql)) for c, sql in read_as.items())
@@ -556,7 +560,8 @@ def _comment(text: str) -> list[str]:
 def describe(migration: Plan) -> list[str]:
     """What ``etl init`` found and decided, as lines to print: each table with its estimated
     rows (``?`` where the database has no estimate) and key, every column carried as text
-    and why, every foreign key left out and why."""
+    and why, every table read with a condition and what it is, every foreign key left out
+    and why."""
     out = ["tables (-> entity), estimated rows, key:"]
     for entity in migration.entities:
         table = entity.table
@@ -576,6 +581,9 @@ def describe(migration: Plan) -> list[str]:
         out += ["read as text, cast back to their type by the target:", *texts]
     if keys:
         out += ["keys read as they are:", *keys]
+    own = [f"  {e.table.name}: {e.table.where}" for e in migration.entities if e.table.where]
+    if own:
+        out += ["read with a condition keeping only their own rows:", *own]
     if migration.notes:
         out += ["foreign keys left out:", *(f"  {note}" for note in migration.notes)]
     return out

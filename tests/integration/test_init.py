@@ -3,6 +3,7 @@ key of every shape, scaffolded, run into PostgreSQL and into SQLite, compared ro
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 from columnar_etl.config import DatabaseUrl
 from columnar_etl.dialects import DIALECTS
 from columnar_etl.target import Target
-from mariadbserver import connect
+from mariadbserver import MariaDBServer, connect
 from tests.helpers import etl
 
 #: (table, its DDL's body with {q} quoting names, its rows); the target's names follow.
@@ -149,6 +150,32 @@ def _target_rows(url: str, sql: str) -> list[tuple]:
         return t.query(sql).rows()
 
 
+def _pg(url: str, *statements: str) -> None:
+    """Runs ``statements`` on the PostgreSQL database ``url``, then commits."""
+    with Target(DatabaseUrl.parse(url, what="test")) as t:
+        for sql in statements:
+            t.execute(sql)
+        t.commit()
+
+
+def _my(url: str, *statements: str) -> None:
+    """Runs ``statements`` on the MySQL database ``url``, then commits."""
+    with connect(url) as conn, conn.cursor() as cur:
+        for sql in statements:
+            cur.execute(sql)
+        conn.commit()
+
+
+def _refused(source: str, tmp_path: Path, *args: str, code: int = 1) -> str:
+    """The one line ``etl init`` of ``source`` fails with, having written nothing."""
+    out = tmp_path / "refused"
+    done = etl("init", "--source", source, "--out", str(out), *args)
+    assert done.returncode == code, done.stdout + done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert not out.exists()
+    return line
+
+
 def _same(value: object) -> object:
     """A value as compared: a number by its value (1.50 is 1.5, the text '1.50' too)."""
     if value is None or isinstance(value, bool):
@@ -260,16 +287,13 @@ def test_tables_names_the_tables_and_an_unknown_one_is_refused(
 def test_a_type_that_cannot_be_carried_is_refused_before_writing(
     pg_url: str, tmp_path: Path
 ) -> None:
-    with Target(DatabaseUrl.parse(pg_url, what="test")) as t:
-        t.execute("CREATE TYPE edition AS (year int, printing int)")
-        t.execute("CREATE TABLE odd_books (isbn text PRIMARY KEY, title edition)")
-        t.commit()
-    out = tmp_path / "odd"
-    done = etl("init", "--source", pg_url, "--out", str(out))
-    assert done.returncode != 0
-    [line] = done.stderr.strip().splitlines()
+    _pg(
+        pg_url,
+        "CREATE TYPE edition AS (year int, printing int)",
+        "CREATE TABLE odd_books (isbn text PRIMARY KEY, title edition)",
+    )
+    line = _refused(pg_url, tmp_path)
     assert "'odd_books'" in line and "'title'" in line and "edition" in line, line
-    assert not out.exists()
 
 
 def test_an_unanalyzed_table_shows_unknown_rows_and_text_carried_columns_say_why(
@@ -331,10 +355,11 @@ def test_an_unsigned_bigint_key_of_mariadb_is_read_as_it_is(
 def test_an_unsigned_id_past_bigint_stops_the_run_naming_it(
     mariadb_url: str, tmp_path: Path
 ) -> None:
-    with connect(mariadb_url) as conn, conn.cursor() as cur:
-        cur.execute("CREATE TABLE u (id bigint unsigned PRIMARY KEY, v int)")
-        cur.execute("INSERT INTO u VALUES (1, 1), (9223372036854775808, 2)")
-        conn.commit()
+    _my(
+        mariadb_url,
+        "CREATE TABLE u (id bigint unsigned PRIMARY KEY, v int)",
+        "INSERT INTO u VALUES (1, 1), (9223372036854775808, 2)",
+    )
     out = tmp_path / "m"
     assert etl("init", "--source", mariadb_url, "--out", str(out)).returncode == 0
     target = f"sqlite://{tmp_path / 't.db'}"
@@ -343,6 +368,160 @@ def test_an_unsigned_id_past_bigint_stops_the_run_naming_it(
     assert ran.returncode == 1
     [line] = ran.stderr.strip().splitlines()
     assert "source table 'u', key column 'id': its values 1..9223372036854775808" in line
+
+
+def test_one_table_is_one_entity(sqlite_legacy: str, tmp_path: Path) -> None:
+    done = etl("init", "--source", sqlite_legacy, "--out", str(tmp_path / "m"), "--tables", "tags")
+    assert done.returncode == 0, done.stderr
+    assert ": 1 entity. Edit the transforms" in done.stdout, done.stdout
+
+
+def test_tables_repeated_or_spaced_are_each_read_once(sqlite_legacy: str, tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    done = etl(
+        "init", "--source", sqlite_legacy, "--out", str(out), "--tables", " books, books,,loans "
+    )
+    assert done.returncode == 0, done.stderr
+    text = (out / "migration.py").read_text()
+    assert text.count('BOOKS = SourceSpec(\n    "books"') == 1, text
+    assert "books_2" not in text and "books_2" not in done.stdout, done.stdout
+    assert "wrote " in done.stdout and ": 2 entities." in done.stdout
+
+
+@pytest.mark.parametrize("tables", ["", " , ,"])
+def test_tables_naming_no_table_is_a_usage_error(
+    sqlite_legacy: str, tmp_path: Path, tables: str
+) -> None:
+    line = _refused(sqlite_legacy, tmp_path, "--tables", tables, code=2)
+    assert "--tables" in line and "no table" in line, line
+
+
+def test_a_postgresql_parent_table_is_read_without_its_childrens_rows(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """A read of an inheritance parent includes its children's rows: each row must be
+    copied once, by its own table's entity."""
+    _pg(
+        pg_url,
+        'CREATE TABLE "Parent Row" (id int PRIMARY KEY, v text)',
+        'CREATE TABLE kid (extra text) INHERITS ("Parent Row")',
+        "INSERT INTO \"Parent Row\" VALUES (1, 'p')",
+        "INSERT INTO kid VALUES (2, 'k', 'e')",
+    )
+    out = tmp_path / "m"
+    done = etl("init", "--source", pg_url, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "only their own rows:\n  Parent Row: tableoid = " in done.stdout, done.stdout
+    _ruff_clean(out)
+    target = f"sqlite://{tmp_path / 't.db'}"
+    where = ("--migration", str(out), "--source", pg_url, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert _target_rows(target, "SELECT id, v FROM parent_row") == [(1, "p")]
+    assert _target_rows(target, "SELECT id, v, extra FROM kid") == [(2, "k", "e")]
+    checked = etl("verify", *where)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("grant", "hidden"),
+    [("", "'id', 'salary'"), ("GRANT SELECT (id) ON payroll TO etl", "'salary'")],
+)
+def test_columns_the_user_cannot_read_are_refused_not_left_out(
+    pg_admin_url: str, pg_url: str, tmp_path: Path, grant: str, hidden: str
+) -> None:
+    """The catalog's column list shows only what the user may read: a column left out of
+    it would never be copied, and nothing would say so."""
+    created = ["CREATE TABLE payroll (id int PRIMARY KEY, salary int)"]
+    _pg(pg_admin_url, *created, "REVOKE ALL ON payroll FROM etl", *([grant] if grant else []))
+    line = _refused(pg_url, tmp_path)
+    assert "'payroll'" in line and hidden in line and "SELECT" in line, line
+    assert "s3cret" not in line
+
+
+def test_a_table_of_no_columns_is_refused(pg_url: str, tmp_path: Path) -> None:
+    _pg(pg_url, "CREATE TABLE marks ()", "INSERT INTO marks DEFAULT VALUES")
+    line = _refused(pg_url, tmp_path)
+    assert "'marks'" in line and "no columns" in line, line
+
+
+@pytest.fixture(scope="module")
+def folding_mariadb_url() -> Iterator[str]:
+    """A database of a MariaDB server that keeps table names in lower case and compares them
+    so (``lower_case_table_names=1``, Windows' default)."""
+    with MariaDBServer(options=("--lower-case-table-names=1",)) as server:
+        yield server.url(server.create_database("legacy"))
+
+
+def test_tables_names_a_table_in_any_case_where_the_server_folds_case(
+    folding_mariadb_url: str, tmp_path: Path
+) -> None:
+    _my(
+        folding_mariadb_url,
+        "CREATE TABLE `Customers` (`ID` int PRIMARY KEY)",
+        "CREATE TABLE `ORDERS` (`OrderID` int PRIMARY KEY)",
+    )
+    out = tmp_path / "m"
+    tables = "Customers,ORDERS,orders"
+    done = etl("init", "--source", folding_mariadb_url, "--out", str(out), "--tables", tables)
+    assert done.returncode == 0, done.stderr
+    assert "customers: 0 rows" in done.stdout and "orders: 0 rows" in done.stdout, done.stdout
+    assert ": 2 entities." in done.stdout
+    line = _refused(folding_mariadb_url, tmp_path, "--tables", "Customerz")
+    assert "no table 'Customerz'" in line, line
+
+
+def test_sqlite_names_in_another_case_find_their_table_and_column(tmp_path: Path) -> None:
+    """SQLite compares names ignoring ASCII case, and keeps a foreign key as it was spelled:
+    ``--tables`` and the foreign key find ``Parent`` and its ``id`` all the same."""
+    path = tmp_path / "legacy.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE Parent (id integer PRIMARY KEY);"
+            "CREATE TABLE child (id integer PRIMARY KEY, p integer,"
+            " FOREIGN KEY (P) REFERENCES PARENT (ID));"
+            "INSERT INTO Parent VALUES (1); INSERT INTO child VALUES (1, 1);"
+        )
+    source, out = f"sqlite://{path}", tmp_path / "m"
+    done = etl("init", "--source", source, "--out", str(out), "--tables", "CHILD,parent")
+    assert done.returncode == 0, done.stderr
+    assert "left out" not in done.stdout, done.stdout
+    assert 'references=(Reference("p", to="parent.id"),)' in (out / "migration.py").read_text()
+    target = f"sqlite://{tmp_path / 't.db'}"
+    where = ("--migration", str(out), "--source", source, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert _target_rows(target, "SELECT id, p FROM child") == [(1, 1)]
+
+
+def test_the_command_it_suggests_runs_as_printed(sqlite_legacy: str, tmp_path: Path) -> None:
+    """A folder with a space in its name is quoted in the suggested ``etl run``."""
+    out = tmp_path / "my migration"
+    done = etl("init", "--source", sqlite_legacy, "--out", str(out), "--tables", "tags")
+    assert done.returncode == 0, done.stderr
+    suggested = done.stdout.strip().splitlines()[-1].partition("then: ")[2]
+    assert shlex.split(suggested) == ["etl", "run", "--migration", str(out), "--entity", "all"]
+
+
+def test_a_view_in_tables_is_refused_saying_it_is_a_view(
+    sqlite_legacy: str, tmp_path: Path
+) -> None:
+    path = sqlite_legacy.removeprefix("sqlite://")
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE VIEW busy AS SELECT member_id FROM loans")
+    line = _refused(sqlite_legacy, tmp_path, "--tables", "books,busy")
+    assert "'busy' is a view" in line, line
+
+
+def test_postgresql_views_and_foreign_tables_are_named_as_such(pg_url: str, tmp_path: Path) -> None:
+    _pg(
+        pg_url,
+        "CREATE TABLE t (id int PRIMARY KEY)",
+        "CREATE VIEW v AS SELECT id FROM t",
+        "CREATE MATERIALIZED VIEW mv AS SELECT id FROM t",
+    )
+    line = _refused(pg_url, tmp_path, "--tables", "v,mv")
+    assert "'v' is a view" in line and "'mv' is a materialized view" in line, line
 
 
 def test_a_mysql_enum_lands_as_text_and_a_value_outside_it_is_a_reject(
