@@ -178,7 +178,9 @@ SQLITE = CatalogReader(
         "FROM sqlite_master WHERE type = 'view' "
         "OR type = 'table' AND COALESCE(sql, '') LIKE 'CREATE VIRTUAL%'"
     ),
-    not_null='SELECT name, "notnull" AS not_null FROM pragma_table_info({table})',
+    not_null=(
+        'SELECT name, "notnull" AS not_null FROM pragma_table_xinfo({table}) WHERE hidden <> 1'
+    ),
     # The primary key from table_info: a rowid table's INTEGER PRIMARY KEY has no index.
     indexes=(
         "SELECT '(primary key)' AS name, 'primary' AS kind, pk AS seq, name AS \"column\" "

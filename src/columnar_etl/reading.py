@@ -101,7 +101,8 @@ _SQLITE_ROWID = (
 )
 
 SQLITE = Reading(
-    columns="SELECT name FROM pragma_table_info({table}, {schema})",
+    # table_xinfo, not table_info: generated columns hold data too (hidden 2 and 3).
+    columns="SELECT name FROM pragma_table_xinfo({table}, {schema}) WHERE hidden <> 1",
     default_schema="'main'",
     key_indexed=(
         "SELECT (SELECT COUNT(*) FROM pragma_index_list({table}) AS l WHERE l.partial = 0 "

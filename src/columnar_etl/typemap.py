@@ -493,7 +493,11 @@ _CATALOG = {
         "WHERE c.table_schema = current_schema() AND c.table_name = {table} "
         "ORDER BY c.ordinal_position"
     ),
-    "sqlite": ("SELECT name, type AS spelled FROM pragma_table_info({table}) ORDER BY cid"),
+    # table_xinfo: a generated column (hidden 2 or 3) holds data too; table_info hides it.
+    "sqlite": (
+        "SELECT name, type AS spelled FROM pragma_table_xinfo({table}) "
+        "WHERE hidden <> 1 ORDER BY cid"
+    ),
 }
 
 

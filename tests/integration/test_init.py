@@ -546,3 +546,33 @@ def test_a_mysql_enum_lands_as_text_and_a_value_outside_it_is_a_reject(
     rejects = tmp_path / "rejects.csv"
     assert etl("rejects", "--job", "1", "--out", str(rejects), "--target", target).returncode == 0
     assert "state: not one of the enum's values" in rejects.read_text(encoding="utf-8")
+
+
+def test_sqlite_generated_columns_are_copied_with_the_rest(tmp_path: Path) -> None:
+    """pragma_table_info hides a generated column; its values are data all the same."""
+    path = tmp_path / "legacy.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, "
+            "twice INTEGER GENERATED ALWAYS AS (id * 2) VIRTUAL, "
+            "loud TEXT AS (upper(name)) STORED)"
+        )
+        conn.executemany("INSERT INTO items (id, name) VALUES (?, ?)", [(1, "ab"), (2, None)])
+    source, target = f"sqlite://{path}", f"sqlite://{tmp_path / 't.db'}"
+    out = tmp_path / "m"
+    assert etl("init", "--source", source, "--out", str(out)).returncode == 0
+    ran = etl(
+        "run",
+        "--entity",
+        "all",
+        "--migration",
+        str(out),
+        "--source",
+        source,
+        "--target",
+        target,
+        "--no-progress",
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    got = _target_rows(target, "SELECT id, name, twice, loud FROM items")
+    assert _table(got) == _table([(1, "ab", 2, "AB"), (2, None, 4, None)])
