@@ -20,6 +20,7 @@ __all__ = [
     "Batch",
     "add_batches",
     "add_to_job_fact",
+    "batch_error",
     "claim_batch",
     "complete_batch",
     "create_job",
@@ -270,6 +271,12 @@ def fail_batch(target: Target, batch: Batch, error: str, retries: int) -> None:
         (error, retries, batch.id),
     )
     target.commit()
+
+
+def batch_error(target: Target, batch: Batch) -> str:
+    """The error a failed batch recorded (:func:`fail_batch`), or '' where none is."""
+    error = target.scalar("SELECT error_details FROM migration_batches WHERE id = ?", (batch.id,))
+    return str(error or "")
 
 
 def interrupt_job(target: Target, job_id: int) -> None:

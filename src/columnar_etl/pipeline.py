@@ -18,7 +18,7 @@ import polars as pl
 
 from columnar_etl import ledger
 from columnar_etl.batch import error_text, load_with_retries, prepare
-from columnar_etl.config import RunConfig
+from columnar_etl.config import RunConfig, first_line
 from columnar_etl.contracts import ERROR_TYPE, Split, in_memory_collects, split
 from columnar_etl.declare import Entity
 from columnar_etl.errors import (
@@ -119,11 +119,15 @@ def _run_batches(
     with loading(target, entity, job_id, pending=bool(batches), fast_path=config.fast_path) as plan:
         work = Batches(target, source, entity, job_id, batches, config, plan.direct)
         failed = executor(config.executor).run_batches(work, committed, stop)
-    return _failed(failed, config) if failed else None
+    return _failed(target, failed, config) if failed else None
 
 
-def _failed(batch: ledger.Batch, config: RunConfig) -> str:
-    return f"batch {batch.batch_number} failed after {config.max_retries} retries"
+def _failed(target: Target, batch: ledger.Batch, config: RunConfig) -> str:
+    """The run's one line for a batch that failed: which, and why (the operator should not
+    have to dig the reason out of the ledger)."""
+    said = f"batch {batch.batch_number} failed after {config.max_retries} retries"
+    error = first_line(ledger.batch_error(target, batch))
+    return f"{said}: {error}" if error else said
 
 
 def _interruptible(config: RunConfig, work: Callable[[Stop], T]) -> T:

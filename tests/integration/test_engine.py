@@ -153,7 +153,8 @@ def test_resume_after_failed_batch_gives_uninterrupted_result(tmp_path: Path) ->
         )
         t.commit()
     [failed] = pipeline.run(RunConfig(source=source, target=broken, **kw), "orders")  # type: ignore[arg-type]
-    assert failed.status == "failed" and "failed after" in (failed.error or "")
+    assert failed.status == "failed" and "batch 4 failed after 1 retries" in (failed.error or "")
+    assert "injected failure" in (failed.error or ""), "the run's error says why"
     partial = _target_rows(broken, "orders").height
     assert 0 < partial < reference.counts["loaded"]
 
