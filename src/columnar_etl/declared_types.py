@@ -30,6 +30,7 @@ import polars as pl
 
 from columnar_etl.contracts import ERROR_MESSAGE
 from columnar_etl.declare import ROW_ID
+from columnar_etl.dialects import NUMBER_TYPE
 
 __all__ = ["Declared", "misfits", "written"]
 
@@ -85,12 +86,17 @@ class Declared:
             return cls(column, text, integer=width)
         if found := _TEMPORAL.fullmatch(text):
             return cls(column, text, form=_FORMS[found[1].lower()])
+        if found := NUMBER_TYPE.fullmatch(text):
+            return cls(column, text, form="integer" if found[1] else "float")
         return None
 
     def misfit(self, dtype: pl.DataType, kept_as_text: bool = False) -> pl.Expr | None:
         """True where the column's value (of ``dtype``) does not fit the type as it is;
         ``kept_as_text``: the target stores text as it is, uncast (see the module)."""
         value = pl.col(self.column)
+        if self.integer is not None and kept_as_text and dtype == pl.String:
+            fits = _is_integer(value) & value.cast(self.integer, strict=False).is_not_null()
+            return value.is_not_null() & ~fits
         if self.form is not None and kept_as_text and dtype == pl.String:
             return value.is_not_null() & ~_TEXT_FORMS[self.form](value.str.strip_chars())
         if self.length is not None and dtype == pl.String:
@@ -209,7 +215,20 @@ def _is_boolean(text: pl.Expr) -> pl.Expr:
     return text.str.to_lowercase().is_in(words)
 
 
+def _is_integer(text: pl.Expr) -> pl.Expr:
+    """Plain integer text, within a bigint (a narrower type checks its own width too)."""
+    return text.str.contains(r"^[+-]?\d+$") & text.cast(pl.Int64, strict=False).is_not_null()
+
+
+def _is_float(text: pl.Expr) -> pl.Expr:
+    """A finite decimal number, as a double's text is written (no NaN, no infinity: their
+    text would be kept as text)."""
+    return text.str.contains(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
 _TEXT_FORMS = {
+    "integer": _is_integer,
+    "float": _is_float,
     "date": _is_date,
     "time": _is_time,
     "timestamp": _is_timestamp,
@@ -228,19 +247,21 @@ def misfits(
     """``rows`` whose values fit their columns' declared types, and the others as
     (ROW_ID, message) naming the first value that does not fit. ``kept_as_text``: the
     target stores text as it is and keeps no NaN or negative zero (SQLite)."""
-    declared_here = _declared(sql_types, rows)
+    checks = [
+        (declared, misfit)
+        for declared in _declared(sql_types, rows)
+        if (misfit := declared.misfit(rows.schema[declared.column], kept_as_text)) is not None
+    ]
     unkept = (
         [_unkept_float(c) for c, t in rows.schema.items() if t.is_float()] if kept_as_text else []
     )
-    if not declared_here and not unkept:  # nothing to check: no copy of the batch is made
+    if not checks and not unkept:  # nothing to check: no copy of the batch is made
         return rows, pl.DataFrame(schema={ROW_ID: pl.UInt32, ERROR_MESSAGE: pl.String})
     messages = []
-    for declared in declared_here:
-        misfit = declared.misfit(rows.schema[declared.column], kept_as_text)
-        if misfit is not None:
-            shown = pl.col(declared.column).cast(pl.String)
-            says = pl.format(f"{declared.column}: {{}} does not fit {declared.sql}", shown)
-            messages.append(pl.when(misfit.fill_null(False)).then(says))
+    for declared, misfit in checks:
+        shown = pl.col(declared.column).cast(pl.String)
+        says = pl.format(f"{declared.column}: {{}} does not fit {declared.sql}", shown)
+        messages.append(pl.when(misfit.fill_null(False)).then(says))
     messages += unkept
     messages.append(pl.lit(None, pl.String))  # no misfit found: the row fits
     marked = rows.with_columns(pl.coalesce(messages).alias(ERROR_MESSAGE))

@@ -202,7 +202,10 @@ class Dialect:
         if declared is None:
             return self.sql_type(dtype, json=json)
         kept_as_text = dtype == pl.String or isinstance(dtype, pl.Decimal)
-        if self.affinities and kept_as_text and _affinity(declared) != "TEXT":
+        # Number text declared_types has checked (plain digits, a finite double) is turned
+        # back into the very number by an INTEGER or REAL column's affinity.
+        numbers = dtype == pl.String and NUMBER_TYPE.fullmatch(declared.strip()) is not None
+        if self.affinities and kept_as_text and _affinity(declared) != "TEXT" and not numbers:
             return self.sql_type(dtype, json=json)
         if self.affinities and not _TYPE_NAME.fullmatch(declared.strip()):
             # SQLite's grammar has no array and no words after a length (PostgreSQL's
@@ -398,6 +401,12 @@ DIALECTS = {dialect.name: dialect for dialect in (POSTGRES, SQLITE, MYSQL)}
 
 
 #: A character type, which text is assigned to as it is (not an array of one).
+#: Declared integer (group 1) and floating point types: text carried for one is checked as
+#: a number of it (declared_types) and, where types are affinities, lands as that number.
+NUMBER_TYPE = re.compile(
+    r"(bigint|int8|integer|int|int4|smallint|int2)|double\s+precision|float[48]?|real",
+    re.IGNORECASE,
+)
 _CHARACTER = re.compile(
     r"(text|varchar|character varying|char|character|bpchar)\s*(\(\s*\d+\s*\))?",
     re.IGNORECASE,

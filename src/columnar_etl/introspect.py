@@ -17,7 +17,16 @@ import polars as pl
 from columnar_etl.declare import key_dtype
 from columnar_etl.dialects import DIALECTS
 from columnar_etl.errors import SourceError
-from columnar_etl.typemap import Carry, ColumnType, Refuse, carry, catalog_sql, column_type
+from columnar_etl.typemap import (
+    Carry,
+    ColumnType,
+    Refuse,
+    carry,
+    catalog_sql,
+    column_type,
+    sqlite_apart_count,
+    sqlite_read_apart,
+)
 
 __all__ = [
     "READERS",
@@ -59,6 +68,9 @@ class CatalogReader:
     table's primary key, in order)."""
     count: str | None = None
     """The exact rows of ``{quoted}``, where counting is cheap and no estimate exists."""
+    kinds_apart: bool = False
+    """A column may hold values of another kind than its type (SQLite): counted, and such a
+    column read as text (:func:`columnar_etl.typemap.sqlite_read_apart`)."""
     folds_case: str | None = None
     """Whether the database compares names ignoring (ASCII) case, as ``folds`` (0/1): then a
     table may be named, and a foreign key may name its columns, in any case."""
@@ -197,6 +209,7 @@ SQLITE = CatalogReader(
     ),
     count="SELECT COUNT(*) AS n FROM {quoted}",
     folds_case="SELECT 1 AS folds",
+    kinds_apart=True,
 )
 
 #: The reader of each source dialect.
@@ -368,6 +381,8 @@ def _table(read: Read, dialect: str, name: str, estimate: int | None, parent: bo
         for row in read(catalog_sql(dialect, literal)).rows(named=True)
     )
     _require_columns(name, not_null, columns)
+    if reader.kinds_apart:
+        columns = _read_apart(read, name, columns)
     rows = estimate if estimate is not None and estimate >= 0 else None
     if rows is None and reader.count is not None:
         rows = int(read(reader.count.format(quoted=sql.quote(name)))["n"][0])
@@ -401,6 +416,28 @@ def _require_columns(
 def _key_read(reader: CatalogReader, column: ColumnType) -> Carry | None:
     rule = reader.key_reads.get(column.name)
     return rule if rule is not None and (rule.when is None or rule.when(column)) else None
+
+
+def _read_apart(
+    read: Read, table: str, columns: tuple[SourceColumn, ...]
+) -> tuple[SourceColumn, ...]:
+    """``columns``, those holding values connectorx could not read as their type read as
+    text (one scan of the table counts them all)."""
+    quote = DIALECTS["sqlite"].quote
+    counting = {c.name: sql for c in columns if (sql := sqlite_apart_count(c.rule))}
+    if not counting:
+        return columns
+    select = ", ".join(
+        f"{sql.format(c=quote(n))} AS c{i}" for i, (n, sql) in enumerate(counting.items())
+    )
+    counts = read(f"SELECT {select} FROM {quote(table)}").row(0)
+    apart = {n: int(k or 0) for n, k in zip(counting, counts, strict=True)}
+    return tuple(
+        replace(c, rule=sqlite_read_apart(c.rule, apart[c.name]))  # type: ignore[arg-type]
+        if apart.get(c.name)
+        else c
+        for c in columns
+    )
 
 
 def _grouped(frame: pl.DataFrame) -> dict[str, list[dict[str, object]]]:

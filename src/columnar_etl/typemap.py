@@ -40,6 +40,8 @@ __all__ = [
     "raise_for_refused",
     "raise_for_uncarried",
     "select_list",
+    "sqlite_apart_count",
+    "sqlite_read_apart",
     "table_rules",
 ]
 
@@ -443,6 +445,31 @@ SQLITE: Mapping[str, tuple[Rule, ...]] = {
         ),
     ),
 }
+
+#: A SQLite number column read as it is fails connectorx's whole read where it holds a value
+#: of another storage class too (text in an INTEGER column). Such a column is read as text:
+#: the target's cast (into SQLite, the form check of declared_types) then makes each value
+#: that is no number of the type a reject. By target type: the storage classes read as they
+#: are, and the text read otherwise.
+_SQLITE_APART: Mapping[str, tuple[str, str]] = {
+    "bigint": ("'integer'", _SQLITE_TEXT),
+    "double precision": ("'real', 'integer'", _SQLITE_NUMBER),
+}
+
+
+def sqlite_apart_count(rule: Carry | Refuse) -> str | None:
+    """SQL (``{c}``: the quoted column) counting the values of a SQLite column that ``rule``
+    could not read as it is; None where ``rule`` reads text anyway."""
+    if not isinstance(rule, Carry) or rule.as_text or rule.target not in _SQLITE_APART:
+        return None
+    return f"SUM(typeof({{c}}) NOT IN ({_SQLITE_APART[rule.target][0]}, 'null'))"
+
+
+def sqlite_read_apart(rule: Carry, count: int) -> Carry:
+    """``rule`` for a SQLite column holding ``count`` values of another storage class."""
+    why = f"values of another kind in it ({count:,}): each is a reject unless a number"
+    return Carry(rule.target, pl.String(), _SQLITE_APART[rule.target][1], why)
+
 
 TYPEMAPS: Mapping[str, Mapping[str, tuple[Rule, ...]]] = {
     "mysql": MYSQL,

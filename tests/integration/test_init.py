@@ -576,3 +576,30 @@ def test_sqlite_generated_columns_are_copied_with_the_rest(tmp_path: Path) -> No
     assert ran.returncode == 0, ran.stdout + ran.stderr
     got = _target_rows(target, "SELECT id, name, twice, loud FROM items")
     assert _table(got) == _table([(1, "ab", 2, "AB"), (2, None, 4, None)])
+
+
+def test_sqlite_numbers_stored_as_text_are_rejects_not_a_failed_read(
+    target: str, tmp_path: Path
+) -> None:
+    """SQLite keeps 'oops' in an INTEGER column; read as it is, connectorx fails the whole
+    read. etl init counts such values and reads the column as text: each one is a reject
+    with its reason, the numbers land as numbers."""
+    path = tmp_path / "legacy.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, qty INTEGER, price REAL)")
+        rows = [(1, 5, 1.5), (2, "oops", 2.5), (3, 4, "cheap"), (4, -7, 0.1), (5, None, None)]
+        conn.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
+    source = f"sqlite://{path}"
+    out = tmp_path / "m"
+    done = etl("init", "--source", source, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "t.qty: INTEGER -> bigint: values of another kind in it (1)" in done.stdout
+    where = ("--migration", str(out), "--source", source, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress", "--json")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    got = _target_rows(target, "SELECT id, qty, price FROM t")
+    assert _table(got) == _table([(1, 5, 1.5), (4, -7, 0.1), (5, None, None)])
+    assert all(isinstance(q, int) for _, q, _ in got if q is not None)
+    reasons = [r[0] for r in _target_rows(target, "SELECT error_message FROM migration_errors")]
+    assert len(reasons) == 2 and any("oops" in r for r in reasons), reasons
+    assert any("cheap" in r for r in reasons), reasons
