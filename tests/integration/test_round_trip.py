@@ -120,18 +120,21 @@ def test_every_type_lands_exactly(
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def test_a_run_killed_mid_way_then_rerun_equals_the_clean_run(pg_url: str, tmp_path: Path) -> None:
-    """SQLite into PostgreSQL, a batch a row: killed twice with SIGKILL, the rerun ends with
-    the clean run's values, rejects and counts loaded."""
-    source = f"sqlite://{tmp_path / 'legacy.db'}"
-    write(source)
+@pytest.mark.parametrize("target", ["postgresql"], indirect=True)
+def test_a_run_killed_mid_way_then_rerun_equals_the_clean_run(
+    legacy: tuple[str, str], target: tuple[str, str], pg_url: str, tmp_path: Path
+) -> None:
+    """From each source dialect into PostgreSQL, a batch a row: killed twice with SIGKILL,
+    the rerun ends with the values, rejects and counts of a clean run into another
+    PostgreSQL database."""
+    dialect, source = legacy
     migration = _init(source, tmp_path)
 
     def args(target: str) -> tuple[str, ...]:
         return ("run", "--entity", "all", "--migration", str(migration), "--source", source,
                 "--target", target, "--batch-size", "1", "--no-progress")  # fmt: skip
 
-    clean = f"sqlite://{tmp_path / 'clean.db'}"
+    clean = target[1]
     assert etl(*args(clean)).returncode == 0
     killed = pg_url
     for after in (3, 9):  # into every_type, then into dirty and text_keyed
@@ -140,7 +143,7 @@ def test_a_run_killed_mid_way_then_rerun_equals_the_clean_run(pg_url: str, tmp_p
     rerun = etl(*args(killed))
     assert rerun.returncode == 0, rerun.stderr
 
-    assert _differences("sqlite", source, killed, pg_url, "postgresql") == []
+    assert _differences(dialect, source, killed, pg_url, "postgresql") == []
     loaded = (
         "SELECT entity, CAST(SUM(loaded) AS INTEGER) FROM migration_jobs "
         "GROUP BY entity ORDER BY entity"
