@@ -382,7 +382,7 @@ def _table(read: Read, dialect: str, name: str, estimate: int | None, parent: bo
     )
     _require_columns(name, not_null, columns)
     if reader.kinds_apart:
-        columns = _read_apart(read, name, columns)
+        columns = _read_apart(read, sql.quote, name, columns)
     rows = estimate if estimate is not None and estimate >= 0 else None
     if rows is None and reader.count is not None:
         rows = int(read(reader.count.format(quoted=sql.quote(name)))["n"][0])
@@ -419,11 +419,10 @@ def _key_read(reader: CatalogReader, column: ColumnType) -> Carry | None:
 
 
 def _read_apart(
-    read: Read, table: str, columns: tuple[SourceColumn, ...]
+    read: Read, quote: Callable[[str], str], table: str, columns: tuple[SourceColumn, ...]
 ) -> tuple[SourceColumn, ...]:
     """``columns``, those holding values connectorx could not read as their type read as
-    text (one scan of the table counts them all)."""
-    quote = DIALECTS["sqlite"].quote
+    text (one scan of the table counts them all; ``quote``: the source's name quoting)."""
     counting = {c.name: sql for c in columns if (sql := sqlite_apart_count(c.rule))}
     if not counting:
         return columns
