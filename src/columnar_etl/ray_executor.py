@@ -17,6 +17,7 @@ Ray is an optional dependency (``pip install 'columnar-etl[ray]'``), imported on
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -37,6 +38,8 @@ from columnar_etl.migration import load_migration
 from columnar_etl.target import Target
 
 __all__ = ["RayExecutor", "run_batches"]
+
+log = logging.getLogger("columnar_etl")
 
 #: Seconds between looks at the ledger while a task waits for its turn to commit.
 _TURN_POLL = 0.05
@@ -64,18 +67,35 @@ def _reachable(address: str) -> None:
         raise ConfigError(f"cannot reach the Ray cluster at {address}: {exc}") from None
 
 
+#: Ray Client connections tried before giving up on the client server's start-up race.
+_CLIENT_ATTEMPTS = 4
+
+
+def _client_server_died(exc: Exception) -> bool:
+    """Whether the Ray Client server's per-client process died as it was forked: an open Ray
+    bug (ray-project/ray#63202, a few percent of connections) that leaves nothing behind, so
+    connecting again is safe."""
+    return "Starting Ray client server failed" in str(exc)
+
+
 def _start(ray: Any, address: str | None) -> None:
     if ray.is_initialized():
         return
     if address:
         _reachable(address)
-    try:
-        # No address: a local instance on this machine's cores (workers inherit our env).
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    except Exception as exc:  # ConnectionError, ValueError... Ray's own variety
-        where = address or "a local Ray instance"
-        hint = _token_hint() if address else ""
-        raise ConfigError(f"cannot start or reach {where}: {exc}{hint}") from None
+    for attempt in range(1, _CLIENT_ATTEMPTS + 1):
+        try:
+            # No address: a local instance on this machine's cores (workers inherit our env).
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            return
+        except Exception as exc:  # ConnectionError, ValueError... Ray's own variety
+            if attempt < _CLIENT_ATTEMPTS and _client_server_died(exc):
+                log.warning("the Ray Client server failed to start a session; connecting again")
+                time.sleep(attempt)
+                continue
+            where = address or "a local Ray instance"
+            hint = _token_hint() if address else ""
+            raise ConfigError(f"cannot start or reach {where}: {exc}{hint}") from None
 
 
 def _token_hint() -> str:
