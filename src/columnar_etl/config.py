@@ -30,10 +30,10 @@ __all__ = [
     "source_zone",
 ]
 
-#: From the tuning sweeps (benchmarks/tune.py, 2M orders into PostgreSQL on 2 cores;
-#: docs/benchmarks.md "Tuning"): at 50k, 2 and 3 workers are within the noise, under the
-#: 768 MiB budget; 100k batches went past it; 4 workers gained nothing in the full sweep.
-DEFAULT_BATCH_SIZE = 50_000
+#: From the tuning sweeps (benchmarks/tune.py and peers.py, 2M orders into PostgreSQL on 2
+#: cores; docs/benchmarks.md "Tuning"): 25k and 50k batches take the same time, 25k a fifth
+#: less memory; 100k went past the 768 MiB budget; 4 workers gained nothing.
+DEFAULT_BATCH_SIZE = 25_000
 DEFAULT_WORKERS = 3
 DEFAULT_TARGET_FILE = "columnar_etl_target.db"
 #: Memory grows with workers x batch_size; more workers than this only thrash 2-64 cores.

@@ -31,11 +31,12 @@ def table_columns(entity: Entity, dialect: Dialect) -> dict[str, str]:
     return columns
 
 
-def create_index(table: str, index: Index) -> str:
+def create_index(table: str, index: Index, dialect: Dialect) -> str:
     """``CREATE [UNIQUE] INDEX IF NOT EXISTS`` for one declared index."""
     unique = "UNIQUE " if index.unique else ""
+    method = dialect.load_ordered_index if index.load_ordered else ""
     columns = ", ".join(index.columns)
-    return f"CREATE {unique}INDEX IF NOT EXISTS {index.name} ON {table} ({columns})"
+    return f"CREATE {unique}INDEX IF NOT EXISTS {index.name} ON {table}{method} ({columns})"
 
 
 def table_statements(entity: Entity, dialect: Dialect) -> list[str]:
@@ -46,4 +47,4 @@ def table_statements(entity: Entity, dialect: Dialect) -> list[str]:
     )
     table = entity.target_table
     create = f"CREATE TABLE IF NOT EXISTS {table} (\n{body}\n)"
-    return [create, *(create_index(table, index) for index in entity.table_indexes())]
+    return [create, *(create_index(table, index, dialect) for index in entity.table_indexes())]

@@ -214,6 +214,9 @@ class Index:
     name: str
     columns: tuple[str, ...]
     unique: bool = False
+    load_ordered: bool = False
+    """The values arrive in the order rows are loaded (a job id): where the database has one,
+    a block-range index serves the lookups at a fraction of a btree's build time and size."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", tuple(self.columns))
@@ -333,7 +336,7 @@ class Entity:
         ones, and the one on etl_job_id that verify and rollback read by."""
         table = self.target_table
         unique = tuple(Index(f"idx_{table}_{key}", (key,), unique=True) for key in self.unique_keys)
-        by_job = Index(f"idx_{table}_etl_job_id", ("etl_job_id",))
+        by_job = Index(f"idx_{table}_etl_job_id", ("etl_job_id",), load_ordered=True)
         return (*unique, *self.indexes, by_job)
 
 

@@ -322,7 +322,8 @@ def rejects_frame(target: Target, job_id: int) -> pl.DataFrame:
     return target.query(
         # source_data as text: json/jsonb arrive as an Arrow extension type CSV cannot hold.
         "SELECT record_id, error_type, error_message, CAST(source_data AS TEXT) AS source_data "
-        "FROM migration_errors WHERE migration_job_id = ? ORDER BY id",
+        # Batch by batch: ids come in blocks per session, and batches commit on several.
+        "FROM migration_errors WHERE migration_job_id = ? ORDER BY batch_id, id",
         (job_id,),
     )
 

@@ -293,10 +293,13 @@ class Target:
                 pl.col(pl.Datetime).dt.strftime("%Y-%m-%d %H:%M:%S"),
                 pl.col(pl.Boolean).cast(pl.Int64),
             )
+        # Arrow's string and binary views are Polars' own layout: no copy of the values, and
+        # both ADBC drivers write them.
+        data = frame.to_arrow(compat_level=pl.CompatLevel.newest())
         if append:
-            self._ingest(table, frame.to_arrow(), mode="append")
+            self._ingest(table, data, mode="append")
         else:
-            self._ingest(table, frame.to_arrow(), mode="replace", temporary=temporary)
+            self._ingest(table, data, mode="replace", temporary=temporary)
 
     def _ingest(self, table: str, data: Any, **how: Any) -> None:
         """``adbc_ingest`` (``how``: its mode, temporary), then, where the driver leaves the
