@@ -409,13 +409,13 @@ MYSQL = Dialect(
 DIALECTS = {dialect.name: dialect for dialect in (POSTGRES, SQLITE, MYSQL)}
 
 
-#: A character type, which text is assigned to as it is (not an array of one).
 #: Declared integer (group 1) and floating point types: text carried for one is checked as
 #: a number of it (declared_types) and, where types are affinities, lands as that number.
 NUMBER_TYPE = re.compile(
     r"(bigint|int8|integer|int|int4|smallint|int2)|double\s+precision|float[48]?|real",
     re.IGNORECASE,
 )
+#: A character type, which text is assigned to as it is (not an array of one).
 _CHARACTER = re.compile(
     r"(text|varchar|character varying|char|character|bpchar)\s*(\(\s*\d+\s*\))?",
     re.IGNORECASE,
