@@ -32,7 +32,8 @@ class Catalog:
     has_index: str
     free_text_indexes: str | None
     """Indexes of a table over a text column of any length, where an index entry has a size
-    limit (PostgreSQL's btree); None where it has none."""
+    limit (PostgreSQL's btree), but for one column's (table, column); None where it has
+    none."""
     lock_holders: str | None
     """Granted locks on the tables ``{tables}`` (our own names, pasted: connectorx takes no
     parameters) held by other sessions: (table, pid, mode, user, application, state,
@@ -100,7 +101,7 @@ POSTGRES = Catalog(
         "SELECT DISTINCT i.relname AS name FROM pg_index x "
         "JOIN pg_class i ON i.oid = x.indexrelid "
         "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = ANY (x.indkey) "
-        "WHERE x.indrelid = CAST(? AS regclass) AND a.attname <> 'legacy_id' "
+        "WHERE x.indrelid = CAST(? AS regclass) AND a.attname <> ? "
         "AND a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, "
         "'bytea'::regtype, 'jsonb'::regtype)"
     ),

@@ -1,6 +1,7 @@
 """An entity's target table in SQL, rendered from its declaration for one dialect.
 
-The table holds the target's own ``id``, the contract's columns (types from their dtypes or
+The table holds the target's own ``id`` (unless the record key is the primary key), the
+contract's columns (types from their dtypes or
 the entity's exact ``sql_types``, NOT NULL unless the contract allows null), the column each
 reference fills, and ``etl_job_id``; its indexes are the entity's :meth:`Entity.table_indexes`.
 Every statement is idempotent (``IF NOT EXISTS``).
@@ -16,11 +17,15 @@ __all__ = ["create_index", "table_columns", "table_statements"]
 
 def table_columns(entity: Entity, dialect: Dialect) -> dict[str, str]:
     """Column name -> its SQL definition (type and NOT NULL), in table order."""
-    columns = {entity.surrogate_key: dialect.surrogate_key}
+    columns = {}
+    if entity.surrogate_key is not None:
+        columns[entity.surrogate_key] = dialect.surrogate_key
     for name, (dtype, nullable) in entity.target_schema().items():
         declared = entity.sql_types.get(name)
         sql = dialect.column_type(declared, dtype, json=name in entity.json_columns)
         sql = sql if nullable else f"{sql} NOT NULL"
+        if name == entity.primary_key:
+            sql = f"{sql} PRIMARY KEY"
         if name in entity.defaults:
             sql = f"{sql} DEFAULT {dialect.literal(entity.defaults[name])}"
         columns[name] = sql

@@ -268,8 +268,8 @@ class Entity:
     target_table: str
     unique_keys: tuple[str, ...] = ("legacy_id",)
     """Target columns with a unique index; the row with the lower source key wins a
-    collision. ``legacy_id`` (the source row's key, as the transform writes it) is the
-    record's own: a row whose legacy_id an earlier job loaded is already there."""
+    collision. The :attr:`record_key` is the record's own: a row whose record key an earlier
+    job loaded is already there."""
     json_columns: tuple[str, ...] = ()
     """Target columns holding JSON text (jsonb on PostgreSQL)."""
     required_messages: Mapping[str, str] = field(default_factory=dict)
@@ -284,15 +284,22 @@ class Entity:
     defaults: Mapping[str, str | int | float | bool] = field(default_factory=dict)
     """A column's DEFAULT in the target table, for rows others insert later (the migration
     always writes every column): a plain value, written as a SQL literal."""
-    surrogate_key: str = "id"
+    record_key: str = "legacy_id"
+    """The target column holding the source row's key: ``legacy_id`` (its
+    :meth:`SourceSpec.record_id` text), or the source's own key column where the transform
+    carries it unchanged (an integer or text key, whose text is the record id): then the
+    target needs no second column and no second unique index for it."""
+    surrogate_key: str | None = "id"
     """The target table's own generated key column (its primary key), which references'
-    ``sets`` columns hold: another name where a column of the contract is called ``id``."""
+    ``sets`` columns hold: another name where a column of the contract is called ``id``.
+    None: no generated key, the :attr:`record_key` is the primary key (a unique key of the
+    entity, never null); no reference can then ``set`` a column from it."""
 
     def __post_init__(self) -> None:
         where = f"entity {self.name!r}"
         columns = tuple(self.target_schema())
         _identifiers(where, self.target_table, *columns, *self.unique_keys, *self.json_columns)
-        _identifiers(where, self.surrogate_key)
+        _identifiers(where, self.primary_key, self.record_key)
         filled = [r.sets for r in self.references if r.sets is not None]
         taken = {*columns, *filled, "etl_job_id"} & {self.surrogate_key}
         if taken:
@@ -311,12 +318,25 @@ class Entity:
         for declared in (*self.unique_keys, *self.json_columns):
             if declared not in columns:
                 raise ConfigError(f"{where}: {declared!r} is not a column of its contract")
-        if self.unique_keys and "legacy_id" not in columns:
+        if self.unique_keys and self.record_key not in columns:
             raise ConfigError(
-                f"{where}: unique keys need a legacy_id column, the source row's own key: a "
-                "row whose legacy_id is already loaded is skipped, another key's collision is "
-                "a duplicate (a table without a key declares unique_keys=())"
+                f"{where}: unique keys need a {self.record_key} column, the source row's own "
+                f"key (record_key): a row whose {self.record_key} is already loaded is "
+                "skipped, another key's collision is a duplicate (a table without a key "
+                "declares unique_keys=())"
             )
+        if self.surrogate_key is None and (
+            self.record_key not in self.unique_keys or self.target_schema()[self.record_key][1]
+        ):
+            raise ConfigError(
+                f"{where}: without a generated key (surrogate_key=None) its record key "
+                f"{self.record_key!r} is the primary key: one of unique_keys, and not nullable"
+            )
+
+    @property
+    def primary_key(self) -> str:
+        """The target table's primary key column: the generated key, else the record key."""
+        return self.surrogate_key or self.record_key
 
     @property
     def target_columns(self) -> tuple[str, ...]:
@@ -335,7 +355,9 @@ class Entity:
         """Every index of the target table: one unique index per unique key, the declared
         ones, and the one on etl_job_id that verify and rollback read by."""
         table = self.target_table
-        unique = tuple(Index(f"idx_{table}_{key}", (key,), unique=True) for key in self.unique_keys)
+        # The primary key's own index is the record key's where no key is generated.
+        keys = (key for key in self.unique_keys if key != self.primary_key)
+        unique = tuple(Index(f"idx_{table}_{key}", (key,), unique=True) for key in keys)
         by_job = Index(f"idx_{table}_etl_job_id", ("etl_job_id",), load_ordered=True)
         return (*unique, *self.indexes, by_job)
 

@@ -57,7 +57,7 @@ def match_sql(table: str, reference: Reference, pointed: Entity) -> str:
     free of "more than one row" errors) even if someone dropped the referenced key's unique
     index and loaded a duplicate."""
     return (
-        f"(SELECT MIN(p.{pointed.surrogate_key}) FROM {pointed.target_table} p "
+        f"(SELECT MIN(p.{pointed.primary_key}) FROM {pointed.target_table} p "
         f"WHERE p.{reference.key} = {table}.{reference.column})"
     )
 

@@ -11,9 +11,10 @@ taken over (overwritten, made this job's, counted as loaded), else a ``duplicate
 
 The fast path (:func:`loading`): a job that found its table empty, with no foreign key
 pointing at it and the fast path not turned off (``--no-fast-path``), records so, drops the
-table's secondary indexes and pauses autovacuum on it until it ends, and, when ``legacy_id``
-is the only unique key, also drops that key's index and the primary key and COPYs rows
-straight into the table (JSON parsed by the server) instead of staging and merging.
+table's secondary indexes and pauses autovacuum on it until it ends, and, when the record key
+(``legacy_id``, or the source's own key column) is the only unique key, also drops that key's
+index and the primary key and COPYs rows straight into the table (JSON parsed by the server)
+instead of staging and merging.
 """
 
 from __future__ import annotations
@@ -86,11 +87,11 @@ def _duplicate_message(key: pl.Expr, value: pl.Expr, winner: pl.Expr) -> pl.Expr
 
 
 def within_batch_duplicates(
-    valid: pl.DataFrame, keys: tuple[str, ...]
+    valid: pl.DataFrame, keys: tuple[str, ...], record: str = "legacy_id"
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Keep the row with the lowest source key per unique key value (the first row of a
-    repeated key); the others become (ROW_ID, message). ``valid`` without ROW_ID is numbered
-    here."""
+    repeated key); the others become (ROW_ID, message) naming the winner by its ``record``
+    key. ``valid`` without ROW_ID is numbered here."""
     if ROW_ID not in valid.columns:
         valid = valid.with_row_index(ROW_ID)
     kept = _source_order(valid)
@@ -99,7 +100,7 @@ def within_batch_duplicates(
         is_dup = kept[key].is_not_null() & ~kept[key].is_first_distinct()
         if not is_dup.any():  # the usual case: no message to build
             continue
-        winner = pl.col("legacy_id").first().over(key)
+        winner = pl.col(record).first().over(key).cast(pl.String)
         marked = kept.with_columns(
             _duplicate_message(pl.lit(key), pl.col(key), winner).alias(ERROR_MESSAGE), dup=is_dup
         )
@@ -110,10 +111,10 @@ def within_batch_duplicates(
 
 def _collisions(target: Target, entity: Entity, job_id: int) -> pl.DataFrame:
     """Staged rows whose unique key already exists in the target: who holds it, from which job."""
-    parts = []
+    parts, record = [], entity.record_key
     for key in entity.unique_keys:
         found = target.query(
-            f"SELECT s.legacy_id AS legacy_id, t.legacy_id AS holder, t.etl_job_id AS holder_job, "
+            f"SELECT s.{record} AS legacy_id, t.{record} AS holder, t.etl_job_id AS holder_job, "
             f"CASE WHEN {NOT_WRITTEN_BY_A_JOB} THEN 1 ELSE 0 END AS foreign_holder, "
             f"s.{key} AS value FROM {_STAGE} s JOIN {entity.target_table} t ON t.{key} = s.{key}"
         )
@@ -128,8 +129,8 @@ def _collisions(target: Target, entity: Entity, job_id: int) -> pl.DataFrame:
         )
     hits = pl.concat(parts)
     same_job = (pl.col("holder_job") == job_id).fill_null(False)
-    # Per staged row, its first collision in key order decides: legacy_id (the record itself
-    # is there) before any other key.
+    # Per staged row, its first collision in key order decides: the record key (the record
+    # itself is there) before any other key.
     return hits.with_columns(same_job=same_job).unique(
         "legacy_id", keep="first", maintain_order=True
     )
@@ -172,7 +173,8 @@ def _update_staged(
 ) -> None:
     """Overwrite the target rows of the staged rows marked ``action``; with ``job_id`` they
     become that job's (taken over from no job the ledger knows)."""
-    columns = [c for c in entity.target_columns if c != "legacy_id"]
+    record = entity.record_key
+    columns = [c for c in entity.target_columns if c != record]
     written = _written(target, entity, columns, "s")
     assignments = ", ".join(f"{c} = {value}" for c, value in zip(columns, written, strict=True))
     owner: tuple[int, ...] = ()
@@ -180,8 +182,8 @@ def _update_staged(
         assignments, owner = f"{assignments}, etl_job_id = ?", (job_id,)
     target.execute(
         f"UPDATE {entity.target_table} SET {assignments} FROM {_STAGE} s "
-        f"WHERE {entity.target_table}.legacy_id = s.legacy_id "
-        f"AND s.legacy_id IN (SELECT legacy_id FROM {_DROP} WHERE action = ?)",
+        f"WHERE {entity.target_table}.{record} = s.{record} "
+        f"AND s.{record} IN (SELECT {record} FROM {_DROP} WHERE action = ?)",
         (*owner, action),
     )
 
@@ -248,7 +250,7 @@ def _load_rows(
     # came after the run's check, see preflight) the staged row is a duplicate reject.
     update = pl.lit(on_conflict == "update")
     action = (
-        pl.when(pl.col("same_job") | (pl.col("key") != "legacy_id"))
+        pl.when(pl.col("same_job") | (pl.col("key") != entity.record_key))
         .then(pl.lit("duplicate"))
         .when(pl.col("foreign_holder"))
         .then(pl.when(update).then(pl.lit("take_over")).otherwise(pl.lit("duplicate")))
@@ -257,7 +259,10 @@ def _load_rows(
         .otherwise(pl.lit("skip"))
     )
     hits = hits.with_columns(action=action)
-    target.ingest(_DROP, hits.select("legacy_id", "action"))
+    # Typed as the stage's record key, which the statements below compare it with.
+    record = entity.record_key
+    dropped = hits.select(pl.col("legacy_id").cast(rows.schema[record]).alias(record), "action")
+    target.ingest(_DROP, dropped)
     updated = int((hits["action"] == "update").sum())
     taken_over = int((hits["action"] == "take_over").sum())
     if updated:
@@ -265,12 +270,12 @@ def _load_rows(
     if taken_over:
         _update_staged(target, entity, "take_over", job_id)
         add_to_job_fact(target, job_id, TAKEN_OVER, taken_over)
-    target.execute(f"DELETE FROM {_STAGE} WHERE legacy_id IN (SELECT legacy_id FROM {_DROP})")
+    target.execute(f"DELETE FROM {_STAGE} WHERE {record} IN (SELECT {record} FROM {_DROP})")
     _insert_staged(target, entity, job_id)
     duplicates = (
         hits.filter(pl.col("action") == "duplicate")
-        # legacy_id is unique in a batch's rows; the hits have it as text.
-        .join(rows.select(pl.col("legacy_id").cast(pl.String), ROW_ID), on="legacy_id")
+        # The record key is unique in a batch's rows; the hits have it as text.
+        .join(rows.select(ROW_ID, legacy_id=pl.col(record).cast(pl.String)), on="legacy_id")
         .select(
             ROW_ID,
             _duplicate_message(pl.col("key"), pl.col("value"), pl.col("holder")).alias(
@@ -410,7 +415,7 @@ def commit_batch(
     ``direct`` is the job's :class:`LoadPlan` fast path: rows go straight into the table.
     """
     valid = split.valid.with_columns(split.valid_rows.alias(ROW_ID))
-    kept, duplicates = within_batch_duplicates(valid, entity.unique_keys)
+    kept, duplicates = within_batch_duplicates(valid, entity.unique_keys, entity.record_key)
     # A value its declared SQL type cannot hold is refused here: the database would round it.
     kept_as_text = target.sql_dialect.affinities
     kept, misfits = declared_types.misfits(kept, entity.sql_types, kept_as_text)
@@ -494,11 +499,11 @@ class LoadPlan(NamedTuple):
 
     direct: bool
     """COPY straight into the table, no staging and no collision check: the table was empty
-    when the job started and ``legacy_id`` is its only unique key, so batches (disjoint id
+    when the job started and its record key is its only unique key, so batches (disjoint id
     ranges, deduplicated within) cannot collide."""
     deferred: tuple[str, ...]
     """Indexes dropped for the job and rebuilt at its end: the secondary ones, and on the
-    direct path the unique legacy_id index too (maintaining it row by row doubled the time
+    direct path the record key's unique index too (maintaining it row by row doubled the time
     of a 2M-row COPY; building it at the end is the guard, as it fails on a duplicate) and,
     where the DDL restores it (PostgreSQL), the primary key."""
     autovacuum_paused: bool = False
@@ -549,7 +554,7 @@ def _plan(
         return LoadPlan(False, ())
     # Only indexes our DDL declares: apply_schema is how they come back, even after a kill,
     # and before anything else can write to the table.
-    direct = entity.unique_keys in (("legacy_id",), ())
+    direct = entity.unique_keys in ((entity.record_key,), ())
     # Not while another run's schema step restores: it could have looked for our lock before
     # we took it, and rebuild what we drop. The commit first lets go of the table we read.
     target.commit()

@@ -78,6 +78,11 @@ def _in_reference_order(found: Iterable[Entity]) -> tuple[Entity, ...]:
                     f"{entity.name}.{reference.column} references {reference.to}, which no "
                     f"entity of the migration declares (entities: {', '.join(by_name)})"
                 )
+            if reference.sets is not None and pointed.surrogate_key is None:
+                raise ConfigError(
+                    f"{entity.name}.{reference.sets} is set from {pointed.name}'s generated key, "
+                    f"which it does not have (surrogate_key=None): declare one, or drop sets="
+                )
     ordered: list[Entity] = []
     visiting: list[str] = []
 

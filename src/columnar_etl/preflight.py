@@ -87,9 +87,10 @@ def foreign_rows(target: Target, entity: Entity, source: Source | None) -> Forei
     count = int(target.scalar(f"SELECT COUNT(*) {where}"))
     if source is None:
         return ForeignRows(table, count, None)
-    if not count or "legacy_id" not in entity.target_columns:  # nothing to match them by
+    record = entity.record_key
+    if not count or record not in entity.target_columns:  # nothing to match them by
         return ForeignRows(table, count, [])
-    theirs = target.query(f"SELECT t.legacy_id AS legacy_id {where}")
+    theirs = target.query(f"SELECT t.{record} AS legacy_id {where}")
     target.rollback()
     shared = theirs.select(pl.col("legacy_id").cast(pl.String)).join(
         source_ids(source, entity.source), on="legacy_id", how="semi"

@@ -64,7 +64,7 @@ def _unlink_dependents(target: Target, job_id: int, entity: Entity, migration: M
         parent = entity.target_table
         # Through the link it fills, or (sets=None) the key its column holds.
         key, column = (
-            (entity.surrogate_key, reference.sets)
+            (entity.primary_key, reference.sets)
             if reference.sets is not None
             else (reference.key, reference.column)
         )
@@ -76,7 +76,7 @@ def _unlink_dependents(target: Target, job_id: int, entity: Entity, migration: M
         if blocking and reference.sets is not None:  # else they point at nothing now
             target.execute(
                 f"UPDATE {child.target_table} SET {reference.sets} = NULL WHERE {reference.sets} "
-                f"IN (SELECT {entity.surrogate_key} FROM {parent} WHERE etl_job_id = ?)",
+                f"IN (SELECT {entity.primary_key} FROM {parent} WHERE etl_job_id = ?)",
                 (job_id,),
             )
             unlinked[child.name] = unlinked.get(child.name, 0) + sum(blocking.values())

@@ -142,6 +142,13 @@ class EntityPlan:
         return self.name.upper()
 
     @property
+    def record_key(self) -> str | None:
+        """The target column the engine knows a record by where the key is one column, which
+        the transform carries unchanged (an integer or text, whose text is the record id);
+        None for a composite key (a ``legacy_id`` column then holds it) or none."""
+        return self.columns[self.key[0]] if len(self.key) == 1 else None
+
+    @property
     def rules(self) -> dict[str, Carry]:
         """Each source column's rule (a refused type never reaches a plan); a key column's
         as a key is read."""
@@ -228,6 +235,8 @@ def _entity(
     for index in _distinct(table.indexes):
         unique = index.kind != "index"
         target = tuple(columns[c] for c in index.columns)
+        if len(key) == 1 and target == (columns[key[0]],):
+            continue  # the record key's own unique index covers it
         suffix = "key" if unique else "idx"
         label = sql_name("_".join((name, *target, suffix)), index_names, "index")
         index_names.add(label)
@@ -471,17 +480,20 @@ def _entity_lines(entity: EntityPlan) -> list[str]:
         spec_args.append(mapping(pairs, head="read_as="))
     spec = call(f"{const} = SourceSpec", *spec_args, exploded=True)
     selected: list[Code | str] = ["carry_row_id()"]
-    if key:
+    composite = len(key) > 1
+    if composite:
         selected.append(f'{const}.record_id().alias("legacy_id")')
     for source, target in entity.columns.items():
         column = call("pl.col", py_string(source))
         renamed = Code(".alias", (py_string(target),), receiver=column)
         selected.append(column if source == target else renamed)
     selected.append("**{FILTERED: pl.lit(False), TRANSFORM_ERRORS: pl.lit(None, pl.String)}")
-    contract: list[tuple[str, Code | str]] = [("legacy_id", "pa.Column(pl.String)")] if key else []
+    contract: list[tuple[str, Code | str]] = [("legacy_id", "pa.Column(pl.String)")] * composite
     for column in table.columns:
         target = entity.columns[column.name]
-        nullable = [] if column.not_null else ["nullable=True"]
+        # A null key (SQLite lets a primary key hold one) is a reject, not a record.
+        required = column.not_null or target == entity.record_key
+        nullable = [] if required else ["nullable=True"]
         dtype = dtype_code(rules[column.name].dtype)
         checks = [_enum_check(target, column.type.labels)] if column.type.labels else []
         contract.append((target, call("pa.Column", dtype, *nullable, *checks)))
@@ -528,6 +540,9 @@ def _entity_call(entity: EntityPlan) -> Code:
     ]
     if not entity.key:
         args.append("unique_keys=()")
+    if entity.record_key is not None:
+        args.append(Code("unique_keys=", (py_string(entity.record_key),), tuple=True))
+        args.append(f"record_key={py_string(entity.record_key)}")
     if entity.indexes:
         indexes = (
             call("Index", py_string(label), strings(columns), *(["unique=True"] if unique else []))
@@ -542,7 +557,10 @@ def _entity_call(entity: EntityPlan) -> Code:
         args.append(Code("references=", tuple(refs), tuple=True))
     types = ((py_string(entity.columns[c]), py_string(r.target)) for c, r in entity.rules.items())
     args.append(mapping(types, head="sql_types="))
-    args.append(f"surrogate_key={py_string(SURROGATE_KEY)}")
+    # The legacy key is the table's primary key, as it was; a table without one key column
+    # gets a generated one.
+    surrogate = "None" if entity.record_key is not None else py_string(SURROGATE_KEY)
+    args.append(f"surrogate_key={surrogate}")
     return call(f"{name} = Entity", *args, exploded=True)
 
 

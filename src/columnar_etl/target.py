@@ -358,13 +358,13 @@ class Target:
 
     def free_text_indexes(self, table: str) -> set[str]:
         """Indexes of ``table`` over a text column that can hold any length (PostgreSQL: a btree
-        entry has a size limit, so a long enough value is refused by the index); ``legacy_id``
-        does not count, being the text of an integer source id. None on SQLite, which has no
-        such limit."""
+        entry has a size limit, so a long enough value is refused by the index); the record
+        key's does not count, a source id the source itself keeps unique. None on SQLite, which
+        has no such limit."""
         sql = self.sql_dialect.catalog.free_text_indexes
         if sql is None:
             return set()
-        found = self.query(sql, (table,))
+        found = self.query(sql, (table, self.declared(table).record_key))
         return set(found["name"].to_list())
 
     def _restored_tables(self) -> list[str]:
@@ -501,9 +501,9 @@ class Target:
             return statements
         for entity in self.entities:
             statements += ddl.table_statements(entity, self.sql_dialect)
-        # [table, its generated key]: declared identifiers, checked when declared.
+        # [table, its primary key]: declared identifiers, checked when declared.
         restored = ", ".join(
-            f"['{table}', '{self.declared(table).surrogate_key}']"
+            f"['{table}', '{self.declared(table).primary_key}']"
             for table in self._restored_tables()
         )
         if restored and self.sql_dialect.restore is not None:

@@ -209,8 +209,8 @@ def error_summary(target: Target, job_id: int | None = None) -> dict[int, dict[s
 
 
 def _per_job(target: Target, entity: Entity) -> tuple[dict[int, int], dict[int, int]]:
-    """Rows per etl_job_id, and duplicated legacy ids per etl_job_id holding one of them (an
-    entity without a legacy_id, a keyless log, has none to duplicate)."""
+    """Rows per etl_job_id, and duplicated record keys per etl_job_id holding one of them (an
+    entity without one, a keyless log, has none to duplicate)."""
     table = entity.target_table
     # Only rows of the ledger's jobs: a foreign row (see _foreign_rows) is no job's. The rows
     # are counted per etl_job_id first and the jobs looked up per group after, not per row: a
@@ -220,13 +220,14 @@ def _per_job(target: Target, entity: Entity) -> tuple[dict[int, int], dict[int, 
         f"SELECT t.etl_job_id AS job_id, t.n FROM (SELECT etl_job_id, COUNT(*) AS n "
         f"FROM {table} GROUP BY etl_job_id) t WHERE NOT {ledger.NOT_WRITTEN_BY_A_JOB}",
     )
-    if "legacy_id" not in entity.target_columns or target.unique_index(table, "legacy_id"):
+    record = entity.record_key
+    if record not in entity.target_columns or target.unique_index(table, record):
         return _by_job(counts), {}  # the index rules duplicates out; no scan of the table
     dups = _rows(
         target,
-        f"SELECT t.etl_job_id AS job_id, COUNT(DISTINCT t.legacy_id) AS n FROM {table} t "
-        f"JOIN (SELECT legacy_id FROM {table} GROUP BY legacy_id HAVING COUNT(*) > 1) d "
-        "ON d.legacy_id = t.legacy_id GROUP BY t.etl_job_id",
+        f"SELECT t.etl_job_id AS job_id, COUNT(DISTINCT t.{record}) AS n FROM {table} t "
+        f"JOIN (SELECT {record} FROM {table} GROUP BY {record} HAVING COUNT(*) > 1) d "
+        f"ON d.{record} = t.{record} GROUP BY t.etl_job_id",
     )
     return _by_job(counts), _by_job(dups)
 
@@ -583,16 +584,16 @@ def _orphans(
         "THEN 1 ELSE 0 END), 0) AS BIGINT) AS unlinked, "
         f"CAST(COALESCE(SUM(CASE WHEN {sets} IS NOT NULL AND (m.id IS NULL "
         f"OR {sets} <> m.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS mislinked "
-        f"FROM {table} r LEFT JOIN (SELECT {key} AS k, MIN({pointed.surrogate_key}) AS id "
+        f"FROM {table} r LEFT JOIN (SELECT {key} AS k, MIN({pointed.primary_key}) AS id "
         f"FROM {parent} GROUP BY {key}) m ON m.k = r.{column} WHERE {pointing}"
     ).row(0, named=True)
     figures: dict[str, Any] = {"reference": f"{entity.name}.{column} -> {reference.to}"}
     figures |= {k: int(v) for k, v in row.items()}
-    # A row without a legacy_id (a keyless log's) is named by its target id.
+    # A row without a record key (a keyless log's) is named by its target id.
     named = (
-        "r.legacy_id"
-        if "legacy_id" in entity.target_columns
-        else f"'#' || CAST(r.{entity.surrogate_key} AS TEXT)"
+        f"r.{entity.record_key}"
+        if entity.record_key in entity.target_columns
+        else f"'#' || CAST(r.{entity.primary_key} AS TEXT)"
     )
     orphans = target.query(
         f"SELECT {named} AS legacy_id, r.{column} AS pointer, CASE WHEN "

@@ -217,14 +217,72 @@ def test_init_then_run_copies_every_table_faithfully(
         expected = _table(read_source(f"SELECT {selected} FROM {dialect.quote(table)}"))
         got = _target_rows(target, f"SELECT {', '.join(target_columns)} FROM {entity}")
         assert _table(got) == expected, table
-        loaded[entity] = _target_rows(target, f"SELECT * FROM {entity} ORDER BY etl_id")
+        loaded[entity] = _target_rows(target, f"SELECT * FROM {entity} ORDER BY 1")
 
     checked = etl("verify", *where)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     again = etl("run", "--entity", "all", *where, "--no-progress")
     assert again.returncode == 0, again.stdout + again.stderr
     for entity, rows in loaded.items():
-        assert _target_rows(target, f"SELECT * FROM {entity} ORDER BY etl_id") == rows, entity
+        assert _target_rows(target, f"SELECT * FROM {entity} ORDER BY 1") == rows, entity
+
+
+#: A target table's columns: the legacy key of one column is its primary key; a composite
+#: key is also legacy_id's text, beside a generated key, as a keyless table has one.
+TARGETS = {
+    "members": ["id", "name", "note", "etl_job_id"],
+    "books": ["isbn", "title", "etl_job_id"],
+    "loans": ["etl_id", "legacy_id", "member_id", "isbn", "n", "fee", "etl_job_id"],
+    "visits": ["etl_id", "member_id", "note", "etl_job_id"],
+}
+
+
+def test_a_changed_row_updates_by_its_own_key_in_place(
+    sqlite_legacy: str, target: str, tmp_path: Path
+) -> None:
+    """A key of one column is the target's primary key and how the engine knows a record:
+    a second run with --on-conflict update rewrites the changed rows in place (an integer
+    key, a text key, and a composite key's legacy_id), adds the new ones, and skips none."""
+    out = tmp_path / "m"
+    assert etl("init", "--source", sqlite_legacy, "--out", str(out)).returncode == 0
+    where = ("--migration", str(out), "--source", sqlite_legacy, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    with Target(DatabaseUrl.parse(target, what="test")) as t:
+        shapes = {name: t.query(f"SELECT * FROM {name} LIMIT 0").columns for name in TARGETS}
+    assert shapes == TARGETS  # no second key column where the legacy key is one column
+    with sqlite3.connect(sqlite_legacy.removeprefix("sqlite://")) as conn:
+        conn.execute("UPDATE members SET name = 'Ada L.' WHERE id = 1")
+        conn.execute("INSERT INTO members VALUES (4, 'Cy', NULL)")
+        conn.execute("UPDATE books SET title = 'T1b' WHERE isbn = 'b1'")
+        conn.execute("UPDATE loans SET fee = 2.5 WHERE member_id = 1 AND n = 1")
+    again = etl("run", "--entity", "all", *where, "--no-progress", "--on-conflict", "update")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _target_rows(target, "SELECT id, name FROM members ORDER BY id") == [
+        (1, "Ada L."),
+        (2, "Bob"),
+        (3, "Zoë 🦀"),
+        (4, "Cy"),
+    ]
+    assert _target_rows(target, "SELECT isbn, title FROM books ORDER BY isbn") == [
+        ("b 2", "T2"),
+        ("b1", "T1b"),
+    ]
+    fees = _target_rows(target, "SELECT n, fee FROM loans WHERE member_id = 1 ORDER BY n")
+    assert [(n, _same(fee)) for n, fee in fees] == [(1, _same("2.5")), (2, None)]
+    jobs = _target_rows(
+        target,
+        "SELECT j.entity, SUM(b.updated) AS u, SUM(b.skipped_existing) AS s "
+        "FROM migration_batches b "
+        "JOIN migration_jobs j ON j.id = b.migration_job_id "
+        "WHERE j.id IN (SELECT MAX(id) FROM migration_jobs GROUP BY entity) GROUP BY j.entity",
+    )
+    updated = {entity: (int(u), int(s)) for entity, u, s in jobs}
+    # Every row of a table is its batch's: unchanged rows are rewritten with themselves.
+    assert updated["members"] == (3, 0) and updated["books"] == (2, 0), updated
+    assert updated["loans"] == (3, 0), updated
+    checked = etl("verify", *where)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def _ruff_clean(folder: Path) -> None:

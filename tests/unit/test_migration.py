@@ -68,6 +68,19 @@ def test_a_folder_and_an_entities_list(tmp_path: Path) -> None:
         ("raise RuntimeError('boom')\n", "cannot import migration .*RuntimeError: boom"),
         (MODULE + "\nENTITIES = [loans]\n", "references members.legacy_id, which no entity"),
         (MODULE + "\nENTITIES = [members, members]\n", "two entities are called 'members'"),
+        (
+            MODULE.replace(
+                'target_table="members",', 'target_table="members", surrogate_key=None,'
+            ),
+            "loans.member_id is set from members's generated key, which it does not have",
+        ),
+        (
+            MODULE.replace(
+                'target_table="members",',
+                'target_table="members", surrogate_key=None, unique_keys=(),',
+            ),
+            "without a generated key .* its record key 'legacy_id' is the primary key",
+        ),
     ],
 )
 def test_a_broken_migration_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:

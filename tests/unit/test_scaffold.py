@@ -92,9 +92,9 @@ def test_odd_names_give_plain_sql_names_and_python_ruff_leaves_alone(tmp_path: P
     loaded = entities["odd_table_x"]
     assert loaded.source.table == "Odd \"Table\" 'x'"
     assert loaded.source.columns == ("id", *ODD)
-    names = loaded.target_columns
-    assert names[:1] == ("legacy_id",)
-    assert names[1:] == (
+    # The key column is the record key and the primary key: no legacy_id, no generated key.
+    assert (loaded.record_key, loaded.surrogate_key, loaded.primary_key) == ("id", None, "id")
+    assert loaded.target_columns == (
         "id",
         "he_said_hi",
         "it_s",
@@ -111,7 +111,6 @@ def test_odd_names_give_plain_sql_names_and_python_ruff_leaves_alone(tmp_path: P
         "tab_here",
         "tick",
     )
-    assert loaded.surrogate_key == "etl_id"
     assert entities["select_"].source.key == "n"
 
 
@@ -226,7 +225,36 @@ def test_an_index_and_a_unique_key_on_the_same_columns_declare_one_unique_index(
         (pk("id"), SourceIndex("plain", "index", ("code",)), unique("code")),
     )
     [entity] = plan([both]).entities
-    assert entity.indexes == (("t_id_key", ("id",), True), ("t_code_key", ("code",), True))
+    # The primary key's index is the record key's own: not declared twice.
+    assert entity.indexes == (("t_code_key", ("code",), True),)
+
+
+def test_one_key_column_is_the_primary_key_a_composite_key_gets_legacy_id(
+    tmp_path: Path,
+) -> None:
+    """A key of one column, carried as it is, is how the engine knows a record and the
+    table's primary key; a composite key is kept as the text of its columns in legacy_id,
+    beside a generated key, as is a keyless table's generated key alone."""
+    one = table("one", [column("code", "TEXT", not_null=True), column("n")], (pk("code"),))
+    pair = table("pair", [column("a", not_null=True), column("b", not_null=True)], (pk("a", "b"),))
+    none = table("none", [column("n")])
+    entities = load_migration(str(written(tmp_path, [one, pair, none]))).entities
+    keyed = {e.name: (e.record_key, e.unique_keys, e.surrogate_key) for e in entities}
+    assert keyed == {
+        "one": ("code", ("code",), None),
+        "pair": ("legacy_id", ("legacy_id",), "etl_id"),
+        "none": ("legacy_id", (), "etl_id"),
+    }
+    assert [e.target_columns for e in entities] == [
+        ("code", "n"),
+        ("legacy_id", "a", "b"),
+        ("n",),
+    ]
+    assert [[i.name for i in e.table_indexes()] for e in entities] == [
+        ["idx_one_etl_job_id"],
+        ["idx_pair_legacy_id", "pair_a_b_key", "idx_pair_etl_job_id"],
+        ["idx_none_etl_job_id"],
+    ]
 
 
 def test_an_enum_is_text_whose_contract_holds_its_values(tmp_path: Path) -> None:
