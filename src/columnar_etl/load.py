@@ -562,8 +562,9 @@ def _plan(
     target.hold_deferred(table)  # other runs' schema steps leave what we defer to us
     # Not an index over free text: with it present, a value too long for the index fails its
     # row, which is then a database_error reject; built at the end, it failed the whole job.
-    # Nor a block-range one, which the COPY keeps for nothing (a rebuild scanned 2M rows).
-    keep = target.free_text_indexes(table) | target.block_range_indexes(table)
+    # A block-range one goes too: kept, it cost the COPY 0.8 s of server CPU on 2M rows, built
+    # at the end 0.4 s.
+    keep = target.free_text_indexes(table)
     deferred = [name for name in target.schema_indexes(table, unique=direct) if name not in keep]
     for name in deferred:
         target.execute(f"DROP INDEX IF EXISTS {name}")

@@ -348,14 +348,6 @@ class Target:
         indexes = self.declared(table).table_indexes()
         return [index.name for index in indexes if unique or not index.unique]
 
-    def block_range_indexes(self, table: str) -> set[str]:
-        """Indexes of ``table`` a load keeps for next to nothing: block-range ones (see
-        :attr:`Index.load_ordered`). New pages stay unsummarized (always read) until a vacuum
-        summarizes them, so rebuilding one after a job would only scan the table again."""
-        if not self.sql_dialect.load_ordered_index:
-            return set()
-        return {i.name for i in self.declared(table).table_indexes() if i.load_ordered}
-
     def free_text_indexes(self, table: str) -> set[str]:
         """Indexes of ``table`` over a text column that can hold any length (PostgreSQL: a btree
         entry has a size limit, so a long enough value is refused by the index); the record
