@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["POSTGRES", "POSTGRES_RESTORE", "SQLITE", "Catalog"]
+__all__ = ["POSTGRES", "POSTGRES_KEY_INDEX", "POSTGRES_RESTORE", "SQLITE", "Catalog"]
 
 
 @dataclass(frozen=True)
@@ -161,8 +161,19 @@ BEGIN
             current_setting('columnar_etl.busy_tables', true), ','));
         CONTINUE WHEN NOT t = ANY (string_to_array(
             current_setting('columnar_etl.schema_tables', true), ','));
-        IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                       WHERE conrelid = t::regclass AND contype = 'p') THEN
+        IF EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = t::regclass AND contype = 'p') THEN
+            NULL;
+        ELSIF EXISTS (SELECT 1 FROM pg_index x
+                      JOIN pg_class i ON i.oid = x.indexrelid
+                      JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]
+                      WHERE x.indrelid = t::regclass AND i.relname = t || '_pkey'
+                      AND x.indisunique AND x.indisvalid AND x.indnkeyatts = 1
+                      AND x.indpred IS NULL AND a.attname = pair[2]) THEN
+            -- Built beside the other indexes (POSTGRES_KEY_INDEX): made the key as it is.
+            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY USING INDEX %I',
+                           t, t || '_pkey', t || '_pkey');
+        ELSE
             EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (%I)',
                            t, t || '_pkey', pair[2]);
         END IF;
@@ -172,3 +183,10 @@ BEGIN
         END IF;
     END LOOP;
 END $$"""
+
+
+#: A fast job's primary key as the unique index it rests on, built at the job's end at once
+#: with the table's other indexes, each on its own connection (Target.build_indexes): each
+#: build scans the whole table, and one at a time they left a server core idle. The
+#: restore above then makes it the key without building it again.
+POSTGRES_KEY_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS {name} ON {table} ({column})"

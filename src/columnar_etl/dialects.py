@@ -109,6 +109,9 @@ class Dialect:
     restore: str | None
     """The DDL that gives back what a fast job set aside on ``{tables}`` (a primary key,
     autovacuum), or None where a fast job sets nothing aside that the DDL would restore."""
+    key_index: str | None
+    """How a fast job's primary key ``{name}`` on ``{table}`` (``{column}``) is built as a
+    unique index, which ``restore`` then makes the key; None where ``restore`` is."""
     catalog: Catalog
     """This database's catalog queries."""
     affinities: bool
@@ -279,6 +282,7 @@ POSTGRES = Dialect(
     resets_after_error=False,
     schema_folder="postgres",
     restore=catalog.POSTGRES_RESTORE,
+    key_index=catalog.POSTGRES_KEY_INDEX,
     catalog=catalog.POSTGRES,
     affinities=False,
     reading=reading.POSTGRES,
@@ -342,6 +346,7 @@ SQLITE = Dialect(
     resets_after_error=True,
     schema_folder="sqlite",
     restore=None,
+    key_index=None,
     catalog=catalog.SQLITE,
     affinities=True,
     reading=reading.SQLITE,
@@ -394,6 +399,7 @@ MYSQL = Dialect(
     resets_after_error=False,
     schema_folder="",
     restore=None,
+    key_index=None,
     catalog=catalog.SQLITE,
     affinities=False,
     reading=reading.MYSQL,

@@ -580,12 +580,13 @@ def _plan(
     return LoadPlan(direct, tuple(deferred), paused)
 
 
-def _restore(target: Target, table: str, plan: LoadPlan) -> None:
+def _restore(target: Target, table: str, plan: LoadPlan, connections: int = 1) -> None:
     if not plan.deferred and not plan.autovacuum_paused:
         return
     target.rollback()
     log.info("rebuilding %s", ", ".join(plan.deferred))
     started = time.perf_counter()
+    target.build_indexes(table, plan.deferred, connections)
     target.apply_schema(tables=(table,))  # CREATE INDEX IF NOT EXISTS: the ones deferred
     target.release_deferred(table)
     log.info("rebuilt the indexes in %.1f s", time.perf_counter() - started)
@@ -593,12 +594,18 @@ def _restore(target: Target, table: str, plan: LoadPlan) -> None:
 
 @contextlib.contextmanager
 def loading(
-    target: Target, entity: Entity, job_id: int, *, pending: bool, fast_path: bool = True
+    target: Target,
+    entity: Entity,
+    job_id: int,
+    *,
+    pending: bool,
+    fast_path: bool = True,
+    connections: int = 1,
 ) -> Iterator[LoadPlan]:
     """The job's :class:`LoadPlan` for its ``pending`` batches (``fast_path``: the run allows
-    it); deferred indexes are rebuilt on the way out. Should that fail, or the process die,
-    the next run's ``apply_schema`` rebuilds them before anything else happens, and a job is
-    never closed without them."""
+    it); deferred indexes are rebuilt on the way out, up to ``connections`` at once. Should
+    that fail, or the process die, the next run's ``apply_schema`` rebuilds them before
+    anything else happens, and a job is never closed without them."""
     plan = _plan(target, entity, job_id, pending, fast_path)
     if plan.deferred:
         log.info("%s: loading without %s until the job ends", entity.target_table, plan.deferred)
@@ -606,10 +613,10 @@ def loading(
         yield plan
     except BaseException:
         with contextlib.suppress(Exception):
-            _restore(target, entity.target_table, plan)
+            _restore(target, entity.target_table, plan, connections)
         raise
     try:
-        _restore(target, entity.target_table, plan)
+        _restore(target, entity.target_table, plan, connections)
     except TargetError as exc:  # the job stays open: its indexes come back before it closes
         raise TargetError(
             f"{entity.target_table}: the committed batches are kept but the indexes deferred "

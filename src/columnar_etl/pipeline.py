@@ -116,7 +116,15 @@ def _run_batches(
         if progress:
             progress(entity.name, done, total)
 
-    with loading(target, entity, job_id, pending=bool(batches), fast_path=config.fast_path) as plan:
+    # The index builds at the end take as many connections as the batches did.
+    with loading(
+        target,
+        entity,
+        job_id,
+        pending=bool(batches),
+        fast_path=config.fast_path,
+        connections=config.workers,
+    ) as plan:
         work = Batches(target, source, entity, job_id, batches, config, plan.direct)
         failed = executor(config.executor).run_batches(work, committed, stop)
     return _failed(target, failed, config) if failed else None

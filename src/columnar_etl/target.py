@@ -561,3 +561,62 @@ class Target:
             exists = self.scalar(self.sql_dialect.catalog.has_index, (index[2],))
             if index[3] not in busy and not exists:
                 yield statement
+
+    def build_indexes(self, table: str, names: Collection[str], connections: int) -> None:
+        """Build those of the indexes ``names`` of ``table`` (its primary key's among them,
+        see :meth:`schema_primary_key`) that are missing, at once, each on a connection of
+        its own, up to ``connections``: each build scans the whole table, and one after
+        another they left the server's other cores idle. The primary key is built as the
+        unique index :meth:`apply_schema` then makes the key (Dialect.key_index).
+
+        Call it where :meth:`apply_schema` follows: with fewer than two to build, or where
+        the key cannot be built apart, it builds nothing and leaves them all to it. Each
+        build commits on its own; should one fail, the others are kept and it is a
+        TargetError, and the next schema step builds what is still missing.
+        """
+        statements = self._index_statements(table, names)
+        if len(statements) < 2 or connections < 2:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(connections, len(statements))) as pool:
+            failures = [f for f in pool.map(self._build, statements) if f is not None]
+        if failures:
+            raise TargetError(f"cannot rebuild the indexes of {table}: {failures[0]}")
+
+    def _index_statements(self, table: str, names: Collection[str]) -> list[str]:
+        """The DDL building the indexes ``names`` of ``table`` that are missing; empty unless
+        each has one."""
+        primary = self.schema_primary_key(table)
+        statements = []
+        for statement in self._schema_statements("target", {table}, []):
+            index = _CREATE_INDEX.match(statement)
+            if index is not None and index[3] == table and index[2] in names:
+                statements.append(statement)
+        if primary in names and not self.scalar(self.sql_dialect.catalog.has_index, (primary,)):
+            if self.sql_dialect.key_index is None:
+                return []
+            column = self.declared(table).primary_key
+            statements.append(
+                self.sql_dialect.key_index.format(name=primary, table=table, column=column)
+            )
+        self.rollback()
+        return statements
+
+    def _build(self, statement: str) -> str | None:
+        """Run ``statement`` on a connection of its own and commit it; why it failed, or
+        None."""
+        try:
+            conn = self._connect()
+        except TargetError as exc:
+            return str(exc)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement)
+            conn.commit()
+            return None
+        except Exception as exc:  # the drivers' own error classes
+            return first_line(exc)
+        finally:
+            with contextlib.suppress(Exception):
+                conn.close()

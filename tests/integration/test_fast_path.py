@@ -289,6 +289,76 @@ def test_the_schema_step_brings_back_what_a_killed_fast_job_paused(
         assert _primary_key(t, "orders") == ["id"] and not _autovacuum_paused(t, "orders")
 
 
+def test_a_key_left_built_as_its_unique_index_becomes_the_key_as_it_is(pg_target) -> None:
+    # What a job killed after building its key's index, before the schema step made it the
+    # key, leaves behind: the step makes that index the key, without building it again.
+    with Target(pg_target) as t:
+        t.execute("ALTER TABLE orders DROP CONSTRAINT orders_pkey")
+        t.execute("CREATE UNIQUE INDEX orders_pkey ON orders (id)")
+        t.commit()
+        built = t.scalar("SELECT CAST(CAST('orders_pkey' AS regclass) AS oid)")
+        t.apply_schema()
+        assert _primary_key(t, "orders") == ["id"]
+        assert t.scalar("SELECT CAST(CAST('orders_pkey' AS regclass) AS oid)") == built
+
+
+def _waiting_builds(t: Target) -> int:
+    """Sessions waiting to build an index on orders (for the lock another session holds)."""
+    return int(
+        t.scalar(
+            "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE NOT l.granted AND l.relation = CAST('orders' AS regclass) "
+            "AND a.query LIKE 'CREATE %INDEX%'"
+        )
+    )
+
+
+def test_deferred_indexes_are_built_at_once_each_on_a_connection(pg_target) -> None:
+    deferred = ["orders_pkey", "idx_orders_customer_id", "idx_orders_etl_job_id"]
+    with Target(pg_target) as t, Target(pg_target) as writer, Target(pg_target) as watch:
+        t.execute("ALTER TABLE orders DROP CONSTRAINT orders_pkey")
+        for name in deferred[1:]:
+            t.execute(f"DROP INDEX {name}")
+        t.commit()
+        # An open write holds every build at its table lock: all of them wait there at once.
+        writer.execute("LOCK TABLE orders IN ROW EXCLUSIVE MODE")
+        building = threading.Thread(target=t.build_indexes, args=("orders", deferred, 3))
+        building.start()
+        deadline = time.monotonic() + 5
+        while _waiting_builds(watch) < len(deferred) and time.monotonic() < deadline:
+            watch.rollback()
+            time.sleep(0.05)
+        waiting = _waiting_builds(watch)
+        writer.rollback()
+        building.join()
+        assert waiting == len(deferred)
+        assert set(deferred) <= _indexes(pg_target)
+        assert _primary_key(t, "orders") == []  # the index only: the schema step makes it
+        t.apply_schema()
+        assert _primary_key(t, "orders") == ["id"]
+
+
+def test_a_failed_build_is_named_and_the_others_are_kept(pg_target) -> None:
+    with Target(pg_target) as t:
+        t.execute("ALTER TABLE orders DROP CONSTRAINT orders_pkey")
+        t.execute("DROP INDEX idx_orders_customer_id")
+        # Two rows with one id: the key cannot be built.
+        for _ in range(2):
+            t.execute(
+                "INSERT INTO orders (id, legacy_id, customer_legacy_id, order_number, "
+                "order_date, total, status, etl_job_id) "
+                "VALUES (7, ?, 'c', 'n', '2026-01-01', 1, 'pending', 1)",
+                (uuid.uuid4().hex,),
+            )
+        t.commit()
+        with pytest.raises(
+            TargetError, match=r"indexes of orders: .*could not create unique index .orders_pkey."
+        ):
+            t.build_indexes("orders", ["orders_pkey", "idx_orders_customer_id"], 2)
+        assert "idx_orders_customer_id" in _indexes(pg_target)
+        assert "orders_pkey" not in _indexes(pg_target)
+
+
 def test_killed_fast_job_resumes_to_the_clean_result(pg_server, tmp_path) -> None:
     names = [pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}") for _ in range(3)]
     legacy, clean, killed = (DatabaseUrl.parse(pg_server.url(n), what="test") for n in names)
