@@ -574,7 +574,12 @@ class Target:
         build commits on its own; should one fail, the others are kept and it is a
         TargetError, and the next schema step builds what is still missing.
         """
-        statements = self._index_statements(table, names)
+        failed = f"cannot rebuild the indexes of {table}"
+        try:
+            statements = self._index_statements(table, names)
+        except Exception as exc:  # the drivers' own error classes
+            self.rollback()
+            raise TargetError(f"{failed}: {first_line(exc)}") from None
         if len(statements) < 2 or connections < 2:
             return
         from concurrent.futures import ThreadPoolExecutor
@@ -582,7 +587,7 @@ class Target:
         with ThreadPoolExecutor(min(connections, len(statements))) as pool:
             failures = [f for f in pool.map(self._build, statements) if f is not None]
         if failures:
-            raise TargetError(f"cannot rebuild the indexes of {table}: {failures[0]}")
+            raise TargetError(f"{failed}: {failures[0]}")
 
     def _index_statements(self, table: str, names: Collection[str]) -> list[str]:
         """The DDL building the indexes ``names`` of ``table`` that are missing; empty unless
