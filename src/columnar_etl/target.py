@@ -569,18 +569,21 @@ class Target:
         another they left the server's other cores idle. The primary key is built as the
         unique index :meth:`apply_schema` then makes the key (Dialect.key_index).
 
-        Call it where :meth:`apply_schema` follows: with fewer than two to build, or where
-        the key cannot be built apart, it builds nothing and leaves them all to it. Each
-        build commits on its own; should one fail, the others are kept and it is a
-        TargetError, and the next schema step builds what is still missing.
+        Call it where :meth:`apply_schema` follows: with fewer than two to build, where the
+        key cannot be built apart, or where one writer locks the whole database (SQLite), it
+        builds nothing and leaves them all to it. Each build commits on its own; should one
+        fail, the others are kept and it is a TargetError, and the next schema step builds
+        what is still missing.
         """
+        if not self.sql_dialect.concurrent_writers or connections < 2:
+            return
         failed = f"cannot rebuild the indexes of {table}"
         try:
             statements = self._index_statements(table, names)
         except Exception as exc:  # the drivers' own error classes
             self.rollback()
             raise TargetError(f"{failed}: {first_line(exc)}") from None
-        if len(statements) < 2 or connections < 2:
+        if len(statements) < 2:
             return
         from concurrent.futures import ThreadPoolExecutor
 

@@ -338,6 +338,21 @@ def test_deferred_indexes_are_built_at_once_each_on_a_connection(pg_target) -> N
         assert _primary_key(t, "orders") == ["id"]
 
 
+def test_one_writer_databases_leave_the_builds_to_the_schema_step(tmp_path) -> None:
+    # SQLite locks the whole file for a writer: builds side by side would only queue.
+    url = DatabaseUrl.parse(f"sqlite://{tmp_path / 'one.db'}", what="test")
+    deferred = ["idx_orders_customer_id", "idx_orders_order_date"]
+    with Target(url) as t:
+        t.apply_schema()
+        for name in deferred:
+            t.execute(f"DROP INDEX {name}")
+        t.commit()
+        t.build_indexes("orders", deferred, 3)
+        assert not set(deferred) & _indexes(url)
+        t.apply_schema()
+    assert set(deferred) <= _indexes(url)
+
+
 def test_a_failed_build_is_named_and_the_others_are_kept(pg_target) -> None:
     with Target(pg_target) as t:
         t.execute("ALTER TABLE orders DROP CONSTRAINT orders_pkey")
