@@ -79,11 +79,11 @@ def _source_order(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(ROW_ID)
 
 
-def _duplicate_message(key: pl.Expr, value: pl.Expr, winner: pl.Expr) -> pl.Expr:
-    """``duplicate email 'a@b.c' (kept legacy_id 17)``."""
+def _duplicate_message(key: pl.Expr, value: pl.Expr, winner: pl.Expr, record: str) -> pl.Expr:
+    """``duplicate email 'a@b.c' (kept legacy_id 17)``: the winner by its ``record`` key."""
     parts = [pl.lit("duplicate "), key, pl.lit(" '"), value.cast(pl.String)]
     kept = winner.cast(pl.String)
-    return pl.concat_str(*parts, pl.lit("' (kept legacy_id "), kept, pl.lit(")"))
+    return pl.concat_str(*parts, pl.lit(f"' (kept {record} "), kept, pl.lit(")"))
 
 
 def within_batch_duplicates(
@@ -102,7 +102,8 @@ def within_batch_duplicates(
             continue
         winner = pl.col(record).first().over(key).cast(pl.String)
         marked = kept.with_columns(
-            _duplicate_message(pl.lit(key), pl.col(key), winner).alias(ERROR_MESSAGE), dup=is_dup
+            _duplicate_message(pl.lit(key), pl.col(key), winner, record).alias(ERROR_MESSAGE),
+            dup=is_dup,
         )
         losers.append(marked.filter("dup").select(ROW_ID, ERROR_MESSAGE))
         kept = marked.filter(~pl.col("dup")).drop("dup", ERROR_MESSAGE)
@@ -278,7 +279,7 @@ def _load_rows(
         .join(rows.select(ROW_ID, legacy_id=pl.col(record).cast(pl.String)), on="legacy_id")
         .select(
             ROW_ID,
-            _duplicate_message(pl.col("key"), pl.col("value"), pl.col("holder")).alias(
+            _duplicate_message(pl.col("key"), pl.col("value"), pl.col("holder"), record).alias(
                 ERROR_MESSAGE
             ),
         )

@@ -88,3 +88,11 @@ def test_an_empty_batch_has_no_duplicates() -> None:
     frame = pl.DataFrame(schema={"legacy_id": pl.String, "email": pl.String})
     kept, losers = within_batch_duplicates(frame, ("legacy_id", "email"))
     assert kept.is_empty() and losers.is_empty()
+
+
+def test_the_winner_is_named_by_the_entity_s_own_record_key() -> None:
+    # A table `etl init` keyed by its own column has no legacy_id to name the winner by.
+    frame = pl.DataFrame({"customer_no": [7, 3], "email": ["a", "a"]})
+    kept, losers = within_batch_duplicates(frame, ("email",), "customer_no")
+    assert kept["customer_no"].to_list() == [7]
+    assert losers[ERROR_MESSAGE].to_list() == ["duplicate email 'a' (kept customer_no 7)"]
