@@ -116,7 +116,7 @@ def _run_batches(
         if progress:
             progress(entity.name, done, total)
 
-    # The index builds at the end take as many connections as the batches did.
+    # The index builds at the end take up to one connection per worker of the run.
     with loading(
         target,
         entity,
