@@ -32,7 +32,7 @@ from columnar_etl.link import LinkResult, link
 from columnar_etl.load import facts_at_start, loading
 from columnar_etl.locks import LockWaits
 from columnar_etl.migration import Migration, load_migration
-from columnar_etl.preflight import before_loading
+from columnar_etl.preflight import before_loading, check_apart, schema_failure
 from columnar_etl.target import Target
 from columnar_etl.verify import JobIntegrity, error_summary
 from columnar_etl.verify import integrity as check_integrity
@@ -177,6 +177,7 @@ def _job_clock(config: RunConfig, target: Target, job_id: int) -> RunConfig:
 
 def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: Stop) -> JobResult:
     entity = load_migration(config.migration).get(name)
+    check_apart(config.source, config.target, entity)
     source = Source(config.source, config.lock_timeout)
     waits = LockWaits(entity, source, config, lambda text: _waiting(progress, name, text), stop)
     waits.patiently(lambda: source.check(entity.source))
@@ -187,7 +188,10 @@ def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: S
         # The lock first: a second run of the entity is refused before its schema step could
         # bring back what the running job deferred (its indexes, key and autovacuum).
         target.lock_run(entity.name)
-        waits.patiently(lambda: target.apply_schema(tables=(entity.target_table,)))
+        try:
+            waits.patiently(lambda: target.apply_schema(tables=(entity.target_table,)))
+        except TargetError as failed:
+            raise schema_failure(target, entity, failed) from None
         job_id, config = waits.patiently(lambda: _open_job(target, source, entity, config))
         waits.patiently(lambda: ledger.start_job(target, job_id))
         batches = ledger.open_batches(target, job_id)

@@ -15,8 +15,15 @@ from typing import Any
 
 import polars as pl
 
+from columnar_etl.config import DatabaseUrl
 from columnar_etl.declare import Entity, SourceSpec
-from columnar_etl.errors import ForeignRowsError, KeylessChangedError, TargetShapeError
+from columnar_etl.errors import (
+    ConfigError,
+    ForeignRowsError,
+    KeylessChangedError,
+    TargetError,
+    TargetShapeError,
+)
 from columnar_etl.extract import KeyRange, Source, source_key_hash
 from columnar_etl.ledger import NOT_WRITTEN_BY_A_JOB
 from columnar_etl.target import Target
@@ -27,8 +34,10 @@ __all__ = [
     "KEYLESS_LOADED_BY",
     "ForeignRows",
     "before_loading",
+    "check_apart",
     "check_shape",
     "foreign_rows",
+    "schema_failure",
     "source_ids",
 ]
 
@@ -44,6 +53,16 @@ KEYLESS_LOADED_BY = "keyless_rows_loaded_by_job"
 SHOWN = 5
 
 
+def check_apart(source: DatabaseUrl, target: DatabaseUrl, entity: Entity) -> None:
+    """Refuse to load ``entity`` into the very table it reads."""
+    if source == target and entity.target_table == entity.source.table:
+        raise ConfigError(
+            f"{entity.name} would write into its own source table {entity.source.table}: the "
+            f"source and the target are the same database ({target}); nothing was written: "
+            "give another database as the target"
+        )
+
+
 def check_shape(target: Target, entity: Entity) -> None:
     """Refuse, before anything is written, a table that is not as declared."""
     table = entity.target_table
@@ -53,6 +72,19 @@ def check_shape(target: Target, entity: Entity) -> None:
             f"target table {table} is not as declared: {'; '.join(differences)}; nothing was "
             f"written: change the table to match (or drop it for etl to create) and run again"
         )
+
+
+def schema_failure(target: Target, entity: Entity, failed: TargetError) -> TargetError:
+    """What to say of a schema step that ``failed``: a table not as declared fails it in the
+    database's own words (an index on a column it lacks), so name what differs, when that
+    is why."""
+    try:
+        check_shape(target, entity)
+    except TargetShapeError as differs:
+        return differs
+    except TargetError:
+        pass  # the comparison failed too: the schema step's error says more
+    return failed
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,43 @@ def test_a_table_missing_a_declared_column_is_refused_before_anything_is_written
     assert code == 0, report["failed"]
 
 
+def test_a_table_missing_an_indexed_column_is_named_not_the_failed_index(
+    urls: tuple[DatabaseUrl, DatabaseUrl],
+) -> None:
+    """The schema step's CREATE INDEX on a column the table lacks used to be the error."""
+    source, target = urls
+    with Target(target) as t:
+        create = ddl.table_statements(entities.get("products"), DIALECTS[t.dialect])[0]
+        without = re.sub(r",\n\s*etl_job_id[^\n]*", "", create)
+        assert without != create
+        t.execute(without)
+        t.commit()
+    refused = _run(source, target, "products")
+    line = _error_line(refused.stderr)
+    assert refused.returncode == 1, refused.stderr
+    assert "products is not as declared: column etl_job_id (" in line
+    assert re.search(r"etl_job_id \((integer|bigint)\) is missing", line)
+    assert "CREATE INDEX" not in line
+    with Target(target) as t:
+        assert t.scalar("SELECT COUNT(*) FROM products") == 0
+        assert not t.has_table("migration_jobs")  # the schema step wrote nothing
+
+
+def test_the_source_as_target_is_refused_before_anything_is_written(
+    urls: tuple[DatabaseUrl, DatabaseUrl],
+) -> None:
+    source, _ = urls
+    with Target(source) as t:
+        before = t.scalar("SELECT COUNT(*) FROM products")
+    refused = _run(source, source, "products")
+    line = _error_line(refused.stderr)
+    assert refused.returncode == 2, refused.stderr
+    assert "would write into its own source table products" in line
+    with Target(source) as t:
+        assert t.scalar("SELECT COUNT(*) FROM products") == before
+        assert not t.has_table("migration_jobs")
+
+
 def test_an_undeclared_not_null_column_is_refused_and_extra_defaulted_ones_are_not(
     urls: tuple[DatabaseUrl, DatabaseUrl],
 ) -> None:
