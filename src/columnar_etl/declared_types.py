@@ -30,7 +30,7 @@ import polars as pl
 
 from columnar_etl.contracts import ERROR_MESSAGE
 from columnar_etl.declare import ROW_ID
-from columnar_etl.dialects import NUMBER_TYPE
+from columnar_etl.dialects import INTEGER_TYPES, NUMBER_TYPE
 
 __all__ = ["Declared", "misfits", "written"]
 
@@ -38,13 +38,8 @@ _LENGTH = re.compile(
     r"(?:character\s+varying|varchar|character|char)\s*\(\s*(\d+)\s*\)", re.IGNORECASE
 )
 _NUMERIC = re.compile(r"(?:numeric|decimal)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)", re.IGNORECASE)
-_INTEGERS: dict[str, type[pl.DataType]] = {
-    "smallint": pl.Int16,
-    "int2": pl.Int16,
-    "integer": pl.Int32,
-    "int": pl.Int32,
-    "int4": pl.Int32,
-}
+#: The integer types narrower than a bigint: their width is checked as well.
+_NARROW = {name: width for name, width in INTEGER_TYPES.items() if width != pl.Int64}
 #: Polars keeps decimals of at most this many digits.
 _MAX_DIGITS = 38
 
@@ -82,7 +77,7 @@ class Declared:
             # Polars carries 38 digits at most: a value needing more is refused, not cut.
             limited = min(precision, _MAX_DIGITS)
             return cls(column, text, precision=limited, scale=scale, digits=precision)
-        if (width := _INTEGERS.get(text.lower())) is not None:
+        if (width := _NARROW.get(text.lower())) is not None:
             return cls(column, text, integer=width)
         if found := _TEMPORAL.fullmatch(text):
             return cls(column, text, form=_FORMS[found[1].lower()])
@@ -95,8 +90,7 @@ class Declared:
         ``kept_as_text``: the target stores text as it is, uncast (see the module)."""
         value = pl.col(self.column)
         if self.integer is not None and kept_as_text and dtype == pl.String:
-            fits = _is_integer(value) & value.cast(self.integer, strict=False).is_not_null()
-            return value.is_not_null() & ~fits
+            return value.is_not_null() & ~_is_integer(value, self.integer)
         if self.form is not None and kept_as_text and dtype == pl.String:
             return value.is_not_null() & ~_TEXT_FORMS[self.form](value.str.strip_chars())
         if self.length is not None and dtype == pl.String:
@@ -215,9 +209,9 @@ def _is_boolean(text: pl.Expr) -> pl.Expr:
     return text.str.to_lowercase().is_in(words)
 
 
-def _is_integer(text: pl.Expr) -> pl.Expr:
-    """Plain integer text, within a bigint (a narrower type checks its own width too)."""
-    return text.str.contains(r"^[+-]?\d+$") & text.cast(pl.Int64, strict=False).is_not_null()
+def _is_integer(text: pl.Expr, width: type[pl.DataType] = pl.Int64) -> pl.Expr:
+    """Plain integer text within ``width`` (a bigint's, unless narrower)."""
+    return text.str.contains(r"^[+-]?\d+$") & text.cast(width, strict=False).is_not_null()
 
 
 def _is_float(text: pl.Expr) -> pl.Expr:

@@ -415,11 +415,20 @@ MYSQL = Dialect(
 DIALECTS = {dialect.name: dialect for dialect in (POSTGRES, SQLITE, MYSQL)}
 
 
+#: Declared integer types, by the Polars integer of their range.
+INTEGER_TYPES: Mapping[str, type[pl.DataType]] = {
+    "bigint": pl.Int64,
+    "int8": pl.Int64,
+    "integer": pl.Int32,
+    "int": pl.Int32,
+    "int4": pl.Int32,
+    "smallint": pl.Int16,
+    "int2": pl.Int16,
+}
 #: Declared integer (group 1) and floating point types: text carried for one is checked as
 #: a number of it (declared_types) and, where types are affinities, lands as that number.
 NUMBER_TYPE = re.compile(
-    r"(bigint|int8|integer|int|int4|smallint|int2)|double\s+precision|float[48]?|real",
-    re.IGNORECASE,
+    rf"({'|'.join(INTEGER_TYPES)})|double\s+precision|float[48]?|real", re.IGNORECASE
 )
 #: A character type, which text is assigned to as it is (not an array of one).
 _CHARACTER = re.compile(

@@ -487,10 +487,43 @@ FALLBACK: Mapping[str, tuple[Rule, ...]] = {
 
 # -- catalogs -----------------------------------------------------------------------------
 
-#: One row per column of table ``{table}`` (a literal), in order: name, type (the name
-#: :data:`TYPEMAPS` keys by), spelled, length, precision, scale, is_unsigned (0/1).
+
+@dataclass(frozen=True)
+class _ColumnCatalog:
+    """How one database lists a table's columns, and how each row of the list is read."""
+
+    sql: str
+    """One row per column of table ``{table}`` (a literal), in order."""
+    column: Callable[[Mapping[str, object]], ColumnType]
+    """A row of ``sql`` as a :class:`ColumnType`."""
+
+
+def _server_column(row: Mapping[str, object]) -> ColumnType:
+    """A row of a server's catalog: name, type (the name :data:`TYPEMAPS` keys by), spelled,
+    length, precision, scale, is_unsigned (0/1) and, for an enum, its labels."""
+
+    def number(key: str) -> int | None:
+        value = row.get(key)
+        return None if value is None else int(value)  # type: ignore[call-overload]
+
+    return ColumnType(
+        name=str(row["type"]),
+        length=number("length"),
+        precision=number("precision"),
+        scale=number("scale"),
+        unsigned=bool(row.get("is_unsigned")),
+        labels=_labels(row),
+        spelled=str(row["spelled"]),
+    )
+
+
+def _sqlite_column(row: Mapping[str, object]) -> ColumnType:
+    """A row of SQLite's catalog: its name and the type as declared, read by affinity."""
+    return sqlite_type(str(row["spelled"] or ""))
+
+
 _CATALOG = {
-    "mysql": (
+    "mysql": _ColumnCatalog(
         "SELECT column_name AS name, "
         "CASE WHEN column_type LIKE 'tinyint(1)%' THEN 'tinyint(1)' ELSE data_type END AS type, "
         "column_type AS spelled, "
@@ -499,9 +532,10 @@ _CATALOG = {
         "COALESCE(datetime_precision, numeric_precision) AS `precision`, "
         "numeric_scale AS scale, column_type LIKE '% unsigned%' AS is_unsigned "
         "FROM information_schema.columns WHERE table_schema = DATABASE() "
-        "AND table_name = {table} ORDER BY ordinal_position"
+        "AND table_name = {table} ORDER BY ordinal_position",
+        _server_column,
     ),
-    "postgresql": (
+    "postgresql": _ColumnCatalog(
         "SELECT c.column_name AS name, "
         "CASE WHEN t.typtype = 'e' THEN 'enum' WHEN c.data_type = 'ARRAY' THEN 'array' "
         "ELSE lower(c.data_type) END AS type, "
@@ -518,12 +552,14 @@ _CATALOG = {
         "AND a.attname = c.column_name "
         "JOIN pg_type t ON t.oid = a.atttypid "
         "WHERE c.table_schema = current_schema() AND c.table_name = {table} "
-        "ORDER BY c.ordinal_position"
+        "ORDER BY c.ordinal_position",
+        _server_column,
     ),
     # table_xinfo: a generated column (hidden 2 or 3) holds data too; table_info hides it.
-    "sqlite": (
+    "sqlite": _ColumnCatalog(
         "SELECT name, type AS spelled FROM pragma_table_xinfo({table}) "
-        "WHERE hidden <> 1 ORDER BY cid"
+        "WHERE hidden <> 1 ORDER BY cid",
+        _sqlite_column,
     ),
 }
 
@@ -531,27 +567,12 @@ _CATALOG = {
 def catalog_sql(dialect: str, table_literal: str) -> str:
     """The query listing the columns of a table (its name already a literal of the
     dialect) with what :func:`column_type` needs."""
-    return _CATALOG[dialect].format(table=table_literal)
+    return _CATALOG[dialect].sql.format(table=table_literal)
 
 
 def column_type(dialect: str, row: Mapping[str, object]) -> ColumnType:
     """A row of :func:`catalog_sql` as a :class:`ColumnType`."""
-    if dialect == "sqlite":
-        return sqlite_type(str(row["spelled"] or ""))
-
-    def number(key: str) -> int | None:
-        value = row.get(key)
-        return None if value is None else int(value)  # type: ignore[call-overload]
-
-    return ColumnType(
-        name=str(row["type"]),
-        length=number("length"),
-        precision=number("precision"),
-        scale=number("scale"),
-        unsigned=bool(row.get("is_unsigned")),
-        labels=_labels(row),
-        spelled=str(row["spelled"]),
-    )
+    return _CATALOG[dialect].column(row)
 
 
 #: One value of MySQL's ``enum('a','it''s')`` spelling (a quote doubled within it).
