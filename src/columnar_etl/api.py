@@ -15,7 +15,7 @@ from typing import Any
 
 from columnar_etl import pipeline
 from columnar_etl.config import DEFAULT_TARGET_FILE, DatabaseUrl, RunConfig
-from columnar_etl.errors import ConfigError
+from columnar_etl.errors import ConfigError, SourceError
 from columnar_etl.scaffold import Plan
 
 __all__ = ["MIGRATION_FILE", "init_migration", "migrate"]
@@ -58,7 +58,7 @@ def init_migration(source: str, out: str | Path, tables: Sequence[str] | None = 
     from columnar_etl.introspect import read_tables
     from columnar_etl.migration import load_migration
     from columnar_etl.scaffold import plan, render
-    from columnar_etl.typemap import raise_for_refused
+    from columnar_etl.typemap import every_refusal, refusals
 
     folder = Path(out).expanduser()
     _require_empty(folder)
@@ -70,8 +70,12 @@ def init_migration(source: str, out: str | Path, tables: Sequence[str] | None = 
         raise ConfigError(
             f"the source {url} holds no tables" if tables is None else "--tables names no table"
         )
-    for table in found:
-        raise_for_refused(table.name, {c.name: c.rule for c in table.columns})
+    # Every refusal at once: a legacy database rarely has only one odd column.
+    refused = [r for t in found for r in refusals(t.name, {c.name: c.rule for c in t.columns})]
+    if refused:
+        raise SourceError(
+            f"{every_refusal(refused)}; nothing was written (--tables leaves a table out)"
+        )
     scaffold = plan(found)
     text = render(scaffold, DIALECTS[url.dialect].title)
     with tempfile.TemporaryDirectory() as scratch:  # it must load before it is written

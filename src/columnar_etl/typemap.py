@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import polars as pl
@@ -37,8 +37,10 @@ __all__ = [
     "carry",
     "catalog_sql",
     "column_type",
+    "every_refusal",
     "raise_for_refused",
     "raise_for_uncarried",
+    "refusals",
     "select_list",
     "sqlite_apart_count",
     "sqlite_read_apart",
@@ -136,11 +138,25 @@ def table_rules(
     }
 
 
+def refusals(table: str, rules: Mapping[str, Carry | Refuse]) -> list[str]:
+    """Each column of ``table`` whose type is refused, as ``source table 't', column 'c':
+    why``."""
+    return [
+        f"source table {table!r}, column {column!r}: {rule.reason}"
+        for column, rule in rules.items()
+        if isinstance(rule, Refuse)
+    ]
+
+
 def raise_for_refused(table: str, rules: Mapping[str, Carry | Refuse]) -> None:
-    """A SourceError naming the first column of ``table`` whose type is refused, if any."""
-    for column, rule in rules.items():
-        if isinstance(rule, Refuse):
-            raise SourceError(f"source table {table!r}, column {column!r}: {rule.reason}")
+    """A SourceError naming every column of ``table`` whose type is refused, if any."""
+    if found := refusals(table, rules):
+        raise SourceError(every_refusal(found))
+
+
+def every_refusal(found: Sequence[str]) -> str:
+    """One line of the ``found`` refusals: the one, or how many and each."""
+    return found[0] if len(found) == 1 else f"{len(found)} columns: {'; '.join(found)}"
 
 
 def raise_for_uncarried(spec: SourceSpec, rules: Mapping[str, Carry | Refuse]) -> None:

@@ -349,9 +349,15 @@ def test_a_type_that_cannot_be_carried_is_refused_before_writing(
         pg_url,
         "CREATE TYPE edition AS (year int, printing int)",
         "CREATE TABLE odd_books (isbn text PRIMARY KEY, title edition)",
+        "CREATE TABLE odd_shelves (id int PRIMARY KEY, first edition, last edition)",
     )
     line = _refused(pg_url, tmp_path)
-    assert "'odd_books'" in line and "'title'" in line and "edition" in line, line
+    # Every refused column at once, each with its table: not one per rerun.
+    assert line.startswith("error: 3 columns: "), line
+    refused = [("odd_books", "title"), ("odd_shelves", "first"), ("odd_shelves", "last")]
+    for table, column in refused:
+        assert f"source table '{table}', column '{column}': edition" in line, line
+    assert "nothing was written" in line
 
 
 def test_an_unanalyzed_table_shows_unknown_rows_and_text_carried_columns_say_why(
