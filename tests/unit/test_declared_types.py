@@ -25,6 +25,11 @@ from columnar_etl.dialects import SQLITE
         ("numeric(50,10)", Declared("c", "numeric(50,10)", precision=38, scale=10, digits=50)),
         ("smallint", Declared("c", "smallint", integer=pl.Int16)),
         ("integer", Declared("c", "integer", integer=pl.Int32)),
+        ("INT2", Declared("c", "INT2", integer=pl.Int16)),
+        # A bigint's range is a bigint's: text for one is checked as integer text.
+        ("bigint", Declared("c", "bigint", form="integer")),
+        ("int8", Declared("c", "int8", form="integer")),
+        ("double precision", Declared("c", "double precision", form="float")),
         ("date", Declared("c", "date", form="date")),
         ("time(6) without time zone", Declared("c", "time(6) without time zone", form="time")),
         ("timestamptz(3)", Declared("c", "timestamptz(3)", form="timestamp")),
@@ -46,6 +51,18 @@ def _refused(
     fit, refused = misfits(rows, sql_types, kept_as_text)
     assert fit.height + refused.height == rows.height
     return dict(refused.select(pl.col(ROW_ID).cast(pl.String), "error_message").iter_rows())
+
+
+def test_integer_text_kept_as_text_must_fit_its_declared_width() -> None:
+    values = ["32767", "-32768", "+7", "32768", "-32769", "1.5", "abc", "9" * 20, None]
+    refused = _refused({"q": values}, {"q": "smallint"}, kept_as_text=True)
+    assert refused == {
+        "3": "q: 32768 does not fit smallint",
+        "4": "q: -32769 does not fit smallint",
+        "5": "q: 1.5 does not fit smallint",
+        "6": "q: abc does not fit smallint",
+        "7": f"q: {'9' * 20} does not fit smallint",
+    }
 
 
 def test_a_number_with_more_decimals_or_digits_than_declared_is_refused() -> None:
