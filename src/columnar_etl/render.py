@@ -2,7 +2,8 @@
 
 A terminal gets rich's rendering at its own width. Anything else (a pipe, a file, a test)
 gets plain text, as wide as ``COLUMNS`` says or 100 columns, the width of a common terminal:
-the figures wrap inside their column, and ``--json`` carries all of them, unabridged.
+the figures wrap inside their column, and ``--json`` carries all of them, unabridged. A table
+is never narrower than its values, on a terminal or not: a narrower screen wraps its lines.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import polars as pl
 import typer
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -36,15 +38,33 @@ def show(*items: Table | str, fit: bool = False) -> None:
     lines = [Text(item) if isinstance(item, str) else item for item in items]
     console = Console(highlight=False)
     if console.is_terminal:
+        console.width = _whole(lines, console.width)
         for line in lines:
             console.print(line)
         return
     buffer = io.StringIO()
     width = _plain_width() if fit else _UNWRAPPED
     plain = Console(file=buffer, width=width, highlight=False)
+    plain.width = _whole(lines, width)
     for line in lines:
         plain.print(line)
     typer.echo("\n".join(line.rstrip() for line in buffer.getvalue().splitlines()).lstrip("\n"))
+
+
+def _whole(lines: list[Table | Text], width: int) -> int:
+    """``width``, or more where a table needs it: narrower than its columns that do not
+    wrap, rich would cut their values short (16538 shown as 165…) and wrap headers a
+    letter per line. A line longer than the screen is wrapped by the terminal instead,
+    whole."""
+    tables = [line for line in lines if isinstance(line, Table)]
+    for table in tables:
+        for column in table.columns:
+            if column.no_wrap:
+                texts = [column.header, *column.cells]
+                column.min_width = max(cell_len(str(text)) for text in texts)
+    # Measured on a console that asks for no width: the real one caps what it measures.
+    unbounded = Console(file=io.StringIO(), width=_UNWRAPPED)
+    return max([width, *(unbounded.measure(t).minimum for t in tables)])
 
 
 def _plain_width() -> int:

@@ -73,6 +73,24 @@ def test_status_fits_100_columns_and_json_has_every_job(migrated: tuple[str, str
     assert all(j["percent"] == 100.0 and j["batches_completed"] >= 1 for j in jobs)
 
 
+@pytest.mark.parametrize("columns", ["80", "40"])
+def test_a_narrow_screen_never_cuts_a_value_short(migrated: tuple[str, str], columns: str) -> None:
+    """Narrower than a table, rich cut its numbers with an ellipsis (16538 as 165…) and
+    wrapped headers a letter per line: the table keeps its width and the screen wraps."""
+    source, target = migrated
+    jobs = json.loads(etl("status", "--target", target, "--json").stdout)
+    human = etl("status", "--target", target, env={"COLUMNS": columns})
+    assert human.returncode == 0, human.stderr
+    assert "…" not in human.stdout, human.stdout
+    header = human.stdout.splitlines()[0].split()
+    assert header[:3] == ["job", "entity", "status"] and "loaded" in header, human.stdout
+    rows = [line.split() for line in human.stdout.splitlines() if re.match(r"\s+\d+\s", line)]
+    at = header.index("loaded") + 1  # "batches" shows two words: "1 done"
+    assert [(r[1], int(r[at])) for r in rows] == [(j["entity"], j["loaded"]) for j in jobs]
+    report = etl("verify", "--source", source, "--target", target, env={"COLUMNS": columns})
+    assert "…" not in report.stdout and "integrity" in report.stdout, report.stdout
+
+
 def _commands() -> list[str]:
     group = get_command(app)
     return group.list_commands(click.Context(group))
