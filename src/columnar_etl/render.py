@@ -52,10 +52,10 @@ def show(*items: Table | str, fit: bool = False) -> None:
 
 
 def _whole(lines: list[Table | Text], width: int) -> int:
-    """``width``, or more where a table needs it: narrower than its columns that do not
-    wrap, rich would cut their values short (16538 shown as 165…) and wrap headers a
-    letter per line. A line longer than the screen is wrapped by the terminal instead,
-    whole."""
+    """``width``, or more where a table needs it, having set each column that does not
+    wrap no narrower than its widest value: narrower, rich would cut values short (16538
+    shown as 165…) and wrap headers a letter per line. A line longer than the screen is
+    wrapped by the terminal instead, whole."""
     tables = [line for line in lines if isinstance(line, Table)]
     for table in tables:
         for column in table.columns:
