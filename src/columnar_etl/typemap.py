@@ -142,10 +142,12 @@ def refusals(table: str, rules: Mapping[str, Carry | Refuse]) -> list[str]:
     """Each column of ``table`` whose type is refused, as ``source table 't', column 'c':
     why``."""
     return [
-        f"source table {table!r}, column {column!r}: {rule.reason}"
-        for column, rule in rules.items()
-        if isinstance(rule, Refuse)
+        _refusal(table, column, rule) for column, rule in rules.items() if isinstance(rule, Refuse)
     ]
+
+
+def _refusal(table: str, column: str, rule: Refuse) -> str:
+    return f"source table {table!r}, column {column!r}: {rule.reason}"
 
 
 def raise_for_refused(table: str, rules: Mapping[str, Carry | Refuse]) -> None:
@@ -166,7 +168,7 @@ def raise_for_uncarried(spec: SourceSpec, rules: Mapping[str, Carry | Refuse]) -
     for column in spec.columns:
         rule = rules.get(column)
         if isinstance(rule, Refuse) and rule.declared_too and column not in spec.read_as:
-            raise SourceError(f"source table {spec.table!r}, column {column!r}: {rule.reason}")
+            raise SourceError(_refusal(spec.table, column, rule))
 
 
 def select_list(dialect: str, rules: Mapping[str, Carry]) -> str:
