@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 from columnar_etl import ddl
 from columnar_etl.config import DEFAULT_LOCK_TIMEOUT, DatabaseUrl, RunConfig, first_line
@@ -59,7 +60,20 @@ def _fetch(conn: Any, sql: str, params: Sequence[Any]) -> pl.DataFrame:
     """A query's rows on a bare ADBC connection (SQLite placeholders)."""
     with conn.cursor() as cur:
         cur.execute(sql, list(params))
-        return pl.from_arrow(cur.fetch_arrow_table())  # type: ignore[return-value]
+        return _frame(cur.fetch_arrow_table())
+
+
+def _frame(rows: pa.Table) -> pl.DataFrame:
+    """``rows`` as a frame, a column of an Arrow extension type as its storage: the
+    PostgreSQL driver gives numeric (an unsigned id's numeric(20) too) and json so, as their
+    exact text, which Polars can neither cast nor compare."""
+    columns = [
+        pa.chunked_array([c.storage for c in column.chunks], type=column.type.storage_type)
+        if isinstance(column.type, pa.BaseExtensionType)
+        else column
+        for column in rows.columns
+    ]
+    return pl.from_arrow(pa.Table.from_arrays(columns, names=rows.column_names))  # type: ignore[return-value]
 
 
 def _shape(
@@ -275,7 +289,7 @@ class Target:
         """Run a query and return its rows as a Polars frame."""
         with self.conn.cursor() as cur:
             cur.execute(self._sql(sql), list(params) if params else None)
-            return pl.from_arrow(cur.fetch_arrow_table())  # type: ignore[return-value]
+            return _frame(cur.fetch_arrow_table())
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """The single value a query returns."""

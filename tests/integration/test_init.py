@@ -3,6 +3,7 @@ key of every shape, scaffolded, run into PostgreSQL and into SQLite, compared ro
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import sqlite3
@@ -414,6 +415,14 @@ def test_an_unsigned_bigint_key_of_mariadb_is_read_as_it_is(
     got = _target_rows(target, "SELECT id, account FROM entries")
     assert _table(got) == _table([(5, big), (big, 1), (6, None)])
     assert etl("verify", *where).returncode == 0
+    # Again: the target's numeric(20) keys are compared with the new rows', each skipped.
+    again = etl("run", "--entity", "all", *where, "--no-progress", "--json")
+    assert again.returncode == 0, again.stdout + again.stderr
+    skipped = {job["entity"]: job["counts"] for job in json.loads(again.stdout)}
+    assert {e: (c["skipped_existing"], c["loaded"]) for e, c in skipped.items()} == {
+        "accounts": (2, 0),
+        "entries": (3, 0),
+    }
 
 
 def test_an_unsigned_id_past_bigint_stops_the_run_naming_it(
