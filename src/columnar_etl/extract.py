@@ -290,6 +290,7 @@ class Source:
             )
         rules = typemap.table_rules(self.read, self.url.dialect, spec.table)
         typemap.raise_for_uncarried(spec, rules)
+        typemap.raise_for_unordered_keys(spec, rules)
         self._refuse_wide_keys(spec, rules)
 
     def _refuse_wide_keys(self, spec: SourceSpec, rules: Mapping[str, object]) -> None:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 
 import polars as pl
 
-from columnar_etl.declare import key_dtype
 from columnar_etl.dialects import DIALECTS
 from columnar_etl.errors import SourceError
 from columnar_etl.typemap import (
@@ -233,9 +232,16 @@ class SourceColumn:
         as text (batches are ranges of the key, compared by the source); None where it
         cannot be a key."""
         for rule in (self.rule, self.as_key):
-            if isinstance(rule, Carry) and not rule.as_text and key_dtype(rule.dtype):
+            if isinstance(rule, Carry) and rule.keyable:
                 return rule
         return None
+
+    @property
+    def why_not_a_key(self) -> str:
+        """Why :attr:`key_rule` is None."""
+        if isinstance(self.rule, Carry) and self.rule.unordered:
+            return f"is {self.rule.unordered}"
+        return "read as text"
 
 
 @dataclass(frozen=True)

@@ -173,10 +173,11 @@ def choose_key(table: SourceTable) -> tuple[tuple[str, ...], str]:
     candidates += [("unique, not null", u) for u in sorted(not_null, key=len)]
     refused = []
     for label, columns in candidates:
-        unusable = [c for c in columns if table.column(c).key_rule is None]
+        unusable = [table.column(c) for c in columns if table.column(c).key_rule is None]
         if not unusable:
             return columns, label
-        refused.append(f"{label} ({', '.join(columns)}): {', '.join(unusable)} read as text")
+        why = ", ".join(f"{c.name} {c.why_not_a_key}" for c in unusable)
+        refused.append(f"{label} ({', '.join(columns)}): {why}")
     if refused:
         return (), "keyless: " + "; ".join(refused)
     return (), "keyless: no primary key, no unique key of NOT NULL columns"

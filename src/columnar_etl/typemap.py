@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
-from columnar_etl.declare import SourceSpec
+from columnar_etl.declare import SourceSpec, key_dtype
 from columnar_etl.dialects import DIALECTS
 from columnar_etl.errors import SourceError
 
@@ -86,10 +86,19 @@ class Carry:
     """Why the column is read as text rather than as it is."""
     when: Callable[[ColumnType], bool] | None = None
     """The columns of the type this rule is for (None: every one)."""
+    unordered: str = ""
+    """Where set, why the source sorts the type's values otherwise than it compares them:
+    such a column is never (part of) a key, since batches are key ranges it compares."""
 
     @property
     def as_text(self) -> bool:
         return self.read != NATIVE
+
+    @property
+    def keyable(self) -> bool:
+        """Whether a column read so can be (part of) a key: read as it is, as an integer or
+        text, which the source sorts as it compares."""
+        return not self.as_text and not self.unordered and key_dtype(self.dtype)
 
     def select(self, quoted: str) -> str:
         """The read expression of the column ``quoted``, named as the column."""
@@ -124,6 +133,18 @@ def carry(dialect: str, column: ColumnType) -> Carry | Refuse:
     }
     read = rule.read.format(c="{c}", **fields)
     return replace(rule, target=rule.target.format(**fields), read=read, when=None)
+
+
+def raise_for_unordered_keys(spec: SourceSpec, rules: Mapping[str, Rule]) -> None:
+    """Stop before reading where a key column's values are sorted otherwise than compared
+    (``Carry.unordered``): its key ranges would miss rows and repeat others."""
+    for column in spec.key_columns:
+        rule = rules.get(column)
+        if isinstance(rule, Carry) and rule.unordered:
+            raise SourceError(
+                f"source table {spec.table!r}, key column {column!r} is {rule.unordered}: "
+                "batches by its ranges would miss rows; declare another key, or none"
+            )
 
 
 def table_rules(
@@ -226,6 +247,8 @@ _BINARY = Carry(
     "connectorx gives large_binary, which the ADBC PostgreSQL driver does not ingest",
 )
 _MYSQL_TEXTS = Carry("text", pl.String())
+_ENUM_ORDER = "an enum, which MySQL sorts by its position in the list, not as text"
+_SET_ORDER = "a set, which MySQL sorts by its bits, not as text"
 _SPATIAL = Refuse("{t}: spatial types are not carried (no PostGIS target is assumed)")
 
 MYSQL: Mapping[str, tuple[Rule, ...]] = {
@@ -267,8 +290,10 @@ MYSQL: Mapping[str, tuple[Rule, ...]] = {
     "varchar": (Carry("varchar({length})", pl.String()),),
     **dict.fromkeys(("tinytext", "text", "mediumtext", "longtext"), (_MYSQL_TEXTS,)),
     "json": (Carry("jsonb", pl.String()),),
-    "enum": (Carry("text", pl.String()),),
-    "set": (Carry("text", pl.String()),),
+    # ORDER BY sorts an enum by its position in the list, a set by its bits; a comparison
+    # with a value compares text: a key range of them would miss rows and repeat others.
+    "enum": (Carry("text", pl.String(), unordered=_ENUM_ORDER),),
+    "set": (Carry("text", pl.String(), unordered=_SET_ORDER),),
     "uuid": (Carry("uuid", pl.String()),),
     "year": (Carry("smallint", pl.Int16()),),
     "date": (Carry("date", pl.String(), _MYSQL_TEXT, _ZERO_DATES),),
