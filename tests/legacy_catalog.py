@@ -106,6 +106,9 @@ _PG_TYPES: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "n102": ("numeric(10,2)", ("-99999999.99", "0.01", "1.50")),
     "n2012": ("numeric(20,12)", ("1.123456789012", "-99999999.999999999999", "0")),
     "n500": ("numeric(50,0)", ("9" * 50, "-1", "0")),
+    # Past 2**96 / 10**10 once given connectorx's 10 decimals, though of 28 digits or fewer.
+    "n200": ("numeric(20,0)", ("7922816251426433760", "-" + "9" * 20, "0")),
+    "n2800": ("numeric(28,0)", ("9" * 28, "1", "-1")),
     "n6530": (
         "numeric(65,30)",
         ("12345678901234567890123456789012345.123456789012345678901234567891", "-1e-30", "0"),
@@ -147,7 +150,32 @@ _PG_TYPES: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "ai": ("integer[]", ("'{1,NULL,3}'", "'{}'", "'{{1,2},{3,4}}'")),
     "at": ("text[]", ('\'{"a,b",NULL,""}\'', "'{{1,2},{3,4}}'", "'{\"Zoë\"}'")),
     "en": ("mood", ("'happy'", "'sad'", "'happy'")),
+    # Their text follows the session's DateStyle and TimeZone: see LEGACY_SETTINGS.
+    "dr": ("daterange", ("'[2020-03-05,2020-03-10)'", "'empty'", "'(,2020-01-31]'")),
+    "tr": (
+        "tstzrange",
+        (
+            "'[2020-03-05 10:00+00,2020-03-06 11:00:00.5+00)'",
+            "'(,)'",
+            "'[1969-07-20 20:17+05:30,)'",
+        ),
+    ),
+    "af": (
+        "double precision[]",
+        ("'{0.1,1e300,NULL}'", "'{}'", "'{-4.9e-324,2.2250738585072014e-308}'"),
+    ),
 }
+
+#: A legacy PostgreSQL database's own defaults, each of which changes the text of some value
+#: above (day before month, 'IST' for +05:30, 15 digits of a double, escaped bytes, '-1-0'
+#: for an interval): a source session must not take them.
+LEGACY_SETTINGS = (
+    "DateStyle = 'SQL, DMY'",
+    "TimeZone = 'Asia/Kolkata'",
+    "IntervalStyle = 'sql_standard'",
+    "extra_float_digits = 0",
+    "bytea_output = 'escape'",
+)
 
 # -- MariaDB --------------------------------------------------------------------------------
 
@@ -165,6 +193,7 @@ _MARIADB_TYPES: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "d102": ("DECIMAL(10,2)", ("-99999999.99", "0.01", "1.50")),
     "d2810": ("DECIMAL(28,10)", ("999999999999999999.9999999999", "-0.0000000001", "0")),
     "d2012": ("DECIMAL(20,12)", ("1.123456789012", "-99999999.999999999999", "0")),
+    "d200": ("DECIMAL(20,0)", ("7922816251426433760", "-" + "9" * 20, "0")),
     "d6530": (
         "DECIMAL(65,30)",
         ("12345678901234567890123456789012345.123456789012345678901234567891", "-1e-30", "0"),

@@ -210,16 +210,20 @@ class DatabaseUrl:
         taken = [d for d in DIALECTS.values() if source or d.target]
         raise ConfigError(f"{what} URL must start with {_starts(taken)}, got {shown}")
 
-    def with_lock_timeout(self, seconds: float) -> str:
-        """The URL for a server's driver (libpq, connectorx), asking the server to give up
-        waiting for a lock after ``seconds`` (the ``options`` startup parameter, added to any
-        the URL has; it works before any statement, where ``SET`` cannot be sent: connectorx).
-        Unchanged where a URL cannot say it (SQLite), or when ``seconds`` is 0 (the server's
-        own setting applies)."""
-        startup = self.sql_dialect.startup_lock_timeout
-        if startup is None or not seconds:
+    def driver_url(self, lock_timeout: float) -> str:
+        """The URL for a source's driver (libpq, connectorx), asking the server for its
+        session settings (``Dialect.text_settings``) and to give up waiting for a lock after
+        ``lock_timeout`` seconds (0: the server's own setting applies): the ``options``
+        startup parameter, added to any the URL has, since it works before any statement,
+        where ``SET`` cannot be sent (connectorx). Unchanged where a URL cannot say it
+        (SQLite)."""
+        dialect = self.sql_dialect
+        wanted = [dialect.text_settings] if dialect.text_settings else []
+        if dialect.startup_lock_timeout is not None and lock_timeout:
+            wanted.append(dialect.startup_lock_timeout.format(ms=round(lock_timeout * 1000)))
+        if not wanted:
             return self.url
-        option = startup.format(ms=round(seconds * 1000))
+        option = "%20".join(wanted)
         base, _, query = self.url.partition("?")
         params = [p for p in query.split("&") if p]
         given = [i for i, p in enumerate(params) if p.lower().startswith("options=")]

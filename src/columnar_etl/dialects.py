@@ -81,6 +81,11 @@ class Dialect:
     unbounded_wait: int
     """The ``{ms}`` of :attr:`lock_timeout` meaning "wait as long as it may" (0: the
     statement is left out and the server's own setting applies)."""
+    text_settings: str
+    """The URL ``options`` value (URL-encoded ``-c`` settings) with which a source session
+    writes values as text exactly as the target reads them back, whatever the database's
+    defaults: dates in ISO form (a range's too, its zone as an offset, not an abbreviation),
+    every digit of a float; empty where no setting changes it."""
     startup_lock_timeout: str | None
     """The URL ``options`` value asking the server for a lock timeout of ``{ms}`` before any
     statement (libpq, connectorx); None where a URL cannot say it."""
@@ -272,6 +277,16 @@ POSTGRES = Dialect(
     numbered_placeholders=True,
     lock_timeout="SET lock_timeout = {ms}",
     unbounded_wait=0,
+    # Only the output forms: DateStyle=ISO keeps the database's day-month order for input.
+    text_settings="%20".join(
+        f"-c%20{setting}%3D{value}"
+        for setting, value in (
+            ("DateStyle", "ISO"),
+            ("IntervalStyle", "postgres"),
+            ("extra_float_digits", "1"),
+            ("bytea_output", "hex"),
+        )
+    ),
     startup_lock_timeout="-c%20lock_timeout%3D{ms}",
     advisory_locks=True,
     concurrent_writers=True,
@@ -336,6 +351,7 @@ SQLITE = Dialect(
     # SQLITE_BUSY after that long; 0 would not wait at all.
     lock_timeout="PRAGMA busy_timeout = {ms}",
     unbounded_wait=2**31 - 1,
+    text_settings="",
     startup_lock_timeout=None,
     advisory_locks=False,
     concurrent_writers=False,
@@ -389,6 +405,7 @@ MYSQL = Dialect(
     numbered_placeholders=False,
     lock_timeout="SET SESSION lock_wait_timeout = {ms}",
     unbounded_wait=0,
+    text_settings="",
     startup_lock_timeout=None,
     advisory_locks=False,
     concurrent_writers=False,

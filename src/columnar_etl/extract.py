@@ -244,7 +244,7 @@ class Source:
         self.dialect = DIALECTS[url.dialect]
         self.reading = self.dialect.reading
         self._options = {"protocol": self.reading.protocol} if self.reading.protocol else {}
-        self._driver_url = url.with_lock_timeout(lock_timeout)
+        self._driver_url = url.driver_url(lock_timeout)
 
     def _quote(self, identifier: str) -> str:
         """A checked table or column name, quoted as the source database quotes it."""

@@ -2,7 +2,7 @@
 changes on the way.
 
 connectorx (0.4.6) carries many types exactly, but not all: it rounds decimals to 10 places,
-fails on more than 28 digits, on MySQL zero dates, on PostgreSQL ``infinity`` and dates
+fails past 18 digits before the point, on MySQL zero dates, on PostgreSQL ``infinity`` and dates
 before Christ, panics on ``interval``, ``timetz`` and ``money``, re-serialises JSON
 (``2.50`` becomes ``2.5``), reads MySQL ``timestamp`` as the server's wall clock without its
 zone and PostgreSQL ``time '24:00'`` as midnight. A column of such a type is read as text by
@@ -202,10 +202,12 @@ def select_list(dialect: str, rules: Mapping[str, Carry]) -> str:
 
 
 def _fits_connectorx_decimal(column: ColumnType) -> bool:
-    """connectorx reads a decimal as decimal128(38, 10) through a 96-bit decimal: exact up
-    to 28 digits with at most 10 after the point (measured: (20,12) rounds, (38,10) fails)."""
+    """connectorx reads a decimal as decimal128(38, 10) through a 96-bit decimal, rescaled
+    to 10 decimals: exact while the value times 10**10 stays under 2**96, so at most 18
+    digits before the point and 10 after (measured: (20,12) rounds; 7922816251426433760 in a
+    (20,0) fails the read, one less passes)."""
     p, s = column.precision, column.scale
-    return p is not None and s is not None and p <= 28 and s <= 10
+    return p is not None and s is not None and 0 <= s <= 10 and p - s <= 18
 
 
 def _unsigned(column: ColumnType) -> bool:
@@ -281,7 +283,7 @@ MYSQL: Mapping[str, tuple[Rule, ...]] = {
             "numeric({precision},{scale})",
             pl.String(),
             _MYSQL_TEXT,
-            "more than 28 digits or 10 decimals: connectorx rounds or fails",
+            "more than 18 digits before the point or 10 after: connectorx fails or rounds",
         ),
     ),
     "float": (Carry("real", pl.Float32()),),
@@ -372,7 +374,8 @@ POSTGRES: Mapping[str, tuple[Rule, ...]] = {
             "{spelled}",
             pl.String(),
             _PG_TEXT,
-            "more than 28 digits or 10 decimals, or unconstrained (NaN too): connectorx "
+            "more than 18 digits before the point or 10 after, or unconstrained (NaN too): "
+            "connectorx "
             "rounds or fails",
         ),
     ),

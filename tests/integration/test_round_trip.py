@@ -16,11 +16,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import adbc_driver_postgresql.dbapi as pg_dbapi
 import pytest
 
 from columnar_etl.config import DatabaseUrl
 from columnar_etl.target import Target
-from legacy_catalog import REJECTED, TABLES, compare, write
+from legacy_catalog import LEGACY_SETTINGS, REJECTED, TABLES, compare, write
 from tests.helpers import etl, start_and_stop
 
 #: What a run leaves in the target's ledger besides ids: each job's counts.
@@ -42,6 +43,9 @@ def legacy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
         server = request.getfixturevalue("pg_server")
         name = server.create_database(f"t_{uuid.uuid4().hex[:12]}")
         url = server.url(name)
+        with pg_dbapi.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+            for setting in LEGACY_SETTINGS:
+                cur.execute(f"ALTER DATABASE {name} SET {setting}")
     write(url)
     yield dialect, url
     if dialect == "postgresql":

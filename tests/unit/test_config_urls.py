@@ -148,31 +148,42 @@ def test_the_scheme_is_read_in_any_case() -> None:
     assert url.url == "postgresql://etl:hunter2pw@127.0.0.1:5432/db"
 
 
+#: What every PostgreSQL source session is asked for, before its lock timeout.
+TEXT = (
+    "-c%20DateStyle%3DISO%20-c%20IntervalStyle%3Dpostgres%20-c%20extra_float_digits%3D1"
+    "%20-c%20bytea_output%3Dhex"
+)
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("postgresql://u:pw@h:5/db", "postgresql://u:pw@h:5/db?options=-c%20lock_timeout%3D1500"),
+        (
+            "postgresql://u:pw@h:5/db",
+            f"postgresql://u:pw@h:5/db?options={TEXT}%20-c%20lock_timeout%3D1500",
+        ),
         (
             "postgresql://u:pw@h:5/db?sslmode=disable",
-            "postgresql://u:pw@h:5/db?sslmode=disable&options=-c%20lock_timeout%3D1500",
+            f"postgresql://u:pw@h:5/db?sslmode=disable&options={TEXT}%20-c%20lock_timeout%3D1500",
         ),
         (
             "postgresql://u:pw@h:5/db?options=-c%20search_path%3Dx",
-            "postgresql://u:pw@h:5/db?options=-c%20search_path%3Dx%20-c%20lock_timeout%3D1500",
+            f"postgresql://u:pw@h:5/db?options=-c%20search_path%3Dx%20{TEXT}"
+            "%20-c%20lock_timeout%3D1500",
         ),
     ],
 )
-def test_a_lock_timeout_travels_as_a_startup_option_added_to_any_given(
+def test_settings_and_a_lock_timeout_travel_as_startup_options_added_to_any_given(
     url: str, expected: str
 ) -> None:
-    assert DatabaseUrl.parse(url, what="source").with_lock_timeout(1.5) == expected
+    assert DatabaseUrl.parse(url, what="source").driver_url(1.5) == expected
 
 
-def test_no_lock_timeout_option_for_zero_or_sqlite() -> None:
-    assert DatabaseUrl.parse("postgresql://u@h:5/db", what="s").with_lock_timeout(0) == (
-        "postgresql://u@h:5/db"
+def test_no_lock_timeout_option_for_zero_nor_any_option_for_sqlite() -> None:
+    assert DatabaseUrl.parse("postgresql://u@h:5/db", what="s").driver_url(0) == (
+        f"postgresql://u@h:5/db?options={TEXT}"
     )
-    assert DatabaseUrl.parse("sqlite:///x.db", what="s").with_lock_timeout(3).endswith("/x.db")
+    assert DatabaseUrl.parse("sqlite:///x.db", what="s").driver_url(3).endswith("/x.db")
 
 
 @pytest.mark.parametrize("value", [-1, float("nan"), float("inf"), 86_401])
