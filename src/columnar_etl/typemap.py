@@ -508,7 +508,9 @@ def sqlite_apart_count(rule: Carry | Refuse) -> str | None:
     could not read as it is; None where ``rule`` reads text anyway."""
     if not isinstance(rule, Carry) or rule.as_text or rule.target not in _SQLITE_APART:
         return None
-    return f"SUM(typeof({{c}}) NOT IN ({_SQLITE_APART[rule.target][0]}, 'null'))"
+    # COALESCE: the SUM over an empty table is a NULL whose type connectorx cannot infer.
+    kinds = _SQLITE_APART[rule.target][0]
+    return f"COALESCE(SUM(typeof({{c}}) NOT IN ({kinds}, 'null')), 0)"
 
 
 def sqlite_read_apart(rule: Carry, count: int) -> Carry:

@@ -309,6 +309,22 @@ def sqlite_legacy(tmp_path: Path) -> str:
     return f"sqlite://{path}"
 
 
+def test_an_empty_sqlite_table_is_scaffolded_and_run(tmp_path: Path) -> None:
+    """The count of values of another storage class is NULL over no rows."""
+    path = tmp_path / "empty.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n REAL, v TEXT)")
+    source, out = f"sqlite://{path}", tmp_path / "m"
+    done = etl("init", "--source", source, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "t: 0 rows, key id (primary key)" in done.stdout
+    target = f"sqlite://{tmp_path / 't.db'}"
+    where = ("--migration", str(out), "--source", source, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert _target_rows(target, "SELECT COUNT(*) FROM t") == [(0,)]
+
+
 def test_a_folder_that_is_not_empty_is_refused_and_left_as_it_is(
     sqlite_legacy: str, tmp_path: Path
 ) -> None:
