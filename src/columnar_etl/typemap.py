@@ -433,13 +433,35 @@ _SQLITE_SCALED = (
     "THEN printf('%.{scale}f', {c}) "
     f"WHEN typeof({{c}}) = 'real' THEN {_SQLITE_SHORTEST} ELSE CAST({{c}} AS TEXT) END"
 )
-# A time with an offset would be cast to a timestamp without one, its offset silently dropped:
-# such text is given a prefix that makes the cast fail (a reject), never a shifted value.
-_SQLITE_NAIVE = (
-    "CASE WHEN {c} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {c} GLOB '*[+-][0-9][0-9][0-9][0-9]' "
-    "OR {c} GLOB '*[Zz]' THEN 'with a time zone: ' || {c} ELSE CAST({c} AS TEXT) END"
+# SQLite keeps a date as any text, and PostgreSQL's cast reads more than dates: 'today',
+# 'epoch', 'J2451187', a zone's abbreviation (dropped by a cast to timestamp), a seventh
+# decimal of a second (rounded), a time after a date (dropped by a cast to date). Only the
+# plain ISO forms are read as they are; any other value gets a prefix that makes the cast
+# fail, so that it is a reject saying why, never another instant.
+_SQLITE_OFFSET = (
+    "{c} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {c} GLOB '*[+-][0-9][0-9][0-9][0-9]' "
+    "OR {c} GLOB '*[Zz]'"
 )
-_SQLITE_DATES = "text of any form: the target's cast checks each value"
+_DATE_FORMS = ("9999-99-99",)
+_TIME_FORMS = ("99:99", "99:99:99", *(f"99:99:99.{'9' * n}" for n in range(1, 7)))
+_DATETIME_FORMS = (
+    *_DATE_FORMS,
+    *(f"{d}{t}{h}" for d in _DATE_FORMS for t in " T" for h in _TIME_FORMS),
+)
+
+
+def _sqlite_plain(forms: Sequence[str], shape: str) -> str:
+    """The read of a SQLite date, time or datetime column: its text where it has one of
+    ``forms`` ('9' a digit), else the text after a prefix naming ``shape``."""
+    plain = " OR ".join(f"{{c}} GLOB '{form.replace('9', '[0-9]')}'" for form in forms)
+    return (
+        f"CASE WHEN {{c}} IS NULL THEN NULL WHEN typeof({{c}}) = 'text' AND ({plain}) THEN {{c}} "
+        f"WHEN {_SQLITE_OFFSET} THEN 'with a time zone: ' || {{c}} "
+        f"ELSE 'not of the form {shape}: ' || CAST({{c}} AS TEXT) END"
+    )
+
+
+_SQLITE_DATES = "text in its plain ISO form; any other is a reject naming the form"
 
 SQLITE: Mapping[str, tuple[Rule, ...]] = {
     "integer": (Carry("bigint", pl.Int64()),),
@@ -472,9 +494,20 @@ SQLITE: Mapping[str, tuple[Rule, ...]] = {
             "any value may stand there: as text, only 0/1/true/false cast, the rest is a reject",
         ),
     ),
-    "date": (Carry("date", pl.String(), _SQLITE_TEXT, _SQLITE_DATES),),
-    "time": (Carry("time", pl.String(), _SQLITE_NAIVE, _SQLITE_DATES),),
-    "datetime": (Carry("timestamp", pl.String(), _SQLITE_NAIVE, _SQLITE_DATES),),
+    "date": (Carry("date", pl.String(), _sqlite_plain(_DATE_FORMS, "YYYY-MM-DD"), _SQLITE_DATES),),
+    "time": (
+        Carry(
+            "time", pl.String(), _sqlite_plain(_TIME_FORMS, "HH:MM[:SS[.ffffff]]"), _SQLITE_DATES
+        ),
+    ),
+    "datetime": (
+        Carry(
+            "timestamp",
+            pl.String(),
+            _sqlite_plain(_DATETIME_FORMS, "YYYY-MM-DD[ HH:MM[:SS[.ffffff]]]"),
+            _SQLITE_DATES,
+        ),
+    ),
     "json": (
         Carry(
             "jsonb",

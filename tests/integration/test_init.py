@@ -3,6 +3,7 @@ key of every shape, scaffolded, run into PostgreSQL and into SQLite, compared ro
 
 from __future__ import annotations
 
+import csv
 import json
 import shlex
 import shutil
@@ -323,6 +324,53 @@ def test_an_empty_sqlite_table_is_scaffolded_and_run(tmp_path: Path) -> None:
     ran = etl("run", "--entity", "all", *where, "--no-progress")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert _target_rows(target, "SELECT COUNT(*) FROM t") == [(0,)]
+
+
+#: SQLite text that PostgreSQL's casts would read as another value, or in part.
+ODD_DATES = {
+    2: ("today", None, None),
+    3: ("epoch", "now", "2020-01-01 10:00 PST"),
+    4: ("J2451187", "10:00 EST", "2020-01-01 10:00:00.1234567"),
+    5: ("2020-01-01 10:00", "12:00:00.1234567", "allballs"),
+    6: ("20200315", "24:00:00+00:00", "2021-03-28T04:30:00+02:00"),
+}
+
+
+def test_sqlite_dates_in_plain_form_land_and_any_other_is_a_reject(
+    target: str, tmp_path: Path
+) -> None:
+    """A SQLite date is any text; a target's cast reads 'today', 'epoch', a zone's name, a
+    seventh decimal: each would land as another value, so each is a reject naming the form."""
+    path = tmp_path / "dates.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE d (id INTEGER PRIMARY KEY, da DATE, tm TIME, dt DATETIME)")
+        plain = (1, "2020-02-29", "23:59:59.999999", "2020-02-29T00:00")
+        conn.executemany("INSERT INTO d VALUES (?, ?, ?, ?)", [plain, (7, None, None, None)])
+        conn.executemany(
+            "INSERT INTO d VALUES (?, ?, ?, ?)", [(k, *v) for k, v in ODD_DATES.items()]
+        )
+        conn.execute("INSERT INTO d VALUES (8, 20200315, '12:00', '2020-01-01 10:00:00')")
+    source, out = f"sqlite://{path}", tmp_path / "m"
+    assert etl("init", "--source", source, "--out", str(out)).returncode == 0
+    where = ("--migration", str(out), "--source", source, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    got = _target_rows(target, "SELECT id, da, tm, dt FROM d ORDER BY id")
+    pg = target.startswith("postgresql")
+    assert [tuple(str(v) if v is not None else None for v in row) for row in got] == [
+        # A SQLite target keeps the text as it was.
+        ("1", "2020-02-29", "23:59:59.999999", "2020-02-29" + (" 00:00:00" if pg else "T00:00")),
+        ("7", None, None, None),
+    ]
+    rejects = tmp_path / "rejects.csv"
+    assert etl("rejects", "--job", "1", "--out", str(rejects), "--target", target).returncode == 0
+    with rejects.open(encoding="utf-8", newline="") as f:
+        said = {int(row["record_id"]): row["error_message"] for row in csv.DictReader(f)}
+    assert sorted(said) == [2, 3, 4, 5, 6, 8], said
+    for record, values in (*ODD_DATES.items(), (8, ("20200315",))):
+        shown = [v for v in values if v is not None]
+        assert any(v in said[record] for v in shown), (record, said[record])
+        assert "not of the form" in said[record] or "with a time zone" in said[record]
 
 
 def test_a_folder_that_is_not_empty_is_refused_and_left_as_it_is(
