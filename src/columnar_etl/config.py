@@ -99,9 +99,17 @@ def _remember_secrets(url: str) -> None:
 def first_line(exc: BaseException, default: str | None = None) -> str:
     """The first line of an error's message (a driver's words: known passwords hidden too,
     see :func:`hide_known_secrets`); ``default`` (else the error's type name) when empty."""
-    lines = str(exc).strip().splitlines()
+    text = _QUOTED_QUERY.sub(r"\1: ", str(exc).strip(), count=1)
+    lines = text.splitlines()
     line = lines[0] if lines else type(exc).__name__ if default is None else default
     return hide_known_secrets(line)
+
+
+#: libpq's error through ADBC quotes the whole statement before the server's words, and a
+#: statement of several lines left the first line without them.
+_QUOTED_QUERY = re.compile(
+    r"(Failed to execute query) '.*?': (?=(?:ERROR|FATAL|PANIC):)", re.DOTALL
+)
 
 
 def one_line(text: str) -> str:

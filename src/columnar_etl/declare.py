@@ -197,6 +197,11 @@ _SQL_TYPE = re.compile(
 )
 
 
+def is_sql_type(text: str) -> bool:
+    """Whether ``text`` reads as a column's SQL type (``numeric(10,2)``, ``text[]``)."""
+    return _SQL_TYPE.fullmatch(text.strip()) is not None
+
+
 def _identifiers(where: str, *names: str) -> None:
     for name in names:
         if not _IDENTIFIER.fullmatch(name):
@@ -308,7 +313,7 @@ class Entity:
                 "name it otherwise (surrogate_key=...)"
             )
         for name, sql in self.sql_types.items():
-            if name not in columns or not _SQL_TYPE.fullmatch(sql.strip()):
+            if name not in columns or not is_sql_type(sql):
                 raise ConfigError(f"{where}: sql_types[{name!r}] = {sql!r} is not a column's type")
         for name, value in self.defaults.items():
             if name not in columns or not isinstance(value, str | int | float | bool):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
-from columnar_etl.declare import SourceSpec, key_dtype
+from columnar_etl.declare import SourceSpec, is_sql_type, key_dtype
 from columnar_etl.dialects import DIALECTS
 from columnar_etl.errors import SourceError
 
@@ -132,7 +132,11 @@ def carry(dialect: str, column: ColumnType) -> Carry | Refuse:
         "spelled": column.spelled,
     }
     read = rule.read.format(c="{c}", **fields)
-    return replace(rule, target=rule.target.format(**fields), read=read, when=None)
+    target = rule.target.format(**fields)
+    if not is_sql_type(target):  # '"char"', numeric(5,-3): no declaration could name it
+        said = f"{column.spelled or column.name}: no PostgreSQL type to carry it as"
+        return Refuse(said, declared_too=False)
+    return replace(rule, target=target, read=read, when=None)
 
 
 def raise_for_unordered_keys(spec: SourceSpec, rules: Mapping[str, Rule]) -> None:
@@ -288,8 +292,15 @@ MYSQL: Mapping[str, tuple[Rule, ...]] = {
     ),
     "float": (Carry("real", pl.Float32()),),
     "double": (Carry("double precision", pl.Float64()),),
-    "char": (Carry("char({length})", pl.String()),),
-    "varchar": (Carry("varchar({length})", pl.String()),),
+    # CHAR(0) holds '' or NULL; PostgreSQL has no char(0).
+    "char": (
+        Carry("text", pl.String(), when=lambda c: c.length == 0),
+        Carry("char({length})", pl.String()),
+    ),
+    "varchar": (
+        Carry("text", pl.String(), when=lambda c: c.length == 0),
+        Carry("varchar({length})", pl.String()),
+    ),
     **dict.fromkeys(("tinytext", "text", "mediumtext", "longtext"), (_MYSQL_TEXTS,)),
     "json": (Carry("jsonb", pl.String()),),
     # ORDER BY sorts an enum by its position in the list, a set by its bits; a comparison
@@ -381,7 +392,10 @@ POSTGRES: Mapping[str, tuple[Rule, ...]] = {
     ),
     "real": (Carry("real", pl.Float32()),),
     "double precision": (Carry("double precision", pl.Float64()),),
-    "character": (Carry("char({length})", pl.String()),),
+    "character": (
+        Carry("char({length})", pl.String(), when=lambda c: c.length is not None),
+        Carry("bpchar", pl.String()),
+    ),
     "character varying": (
         Carry("varchar({length})", pl.String(), when=lambda c: c.length is not None),
         Carry("varchar", pl.String()),
@@ -404,6 +418,8 @@ POSTGRES: Mapping[str, tuple[Rule, ...]] = {
         Carry("text", pl.String(), _PG_TEXT, "the target has no such type; its label as text"),
     ),
     "user-defined": (Refuse("{t}: a user-defined type other than an enum is not carried"),),
+    # The target has no such element type (an enum's array among them).
+    "user-defined array": (Refuse("{t}: an array of a user-defined type is not carried"),),
 }
 
 # -- SQLite -------------------------------------------------------------------------------
@@ -618,7 +634,10 @@ _CATALOG = {
     ),
     "postgresql": _ColumnCatalog(
         "SELECT c.column_name AS name, "
-        "CASE WHEN t.typtype = 'e' THEN 'enum' WHEN c.data_type = 'ARRAY' THEN 'array' "
+        "CASE WHEN t.typtype = 'e' THEN 'enum' WHEN c.data_type = 'ARRAY' AND EXISTS ("
+        "SELECT 1 FROM pg_type e WHERE e.oid = t.typelem "
+        "AND e.typnamespace <> 'pg_catalog'::regnamespace) THEN 'user-defined array' "
+        "WHEN c.data_type = 'ARRAY' THEN 'array' "
         "ELSE lower(c.data_type) END AS type, "
         "format_type(a.atttypid, a.atttypmod) AS spelled, "
         "c.character_maximum_length AS length, "

@@ -423,6 +423,47 @@ def test_a_type_that_cannot_be_carried_is_refused_before_writing(
     for table, column in refused:
         assert f"source table '{table}', column '{column}': edition" in line, line
     assert "nothing was written" in line
+    # Types no declaration can name, an array of an enum: refused, never a failed schema.
+    _pg(
+        pg_url,
+        "CREATE TYPE shade AS ENUM ('dark', 'light')",
+        'CREATE TABLE odd_marks (id int PRIMARY KEY, c "char", n numeric(5,-3), s shade[], '
+        "b bpchar)",
+    )
+    line = _refused(pg_url, tmp_path, "--tables", "odd_marks")
+    assert line.startswith("error: 3 columns: "), line
+    assert "column 'c': \"char\": no PostgreSQL type to carry it as" in line, line
+    assert "column 'n': numeric(5,-3): no PostgreSQL type to carry it as" in line, line
+    assert "column 's': shade[]: an array of a user-defined type is not carried" in line, line
+
+
+def test_types_of_no_length_land_as_text_or_blank_padded(
+    pg_url: str, mariadb_url: str, target: str, tmp_path: Path
+) -> None:
+    """MySQL's CHAR(0) and VARCHAR(0) hold '' or NULL (PostgreSQL has no char(0)); an
+    unbounded PostgreSQL bpchar keeps its spaces."""
+    _my(
+        mariadb_url,
+        "CREATE TABLE zero_width (id int PRIMARY KEY, c char(0), v varchar(0))",
+        "INSERT INTO zero_width VALUES (1, '', NULL), (2, NULL, '')",
+    )
+    _pg(
+        pg_url,
+        "CREATE TABLE padded (id int PRIMARY KEY, b bpchar)",
+        "INSERT INTO padded VALUES (1, 'ab  '), (2, NULL)",
+    )
+    for source, table, expected in (
+        (mariadb_url, "zero_width", [(1, "", None), (2, None, "")]),
+        (pg_url, "padded", [(1, "ab  "), (2, None)]),
+    ):
+        out = tmp_path / table
+        done = etl("init", "--source", source, "--out", str(out), "--tables", table)
+        assert done.returncode == 0, done.stderr
+        where = ("--migration", str(out), "--source", source, "--target", target)
+        ran = etl("run", "--entity", "all", *where, "--no-progress")
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        got = _target_rows(target, f"SELECT * FROM {table} ORDER BY id")
+        assert [row[:-1] for row in got] == expected  # etl_job_id last
 
 
 def test_an_unanalyzed_table_shows_unknown_rows_and_text_carried_columns_say_why(

@@ -223,3 +223,17 @@ def test_a_malformed_mysql_url_is_refused_without_its_password(url: str, says: s
     with pytest.raises(ConfigError, match=says) as refused:
         DatabaseUrl.parse(url, what="source", source=True)
     assert "hunter2" not in str(refused.value)
+
+
+def test_a_statement_quoted_in_a_driver_error_gives_way_to_the_servers_words() -> None:
+    said = (
+        "INVALID_DATA: [libpq] Failed to execute query 'CREATE TABLE IF NOT EXISTS misc (\n"
+        "  c0 char(0)\n)': ERROR:  length for type char must be at least 1\n"
+        "LINE 2:   c0 char(0)\n           ^\n. SQLSTATE: 22023"
+    )
+    assert first_line(RuntimeError(said)) == (
+        "INVALID_DATA: [libpq] Failed to execute query: ERROR:  length for type char must be "
+        "at least 1"
+    )
+    plain = "INVALID_DATA: [libpq] Failed to execute query: could not begin COPY: ERROR:  x\n"
+    assert first_line(RuntimeError(plain)) == plain.strip()
