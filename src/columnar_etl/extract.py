@@ -476,10 +476,13 @@ class Source:
         text = [c for c, dtype in spec.schema.items() if dtype == pl.String]
         quoted = {c: self._quote(c) for c in spec.columns}
         selected = _selected(spec, spec.columns, self.url.dialect)
+        # A column read through an expression is hex too, its mark (never NULL) within.
         columns = [
-            f"CASE WHEN {quoted[c]} IS NULL THEN NULL ELSE hex({quoted[c]}) END AS {quoted[c]}"
-            if c in text and c not in spec.read_as
-            else item
+            item
+            if c not in text
+            else f"hex({item.removesuffix(f' AS {quoted[c]}')}) AS {quoted[c]}"
+            if c in spec.read_as
+            else f"CASE WHEN {quoted[c]} IS NULL THEN NULL ELSE hex({quoted[c]}) END AS {quoted[c]}"
             for c, item in zip(spec.columns, selected, strict=True)
         ]
         frame = self.read(self._batch_sql(spec, batch, columns))

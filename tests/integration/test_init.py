@@ -373,6 +373,35 @@ def test_sqlite_dates_in_plain_form_land_and_any_other_is_a_reject(
         assert "not of the form" in said[record] or "with a time zone" in said[record]
 
 
+def test_invalid_utf8_rejects_its_row_alone_beside_columns_read_as_text(
+    target: str, tmp_path: Path
+) -> None:
+    """A batch holding invalid UTF-8 is read again as hex: a column read through an
+    expression (a NUMERIC, a DATE) was taken for invalid too, and every row was a reject."""
+    path = tmp_path / "bytes.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, n NUMERIC, d DATE)")
+        conn.execute(
+            "INSERT INTO t VALUES (1, 'ok', 1.5, '2020-01-01'), "
+            "(2, CAST(X'FF' AS TEXT), 2, '2020-01-02'), (3, 'fine', NULL, NULL)"
+        )
+    source, out = f"sqlite://{path}", tmp_path / "m"
+    assert etl("init", "--source", source, "--out", str(out)).returncode == 0
+    where = ("--migration", str(out), "--source", source, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    got = _target_rows(target, "SELECT id, a, n, d FROM t ORDER BY id")
+    assert [(i, a, _same(n), None if d is None else str(d)) for i, a, n, d in got] == [
+        (1, "ok", _same("1.5"), "2020-01-01"),
+        (3, "fine", None, None),
+    ]
+    rejects = tmp_path / "rejects.csv"
+    assert etl("rejects", "--job", "1", "--out", str(rejects), "--target", target).returncode == 0
+    with rejects.open(encoding="utf-8", newline="") as f:
+        [row] = list(csv.DictReader(f))
+    assert (row["record_id"], row["error_message"]) == ("2", "a: invalid UTF-8 in the source")
+
+
 def test_a_folder_that_is_not_empty_is_refused_and_left_as_it_is(
     sqlite_legacy: str, tmp_path: Path
 ) -> None:
