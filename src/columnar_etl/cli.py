@@ -446,9 +446,11 @@ def _print_results(results: list[pipeline.JobResult], migration: Migration) -> N
     if checked:
         lines.append("Integrity checks:")
         for item in checked.values():
+            # The rows a failed job left are whole; the job is not.
+            unfinished = "" if item.job_status == "completed" else f"; the job {item.job_status}"
             lines.append(
                 f"  {item.entity} (job {item.migration_job_id}): {item.status} "
-                f"(Score: {item.integrity_score:.1f}%)"
+                f"(Score: {item.integrity_score:.1f}%{unfinished})"
             )
     show(*lines)
     for r in results:

@@ -153,6 +153,8 @@ def _figures(check: Check) -> str:
         return text + (f"; orphans: {_ids(f['orphan_legacy_ids'])}" if f["orphans"] else "")
     if check.name == "duplicate_keys":
         return _duplicate_keys(f)
+    if check.name == "job_completed":
+        return f"latest job {f['latest_job']}: {f['status']}"
     return by_type(f)
 
 

@@ -628,6 +628,18 @@ def _orphans(
     return Check("orphans", passed, figures, entity.name)
 
 
+def _job_completed(name: str, jobs: list[dict[str, Any]]) -> list[Check]:
+    """The entity's latest job (a rolled-back one aside) completed: a table whose last run
+    failed or stopped half-way is no finished migration. None for an entity never run (a
+    migration may run some entities alone)."""
+    mine = [j for j in jobs if j["entity"] == name and j["status"] != "rolled_back"]
+    if not mine:
+        return []
+    latest = mine[-1]
+    figures = {"latest_job": int(latest["id"]), "status": latest["status"]}
+    return [Check("job_completed", latest["status"] == "completed", figures, name)]
+
+
 def _unknown_entities(jobs: list[dict[str, Any]], migration: Migration) -> None:
     """Refuse a ledger with jobs of entities ``migration`` does not declare: their checks
     would need the declarations of another migration."""
@@ -653,8 +665,9 @@ def verify(
     ledger.require_ledger(target, job_id)
     if source is not None:
         source.probe()  # a wrong password fails now, not after connectorx's 30 s of retries
-    jobs = _jobs(target)
+    jobs = every_job = _jobs(target)
     _unknown_entities(jobs, migration)
+    per_entity = job_id is None  # one job's checks leave its entity's state aside
     latest = _latest_completed(jobs)
     if job_id is not None:
         jobs = [j for j in jobs if int(j["id"]) == job_id]
@@ -683,6 +696,8 @@ def verify(
             rows_per_job = actual[job["entity"]][0]
             checks.append(_rows_present(declared, job, done, sum(rows_per_job.values())))
     for name in names:
+        if per_entity:
+            checks += _job_completed(name, every_job)
         checks.append(_duplicate_keys(target, migration.get(name)))
         checks.append(_foreign_rows(target, migration.get(name), source))
     for name in names:

@@ -628,6 +628,11 @@ def test_verify_finds_source_ids_changed_while_the_job_ran(tmp_path: Path) -> No
         done = t.scalar("SELECT COUNT(*) FROM migration_batches WHERE status = 'completed'")
     # Batch 1 was read before the change, the last of the 10 after.
     assert status == "interrupted" and 1 <= done < 10
+    # A table half migrated is no finished migration, whatever its rows' checks say.
+    code, report = _verify(target_url, "--source", source.url)
+    assert code == 1 and "job_completed (orders)" in report["failed"], report["failed"]
+    said = _checks(report, "job_completed")["orders"]["figures"]
+    assert said == {"latest_job": job_id, "status": "interrupted"}
     lowest = _one(source, "SELECT MIN(order_id) FROM orders")
     new = _one(source, "SELECT MAX(order_id) FROM orders") + 1
     _replace_order(source, gone=lowest, new=new)
