@@ -118,12 +118,16 @@ def utf8_hex(hex_text: pl.Expr) -> pl.Expr:
     return hex_text.str.contains(_UTF8_HEX)
 
 
-def _decoded(column: str) -> pl.Expr:
-    """Hex text back to text; an invalid value becomes ``<invalid UTF-8: 4F52FF>``."""
+def _decoded(column: str, marked: bool = False) -> pl.Expr:
+    """Hex text back to text; an invalid value becomes ``<invalid UTF-8: 4F52FF>`` (where
+    ``marked``, after the mark of :func:`_selected`, which stays first)."""
     hex_text = pl.col(column)
     valid = utf8_hex(hex_text)
     text = pl.when(valid).then(hex_text).str.decode("hex").cast(pl.String)
-    shown = pl.concat_str(pl.lit("<invalid UTF-8: "), hex_text, pl.lit(">"))
+    bytes_shown = hex_text.str.slice(len(_MARK.encode().hex())) if marked else hex_text
+    shown = pl.concat_str(
+        pl.lit((_MARK if marked else "") + "<invalid UTF-8: "), bytes_shown, pl.lit(">")
+    )
     return pl.when(valid | hex_text.is_null()).then(text).otherwise(shown).alias(column)
 
 
@@ -489,8 +493,10 @@ class Source:
         problems = [
             message_if(~utf8_hex(pl.col(c)), f"{c}: invalid UTF-8 in the source") for c in text
         ]
+        marked = not self.reading.typed_expressions
         return frame.with_columns(
-            *(_decoded(c) for c in text), join_messages(*problems).alias(SOURCE_ERRORS)
+            *(_decoded(c, marked and c in spec.read_as) for c in text),
+            join_messages(*problems).alias(SOURCE_ERRORS),
         )
 
     def stream(

@@ -543,14 +543,16 @@ SQLITE: Mapping[str, tuple[Rule, ...]] = {
     ),
 }
 
-#: A SQLite number column read as it is fails connectorx's whole read where it holds a value
-#: of another storage class too (text in an INTEGER column). Such a column is read as text:
-#: the target's cast (into SQLite, the form check of declared_types) then makes each value
-#: that is no number of the type a reject. By target type: the storage classes read as they
-#: are, and the text read otherwise.
-_SQLITE_APART: Mapping[str, tuple[str, str]] = {
-    "bigint": ("'integer'", _SQLITE_TEXT),
-    "double precision": ("'real', 'integer'", _SQLITE_NUMBER),
+#: A SQLite column read as it is fails connectorx's whole read where it holds a value of
+#: another storage class too (text in an INTEGER column, a blob in a TEXT one). Such a column
+#: is read as text: the target's cast (into SQLite, the form check of declared_types) then
+#: makes each value that is no number of the type a reject; a blob's bytes are its text where
+#: they are UTF-8, else a reject (Source.read_batch). By target type: the storage classes
+#: read as they are, the text read otherwise, and what becomes of the others.
+_SQLITE_APART: Mapping[str, tuple[str, str, str]] = {
+    "bigint": ("'integer'", _SQLITE_TEXT, "each is a reject unless a number"),
+    "double precision": ("'real', 'integer'", _SQLITE_NUMBER, "each is a reject unless a number"),
+    "text": ("'text'", _SQLITE_TEXT, "a blob is the UTF-8 text of its bytes, else a reject"),
 }
 
 
@@ -566,8 +568,10 @@ def sqlite_apart_count(rule: Carry | Refuse) -> str | None:
 
 def sqlite_read_apart(rule: Carry, count: int) -> Carry:
     """``rule`` for a SQLite column holding ``count`` values of another storage class."""
-    why = f"values of another kind in it ({count:,}): each is a reject unless a number"
-    return Carry(rule.target, pl.String(), _SQLITE_APART[rule.target][1], why)
+    _, read, then = _SQLITE_APART[rule.target]
+    return Carry(
+        rule.target, pl.String(), read, f"values of another kind in it ({count:,}): {then}"
+    )
 
 
 TYPEMAPS: Mapping[str, Mapping[str, tuple[Rule, ...]]] = {

@@ -377,29 +377,38 @@ def test_invalid_utf8_rejects_its_row_alone_beside_columns_read_as_text(
     target: str, tmp_path: Path
 ) -> None:
     """A batch holding invalid UTF-8 is read again as hex: a column read through an
-    expression (a NUMERIC, a DATE) was taken for invalid too, and every row was a reject."""
+    expression (a NUMERIC, a DATE) was taken for invalid too, and every row was a reject. A
+    blob in a TEXT column (which failed the whole read) is the text of its bytes where they
+    are UTF-8, else a reject showing them."""
     path = tmp_path / "bytes.db"
     with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, n NUMERIC, d DATE)")
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, n NUMERIC, d DATE, b TEXT)")
         conn.execute(
-            "INSERT INTO t VALUES (1, 'ok', 1.5, '2020-01-01'), "
-            "(2, CAST(X'FF' AS TEXT), 2, '2020-01-02'), (3, 'fine', NULL, NULL)"
+            "INSERT INTO t VALUES (1, 'ok', 1.5, '2020-01-01', X'6869'), "
+            "(2, CAST(X'FF' AS TEXT), 2, '2020-01-02', 'x'), (3, 'fine', NULL, NULL, NULL), "
+            "(4, 'four', 4, NULL, X'FF00')"
         )
     source, out = f"sqlite://{path}", tmp_path / "m"
-    assert etl("init", "--source", source, "--out", str(out)).returncode == 0
+    done = etl("init", "--source", source, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "t.b: TEXT -> text: values of another kind in it (2): a blob is" in done.stdout
     where = ("--migration", str(out), "--source", source, "--target", target)
     ran = etl("run", "--entity", "all", *where, "--no-progress")
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    got = _target_rows(target, "SELECT id, a, n, d FROM t ORDER BY id")
-    assert [(i, a, _same(n), None if d is None else str(d)) for i, a, n, d in got] == [
-        (1, "ok", _same("1.5"), "2020-01-01"),
-        (3, "fine", None, None),
+    got = _target_rows(target, "SELECT id, a, n, d, b FROM t ORDER BY id")
+    assert [(i, a, _same(n), None if d is None else str(d), b) for i, a, n, d, b in got] == [
+        (1, "ok", _same("1.5"), "2020-01-01", "hi"),
+        (3, "fine", None, None, None),
     ]
     rejects = tmp_path / "rejects.csv"
     assert etl("rejects", "--job", "1", "--out", str(rejects), "--target", target).returncode == 0
     with rejects.open(encoding="utf-8", newline="") as f:
-        [row] = list(csv.DictReader(f))
-    assert (row["record_id"], row["error_message"]) == ("2", "a: invalid UTF-8 in the source")
+        said = {row["record_id"]: row for row in csv.DictReader(f)}
+    assert {k: row["error_message"] for k, row in said.items()} == {
+        "2": "a: invalid UTF-8 in the source",
+        "4": "b: invalid UTF-8 in the source",
+    }
+    assert json.loads(said["4"]["source_data"])["b"] == "<invalid UTF-8: FF00>"
 
 
 def test_a_folder_that_is_not_empty_is_refused_and_left_as_it_is(
