@@ -18,7 +18,7 @@ from columnar_etl import ledger
 from columnar_etl.config import RunConfig, first_line
 from columnar_etl.contracts import split
 from columnar_etl.declare import Entity
-from columnar_etl.errors import EtlError, TargetFullError, TargetShapeError
+from columnar_etl.errors import ContractError, EtlError, TargetFullError, TargetShapeError
 from columnar_etl.extract import Source
 from columnar_etl.load import commit_batch
 from columnar_etl.locks import LockWaits, is_lock_timeout
@@ -90,7 +90,7 @@ def load_with_retries(
                 retries=attempt,
                 direct=direct,
             )
-        except TargetShapeError:  # the table's doing: every attempt would fail the same way
+        except (TargetShapeError, ContractError):  # every attempt would fail the same way
             target.rollback()
             raise
         except Exception as exc:  # the batch runner: record, back off, retry

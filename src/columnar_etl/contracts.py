@@ -171,14 +171,28 @@ def _failure_cases(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.DataFr
     return _null_cases(frame, schema) if lean else pl.DataFrame()
 
 
+#: The engine's own columns beside the transform's output.
+_OURS = frozenset({ROW_ID, FILTERED, TRANSFORM_ERRORS, SOURCE_ERRORS})
+
+
 def validation_messages(frame: pl.DataFrame, entity: Entity, as_of: datetime) -> pl.DataFrame:
     """Validate ``frame`` and return (row position ``index``, ``error_message``) per failing row."""
     schema = entity.contract(as_of)
+    missing = [c for c in schema.columns if c not in frame.columns]
+    if missing:
+        raise ContractError(
+            f"{entity.name}: the contract's columns {', '.join(map(repr, missing))} are not in "
+            f"the transform's output ({', '.join(c for c in frame.columns if c not in _OURS)})"
+        )
     cases = _failure_cases(frame.select(list(schema.columns)), schema)
     if not cases.height:
         return pl.DataFrame(schema={"index": pl.Int64, ERROR_MESSAGE: pl.String})
     if cases["index"].null_count():
-        problems = cases.filter(pl.col("index").is_null())["check"].unique().to_list()
+        whole = cases.filter(pl.col("index").is_null()).unique(["column", "check"], keep="first")
+        problems = "; ".join(
+            f"{column}: {check}, got {got}"
+            for column, check, got in whole.select("column", "check", "failure_case").rows()
+        )
         raise ContractError(f"{entity.name}: transform output breaks its contract: {problems}")
     ranked = cases.join(_message_ranks(schema, entity), on=["column", "check"], how="left")
     message = (
@@ -208,6 +222,12 @@ def _unreadable(source: pl.DataFrame) -> pl.DataFrame:
         pl.lit("transformation_error").alias(ERROR_TYPE),
         pl.col(SOURCE_ERRORS).alias(ERROR_MESSAGE),
     )
+
+
+def check_contract(entity: Entity, as_of: datetime) -> None:
+    """Raise ContractError where ``entity``'s transform cannot give its contract's columns
+    and dtypes, found on no rows: before the target table is created from the contract."""
+    split(pl.DataFrame(schema=entity.source.schema), entity, as_of)
 
 
 def split(source: pl.DataFrame, entity: Entity, as_of: datetime) -> Split:

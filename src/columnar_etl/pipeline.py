@@ -19,7 +19,7 @@ import polars as pl
 from columnar_etl import ledger
 from columnar_etl.batch import error_text, load_with_retries, prepare
 from columnar_etl.config import RunConfig, first_line
-from columnar_etl.contracts import ERROR_TYPE, Split, in_memory_collects, split
+from columnar_etl.contracts import ERROR_TYPE, Split, check_contract, in_memory_collects, split
 from columnar_etl.declare import Entity
 from columnar_etl.errors import (
     InterruptedRunError,
@@ -181,6 +181,7 @@ def _run_entity(config: RunConfig, name: str, progress: Progress | None, stop: S
     source = Source(config.source, config.lock_timeout)
     waits = LockWaits(entity, source, config, lambda text: _waiting(progress, name, text), stop)
     waits.patiently(lambda: source.check(entity.source))
+    check_contract(entity, config.source_as_of)
     if config.dry_run:
         return _dry_run(source, entity, config)
     with Target.for_run(config) as target:

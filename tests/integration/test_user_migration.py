@@ -9,6 +9,8 @@ import signal
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from columnar_etl.config import DatabaseUrl
 from columnar_etl.target import Target
 from tests.helpers import etl, start_and_stop
@@ -556,3 +558,47 @@ def test_a_type_the_tool_cannot_carry_is_refused_before_loading(
     [line] = done.stderr.strip().splitlines()
     assert "source table 'odd_books', column 'title'" in line and "edition" in line, line
     assert not target.exists()  # refused before the target was even opened
+
+
+BROKEN_CONTRACT = """
+import dataclasses
+
+import pandera.polars as pa
+import polars as pl
+
+from tests.library_migration import members, members_contract
+
+
+def contract(as_of):
+    columns = dict(members_contract(as_of).columns)
+    columns[{column!r}] = pa.Column({dtype}, nullable=True)
+    return pa.DataFrameSchema(columns)
+
+
+ENTITIES = [dataclasses.replace(members, contract=contract)]
+"""
+
+
+@pytest.mark.parametrize(
+    ("column", "dtype", "said"),
+    [
+        ("joined_at", "pl.Int64", "joined_at: dtype('Int64'), got Datetime"),
+        ("joined_on", "pl.Date", "the contract's columns 'joined_on' are not in the transform's"),
+    ],
+)
+def test_a_contract_the_transform_cannot_meet_stops_before_any_table(
+    tmp_path: Path, column: str, dtype: str, said: str
+) -> None:
+    """Found on no rows, before the target table is made from the contract (which later
+    runs then refused as not declared), once, not after retries, naming the column."""
+    source = _legacy(tmp_path)
+    migration = tmp_path / "broken.py"
+    migration.write_text(BROKEN_CONTRACT.format(column=column, dtype=dtype))
+    target = f"sqlite://{tmp_path / 'target.db'}"
+    where = ("--migration", str(migration), "--source", source, "--target", target)
+    for dry in ((), ("--dry-run",)):
+        done = etl("run", "--entity", "members", *where, *dry)
+        assert done.returncode == 1, done.stdout + done.stderr
+        [line] = done.stderr.strip().splitlines()
+        assert line.startswith("error: members: ") and said in line, line
+    assert not (tmp_path / "target.db").exists()
