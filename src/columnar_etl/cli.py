@@ -128,7 +128,7 @@ TargetOpt = Annotated[
     typer.Option(
         "--target",
         envvar="DATABASE_URL",
-        help=f"Target database URL [default: sqlite:///./{DEFAULT_TARGET_FILE}]",
+        help=f"Target database URL [default: sqlite://./{DEFAULT_TARGET_FILE}]",
         show_default=False,
         metavar="URL",
     ),
@@ -369,7 +369,9 @@ def _link_line(result: LinkResult) -> str:
 @_on_ctrl_c("the target is unchanged (etl verify only reads it)")
 def verify_command(
     job: Annotated[int | None, typer.Option("--job", help="Check one job only.", **JOB_IDS)] = None,
-    entity: Annotated[str | None, typer.Option("--entity", help="Check one entity only.")] = None,
+    entity: Annotated[
+        str | None, typer.Option("--entity", help="Check one entity only (all: every one).")
+    ] = None,
     source: SourceOpt = None,
     target: TargetOpt = None,
     migration: MigrationOpt = None,
@@ -379,6 +381,7 @@ def verify_command(
     declared = load_migration(migration)
     if job is not None and entity is not None:
         _fail("--job and --entity exclude each other", 2)
+    entity = None if entity == "all" else entity  # the word etl run takes, and the default
     legacy = None  # without a source the source re-count is reported "not checked"
     if source:
         legacy = Source(

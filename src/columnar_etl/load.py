@@ -584,7 +584,7 @@ def _plan(
 def _restore(target: Target, table: str, plan: LoadPlan, connections: int = 1) -> None:
     if not plan.deferred and not plan.autovacuum_paused:
         return
-    target.rollback()
+    target.revive()  # the last batch may have failed on a connection the server lost
     log.info("rebuilding %s", ", ".join(plan.deferred))
     started = time.perf_counter()
     target.build_indexes(table, plan.deferred, connections)

@@ -134,8 +134,10 @@ def _failed(target: Target, batch: ledger.Batch, config: RunConfig) -> str:
     """The run's one line for a batch that failed: which, and why (the operator should not
     have to dig the reason out of the ledger)."""
     said = f"batch {batch.batch_number} failed after {config.max_retries} retries"
-    error = first_line(ledger.batch_error(target, batch))
-    return f"{said}: {error}" if error else said
+    recorded = ledger.batch_error(target, batch)
+    if not recorded:  # the target was gone when the batch failed, as it may be now
+        return f"{said}; the target could not record why: see the warnings above"
+    return f"{said}: {first_line(RuntimeError(recorded))}"
 
 
 def _interruptible(config: RunConfig, work: Callable[[Stop], T]) -> T:

@@ -61,10 +61,15 @@ def _whole(lines: list[Table | Text], width: int) -> int:
         for column in table.columns:
             if column.no_wrap:
                 texts = [column.header, *column.cells]
-                column.min_width = max(cell_len(str(text)) for text in texts)
+                column.min_width = max(_shown_width(text) for text in texts)
     # Measured on a console that asks for no width: the real one caps what it measures.
     unbounded = Console(file=io.StringIO(), width=_UNWRAPPED)
     return max([width, *(unbounded.measure(t).minimum for t in tables)])
+
+
+def _shown_width(cell: object) -> int:
+    """The cells a table's cell takes on screen: a string's markup (``[green]``) takes none."""
+    return Text.from_markup(cell).cell_len if isinstance(cell, str) else cell_len(str(cell))
 
 
 def _plain_width() -> int:

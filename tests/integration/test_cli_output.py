@@ -46,6 +46,9 @@ def test_verify_fits_100_columns_and_json_keeps_every_figure(migrated: tuple[str
     assert re.search(r"^verify: failed \(\d+ checks, [1-9]\d* failed", human.stdout, re.M)
     for check in ("integrity", "row_count", "conservation", "source_rows", "orphans"):
         assert re.search(rf"^\s+{check}\s", human.stdout, re.M), check
+    # The status column is as wide as its widest word shown, not as its colour's markup.
+    [header] = [line for line in human.stdout.splitlines() if " status " in line]
+    assert re.search(r" status {3,4}figures", header), header
     # What the table abridges, --json holds whole: every orphan's legacy id.
     report = json.loads(etl(*args, "--json", env={"COLUMNS": str(WIDTH)}).stdout)
     [orphans] = [c["figures"] for c in report["checks"] if c["name"] == "orphans"]

@@ -456,6 +456,10 @@ def test_run_prints_the_migration_summary(tmp_path: Path) -> None:
     )
     for job in jobs:
         assert f"  {job['entity']} (job {job['id']}): passed (Score: 100.0%)" in lines
+    # verify takes run's word for every entity, with the same report as without it.
+    code, everything = _verify(target, "--source", source.url)
+    assert (code, everything) == _verify(target, "--source", source.url, "--entity", "all")
+    assert code == 0 and everything["status"] == "passed", everything
 
 
 def test_rows_a_later_job_found_present_must_still_be_there(tmp_path: Path) -> None:
