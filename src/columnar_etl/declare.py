@@ -316,7 +316,9 @@ class Entity:
             if name not in columns or not is_sql_type(sql):
                 raise ConfigError(f"{where}: sql_types[{name!r}] = {sql!r} is not a column's type")
         for name, value in self.defaults.items():
-            if name not in columns or not isinstance(value, str | int | float | bool):
+            if name not in columns:
+                raise ConfigError(f"{where}: defaults names {name!r}, not one of its columns")
+            if not isinstance(value, str | int | float | bool):
                 raise ConfigError(
                     f"{where}: defaults[{name!r}] = {value!r} is not a column's value"
                 )

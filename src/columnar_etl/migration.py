@@ -73,10 +73,16 @@ def _in_reference_order(found: Iterable[Entity]) -> tuple[Entity, ...]:
     for entity in by_name.values():
         for reference in entity.references:
             pointed = by_name.get(reference.entity)
-            if pointed is None or reference.key not in pointed.target_columns:
+            where = f"{entity.name}.{reference.column} references {reference.to}"
+            if pointed is None:
                 raise ConfigError(
-                    f"{entity.name}.{reference.column} references {reference.to}, which no "
-                    f"entity of the migration declares (entities: {', '.join(by_name)})"
+                    f"{where}, but no entity of the migration is called {reference.entity!r} "
+                    f"(entities: {', '.join(by_name)})"
+                )
+            if reference.key not in pointed.target_columns:
+                raise ConfigError(
+                    f"{where}, but {pointed.name} has no column {reference.key!r} (columns: "
+                    f"{', '.join(pointed.target_columns)})"
                 )
             if reference.sets is not None and pointed.surrogate_key is None:
                 raise ConfigError(

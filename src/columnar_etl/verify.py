@@ -119,17 +119,17 @@ class Check:
         return {True: "passed", False: "failed", None: "not_checked"}[self.passed]
 
     def to_dict(self) -> dict[str, Any]:
-        data = {
+        """The check as plain data, the same keys for every check (``reason`` None but where
+        it was not checked)."""
+        return {
             "name": self.name,
             "entity": self.entity,
             "job_id": self.job_id,
             "status": self.status,
             "passed": self.passed,
             "figures": dict(self.figures),
+            "reason": self.reason,
         }
-        if self.reason:
-            data["reason"] = self.reason
-        return data
 
 
 @dataclass(frozen=True)

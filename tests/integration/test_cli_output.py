@@ -51,6 +51,9 @@ def test_verify_fits_100_columns_and_json_keeps_every_figure(migrated: tuple[str
     assert re.search(r" status {3,4}figures", header), header
     # What the table abridges, --json holds whole: every orphan's legacy id.
     report = json.loads(etl(*args, "--json", env={"COLUMNS": str(WIDTH)}).stdout)
+    assert {tuple(c) for c in report["checks"]} == {
+        ("name", "entity", "job_id", "status", "passed", "figures", "reason")
+    }
     [orphans] = [c["figures"] for c in report["checks"] if c["name"] == "orphans"]
     assert len(orphans["orphan_legacy_ids"]) == orphans["orphans"] > 5
     assert "--json lists all" in human.stdout

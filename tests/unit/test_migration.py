@@ -66,8 +66,25 @@ def test_a_folder_and_an_entities_list(tmp_path: Path) -> None:
     [
         ("x = 1\n", "declares no entities"),
         ("raise RuntimeError('boom')\n", "cannot import migration .*RuntimeError: boom"),
-        (MODULE + "\nENTITIES = [loans]\n", "references members.legacy_id, which no entity"),
+        (
+            MODULE + "\nENTITIES = [loans]\n",
+            "references members.legacy_id, but no entity of the migration is called 'members'",
+        ),
+        (
+            MODULE.replace('to="members.legacy_id"', 'to="members.nosuch"'),
+            "references members.nosuch, but members has no column 'nosuch' \\(columns: ",
+        ),
         (MODULE + "\nENTITIES = [members, members]\n", "two entities are called 'members'"),
+        (
+            MODULE.replace('target_table="members",', 'target_table="members", defaults={"x": 1},'),
+            "entity 'members': defaults names 'x', not one of its columns",
+        ),
+        (
+            MODULE.replace(
+                'target_table="members",', 'target_table="members", defaults={"legacy_id": [1]},'
+            ),
+            "entity 'members': defaults\\['legacy_id'\\] = \\[1\\] is not a column's value",
+        ),
         (
             MODULE.replace(
                 'target_table="members",', 'target_table="members", surrogate_key=None,'
