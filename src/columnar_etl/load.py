@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Iterator
 from typing import Any, NamedTuple
@@ -288,6 +289,10 @@ def _load_rows(
     return _Outcome(duplicates, skipped, updated, taken_over)
 
 
+#: The column PostgreSQL names where a COPY refused a value (a NUL in text, say).
+_COPY_COLUMN = re.compile(r"CONTEXT:\s+COPY \S+, line \d+, column (\w+)")
+
+
 def _refused(
     target: Target,
     entity: Entity,
@@ -304,7 +309,9 @@ def _refused(
     anything else re-raises.
     """
     if rows.height == 1:
-        message = f"refused by the target database: {first_line(exc)}"
+        column = _COPY_COLUMN.search(str(exc))
+        where = f" (column {column[1]})" if column else ""
+        message = f"refused by the target database{where}: {first_line(exc)}"
         return rows.select(ROW_ID, pl.lit(message).alias(ERROR_MESSAGE))
     found = [_NO_ROWS]
     half = rows.height // 2

@@ -805,6 +805,32 @@ def test_a_mysql_enum_or_set_is_never_a_key_and_every_row_is_copied(
     assert "source table 'ek', key column 'e' is an enum, which MySQL sorts" in line, line
 
 
+def test_a_value_postgresql_refuses_in_a_copy_names_its_column(
+    mariadb_url: str, pg_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL's text holds no NUL: the row is a reject naming the column the COPY
+    refused, not only the server's words."""
+    _my(
+        mariadb_url,
+        "CREATE TABLE notes (id int PRIMARY KEY, title varchar(20), body varchar(20))",
+        "INSERT INTO notes VALUES (1, 'a', 'ok'), (2, 'b', CONCAT('x', CHAR(0), 'y'))",
+    )
+    out = tmp_path / "m"
+    assert etl("init", "--source", mariadb_url, "--out", str(out)).returncode == 0
+    target = pg_url
+    where = ("--migration", str(out), "--source", mariadb_url, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert _target_rows(target, "SELECT id, body FROM notes") == [(1, "ok")]
+    rejects = tmp_path / "rejects.csv"
+    assert etl("rejects", "--job", "1", "--out", str(rejects), "--target", target).returncode == 0
+    with rejects.open(encoding="utf-8", newline="") as f:
+        [row] = list(csv.DictReader(f))
+    said = row["error_message"]
+    assert said.startswith("refused by the target database (column body): "), said
+    assert "0x00" in said, said
+
+
 def test_sqlite_generated_columns_are_copied_with_the_rest(tmp_path: Path) -> None:
     """pragma_table_info hides a generated column; its values are data all the same."""
     path = tmp_path / "legacy.db"
