@@ -178,6 +178,17 @@ def _refused(source: str, tmp_path: Path, *args: str, code: int = 1) -> str:
     return line
 
 
+def _init_and_run(source: str, target: str, out: Path, *init: str) -> str:
+    """``etl init`` of ``source`` into ``out`` (``init``: more options), then ``etl run
+    --entity all`` of it into ``target``, each asserted to succeed: what init printed."""
+    done = etl("init", "--source", source, "--out", str(out), *init)
+    assert done.returncode == 0, done.stderr
+    where = ("--migration", str(out), "--source", source, "--target", target)
+    ran = etl("run", "--entity", "all", *where, "--no-progress")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    return done.stdout
+
+
 def _same(value: object) -> object:
     """A value as compared: a number by its value (1.50 is 1.5, the text '1.50' too)."""
     if value is None or isinstance(value, bool):
@@ -315,14 +326,9 @@ def test_an_empty_sqlite_table_is_scaffolded_and_run(tmp_path: Path) -> None:
     path = tmp_path / "empty.db"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n REAL, v TEXT)")
-    source, out = f"sqlite://{path}", tmp_path / "m"
-    done = etl("init", "--source", source, "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    assert "t: 0 rows, key id (primary key)" in done.stdout
     target = f"sqlite://{tmp_path / 't.db'}"
-    where = ("--migration", str(out), "--source", source, "--target", target)
-    ran = etl("run", "--entity", "all", *where, "--no-progress")
-    assert ran.returncode == 0, ran.stdout + ran.stderr
+    said = _init_and_run(f"sqlite://{path}", target, tmp_path / "m")
+    assert "t: 0 rows, key id (primary key)" in said
     assert _target_rows(target, "SELECT COUNT(*) FROM t") == [(0,)]
 
 
@@ -350,11 +356,7 @@ def test_sqlite_dates_in_plain_form_land_and_any_other_is_a_reject(
             "INSERT INTO d VALUES (?, ?, ?, ?)", [(k, *v) for k, v in ODD_DATES.items()]
         )
         conn.execute("INSERT INTO d VALUES (8, 20200315, '12:00', '2020-01-01 10:00:00')")
-    source, out = f"sqlite://{path}", tmp_path / "m"
-    assert etl("init", "--source", source, "--out", str(out)).returncode == 0
-    where = ("--migration", str(out), "--source", source, "--target", target)
-    ran = etl("run", "--entity", "all", *where, "--no-progress")
-    assert ran.returncode == 0, ran.stdout + ran.stderr
+    _init_and_run(f"sqlite://{path}", target, tmp_path / "m")
     got = _target_rows(target, "SELECT id, da, tm, dt FROM d ORDER BY id")
     pg = target.startswith("postgresql")
     assert [tuple(str(v) if v is not None else None for v in row) for row in got] == [
@@ -388,13 +390,8 @@ def test_invalid_utf8_rejects_its_row_alone_beside_columns_read_as_text(
             "(2, CAST(X'FF' AS TEXT), 2, '2020-01-02', 'x'), (3, 'fine', NULL, NULL, NULL), "
             "(4, 'four', 4, NULL, X'FF00')"
         )
-    source, out = f"sqlite://{path}", tmp_path / "m"
-    done = etl("init", "--source", source, "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    assert "t.b: TEXT -> text: values of another kind in it (2): a blob is" in done.stdout
-    where = ("--migration", str(out), "--source", source, "--target", target)
-    ran = etl("run", "--entity", "all", *where, "--no-progress")
-    assert ran.returncode == 0, ran.stdout + ran.stderr
+    said = _init_and_run(f"sqlite://{path}", target, tmp_path / "m")
+    assert "t.b: TEXT -> text: values of another kind in it (2): a blob is" in said
     got = _target_rows(target, "SELECT id, a, n, d, b FROM t ORDER BY id")
     assert [(i, a, _same(n), None if d is None else str(d), b) for i, a, n, d, b in got] == [
         (1, "ok", _same("1.5"), "2020-01-01", "hi"),
@@ -494,12 +491,7 @@ def test_types_of_no_length_land_as_text_or_blank_padded(
         (mariadb_url, "zero_width", [(1, "", None), (2, None, "")]),
         (pg_url, "padded", [(1, "ab  "), (2, None)]),
     ):
-        out = tmp_path / table
-        done = etl("init", "--source", source, "--out", str(out), "--tables", table)
-        assert done.returncode == 0, done.stderr
-        where = ("--migration", str(out), "--source", source, "--target", target)
-        ran = etl("run", "--entity", "all", *where, "--no-progress")
-        assert ran.returncode == 0, ran.stdout + ran.stderr
+        _init_and_run(source, target, tmp_path / table, "--tables", table)
         got = _target_rows(target, f"SELECT * FROM {table} ORDER BY id")
         assert [row[:-1] for row in got] == expected  # etl_job_id last
 
@@ -815,12 +807,8 @@ def test_a_value_postgresql_refuses_in_a_copy_names_its_column(
         "CREATE TABLE notes (id int PRIMARY KEY, title varchar(20), body varchar(20))",
         "INSERT INTO notes VALUES (1, 'a', 'ok'), (2, 'b', CONCAT('x', CHAR(0), 'y'))",
     )
-    out = tmp_path / "m"
-    assert etl("init", "--source", mariadb_url, "--out", str(out)).returncode == 0
     target = pg_url
-    where = ("--migration", str(out), "--source", mariadb_url, "--target", target)
-    ran = etl("run", "--entity", "all", *where, "--no-progress")
-    assert ran.returncode == 0, ran.stdout + ran.stderr
+    _init_and_run(mariadb_url, target, tmp_path / "m")
     assert _target_rows(target, "SELECT id, body FROM notes") == [(1, "ok")]
     rejects = tmp_path / "rejects.csv"
     assert etl("rejects", "--job", "1", "--out", str(rejects), "--target", target).returncode == 0
