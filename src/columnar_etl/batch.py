@@ -44,6 +44,11 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first_line(exc, default='')}"
 
 
+#: Seconds a retry waits for a target that refuses connections (a restarting server) before
+#: the attempt counts as failed.
+RECONNECT_WAIT = 30.0
+
+
 def load_with_retries(
     target: Target,
     source: Source,
@@ -65,8 +70,8 @@ def load_with_retries(
     error, last = "", None
     for attempt in range(config.max_retries + 1):
         try:
-            if attempt:
-                target.revive()  # the failure may have been the connection itself
+            if attempt:  # the failure may have been the connection itself: a restart
+                target.revive(wait=RECONNECT_WAIT)
             done = ledger.claim_batch(target, batch)
             if done is not None:
                 if attempt:

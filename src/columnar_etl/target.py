@@ -12,6 +12,7 @@ import fcntl
 import importlib.resources
 import os
 import re
+import time
 import zlib
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
@@ -178,6 +179,18 @@ class Target:
         conn.commit()  # a SET rolled back with its transaction would be undone
         return conn
 
+    def _reconnect(self, wait: float) -> Any:
+        """A new connection, trying every second for up to ``wait`` seconds: a restarting
+        server refuses connections for a few seconds, longer than a retry's backoff."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return self._connect()
+            except TargetError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
     def ping(self) -> bool:
         """Whether the connection still works (call after a rollback)."""
         try:
@@ -187,11 +200,12 @@ class Target:
         except Exception:
             return False
 
-    def revive(self) -> None:
+    def revive(self, wait: float = 0.0) -> None:
         """After a failed batch: roll back, and reconnect if the connection died (a restarted
-        server); the run lock and deferral locks are taken again. Raises TargetError while the
-        server is down, RunLockedError or TargetError while the dead connection's server
-        session still holds a lock; the next call tries again."""
+        server), trying for up to ``wait`` seconds; the run lock and deferral locks are taken
+        again. Raises TargetError while the server is still down, RunLockedError or
+        TargetError while the dead connection's server session still holds a lock; the next
+        call tries again."""
         self.rollback()
         alive = self.ping()
         if alive and not self._relock:
@@ -199,7 +213,7 @@ class Target:
         if not alive:
             with contextlib.suppress(Exception):
                 self.conn.close()
-            self.conn = self._connect()
+            self.conn = self._reconnect(wait)
             self._relock = True  # until every lock is back, even across failed attempts
         if self._locked is not None and self.sql_dialect.advisory_locks:
             self.lock_run(self._locked)

@@ -254,10 +254,11 @@ def test_target_restart_mid_run_retries_and_completes(
     legacy: str, clean: Path, own_server: PostgresServer
 ) -> None:
     url = own_server.url(own_server.create_database("restart"))
-    proc = _start_run(legacy, url, "--max-retries", "6")
+    proc = _start_run(legacy, url)
     _wait_for_batches(proc, url, 3)
     own_server.pause()
-    time.sleep(1.0)
+    # Longer than the default retries' backoff (0.5 + 1 + 2 s): a retry waits for the server.
+    time.sleep(6.0)
     own_server.resume()
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr[-2000:]
