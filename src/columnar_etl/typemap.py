@@ -38,7 +38,6 @@ __all__ = [
     "catalog_sql",
     "column_type",
     "every_refusal",
-    "raise_for_refused",
     "raise_for_uncarried",
     "refusals",
     "select_list",
@@ -175,12 +174,6 @@ def _refusal(table: str, column: str, rule: Refuse) -> str:
     return f"source table {table!r}, column {column!r}: {rule.reason}"
 
 
-def raise_for_refused(table: str, rules: Mapping[str, Carry | Refuse]) -> None:
-    """A SourceError naming every column of ``table`` whose type is refused, if any."""
-    if found := refusals(table, rules):
-        raise SourceError(every_refusal(found))
-
-
 def every_refusal(found: Sequence[str]) -> str:
     """One line of the ``found`` refusals: the one, or how many and each."""
     return found[0] if len(found) == 1 else f"{len(found)} columns: {'; '.join(found)}"
@@ -253,6 +246,8 @@ _BINARY = Carry(
     "connectorx gives large_binary, which the ADBC PostgreSQL driver does not ingest",
 )
 _MYSQL_TEXTS = Carry("text", pl.String())
+# CHAR(0) and VARCHAR(0) hold '' or NULL; PostgreSQL has no length 0.
+_ZERO_LENGTH = Carry("text", pl.String(), when=lambda c: c.length == 0)
 _ENUM_ORDER = "an enum, which MySQL sorts by its position in the list, not as text"
 _SET_ORDER = "a set, which MySQL sorts by its bits, not as text"
 _SPATIAL = Refuse("{t}: spatial types are not carried (no PostGIS target is assumed)")
@@ -292,15 +287,8 @@ MYSQL: Mapping[str, tuple[Rule, ...]] = {
     ),
     "float": (Carry("real", pl.Float32()),),
     "double": (Carry("double precision", pl.Float64()),),
-    # CHAR(0) holds '' or NULL; PostgreSQL has no char(0).
-    "char": (
-        Carry("text", pl.String(), when=lambda c: c.length == 0),
-        Carry("char({length})", pl.String()),
-    ),
-    "varchar": (
-        Carry("text", pl.String(), when=lambda c: c.length == 0),
-        Carry("varchar({length})", pl.String()),
-    ),
+    "char": (_ZERO_LENGTH, Carry("char({length})", pl.String())),
+    "varchar": (_ZERO_LENGTH, Carry("varchar({length})", pl.String())),
     **dict.fromkeys(("tinytext", "text", "mediumtext", "longtext"), (_MYSQL_TEXTS,)),
     "json": (Carry("jsonb", pl.String()),),
     # ORDER BY sorts an enum by its position in the list, a set by its bits; a comparison
@@ -361,11 +349,11 @@ _PG_SAME = Carry(
 
 
 def _pg_dated(value: str, form: str) -> Carry:
-    """A date or timestamp as text of one form whatever the session's DateStyle: under
-    'SQL, DMY' ``c::text`` is 15/03/2020, which a target reading MDY takes for another day.
-    The era is written for dates before Christ only: a target that keeps the text as it is
-    (SQLite) holds 2020-03-15, not 2020-03-15 AD. ``infinity`` has no to_char(); its text
-    is the same in every style."""
+    """A timestamp as text of one form, its microseconds always written (a ``timestamptz``
+    given as ``value`` in UTC): a target that keeps the text as it is (SQLite) holds one
+    form per column. The era is written for dates before Christ only: such a target holds
+    2020-03-15, not 2020-03-15 AD. ``infinity`` has no to_char(); its text is the same in
+    every style. (A date is read as its own text: to_char() would cast it to a timestamp.)"""
     read = (
         f"CASE WHEN NOT isfinite({{c}}) THEN {{c}}::text "
         f"WHEN {value} < '0001-01-01' THEN to_char({value}, '{form} BC') "
@@ -386,8 +374,7 @@ POSTGRES: Mapping[str, tuple[Rule, ...]] = {
             pl.String(),
             _PG_TEXT,
             "more than 18 digits before the point or 10 after, or unconstrained (NaN too): "
-            "connectorx "
-            "rounds or fails",
+            "connectorx rounds or fails",
         ),
     ),
     "real": (Carry("real", pl.Float32()),),

@@ -21,9 +21,8 @@ import polars as pl
 import pytest
 
 from columnar_etl.config import DatabaseUrl
-from columnar_etl.errors import SourceError
 from columnar_etl.extract import Source
-from columnar_etl.typemap import Carry, Refuse, raise_for_refused, select_list, table_rules
+from columnar_etl.typemap import Carry, Refuse, refusals, select_list, table_rules
 from mariadbserver import connect
 
 REJECT = "<reject>"
@@ -280,8 +279,8 @@ def mariadb_source(mariadb_url: str) -> Source:
 def test_mariadb_every_type_lands_exactly(mariadb_source: Source, pg_url: str) -> None:
     rules, frame = read_through_map(mariadb_source)
     assert isinstance(rules["geo"], Refuse) and "spatial" in rules["geo"].reason
-    with pytest.raises(SourceError, match=r"^source table 't', column 'geo': point: spatial"):
-        raise_for_refused("t", rules)
+    [refused] = refusals("t", rules)
+    assert refused.startswith("source table 't', column 'geo': point: spatial"), refused
     carried = _carried(rules)
     assert set(carried) == set(MARIADB)
     assert landed(pg_url, carried, frame) == _expected(MARIADB)
