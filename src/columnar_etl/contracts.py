@@ -7,9 +7,10 @@ reject says which rules it broke, in the order the contract declares them.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import NamedTuple
@@ -157,18 +158,69 @@ def _null_cases(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.DataFrame
     return pl.concat(cases) if cases else pl.DataFrame()
 
 
-def _failure_cases(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.DataFrame:
-    """Every failure case of ``frame`` against ``schema`` (empty when it passes).
+def _failure_cases(
+    frame: pl.DataFrame, contract: Callable[[datetime], pa.DataFrameSchema], as_of: datetime
+) -> pl.DataFrame:
+    """Every failure case of ``frame`` against ``contract(as_of)`` (empty when it passes).
 
     A contract of dtypes and nullability alone (an identity copy's) is judged without running
-    pandera over the rows: pandera checks the dtypes on no rows, Polars finds the nulls. The
-    same cases come out, for a fraction of pandera's 30-odd collects per batch."""
-    lean = _types_and_nulls_only(schema)
+    pandera over the rows: pandera checks the dtypes on no rows, once per job clock and set of
+    dtypes, and Polars finds the nulls. The same cases come out, for a fraction of pandera's
+    30-odd collects per batch (building the contract and judging its dtypes anew for every
+    batch was half of an identity copy's transform and validation)."""
+    schema, lean = _contract(contract, as_of)
+    if not lean:  # a schema of its own: pandera changes a column's for a moment to check it
+        return _pandera_cases(frame, contract(as_of))
+    if _hashable(contract):
+        typed = _dtype_cases(contract, as_of, tuple(frame.schema.items()))
+    else:
+        typed = _pandera_cases(frame.head(0), schema)
+    return typed if typed.height else _null_cases(frame, schema)
+
+
+def _pandera_cases(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.DataFrame:
     try:
-        schema.validate(frame.head(0) if lean else frame, lazy=True)
+        schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as exc:
         return exc.failure_cases
-    return _null_cases(frame, schema) if lean else pl.DataFrame()
+    return pl.DataFrame()
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:  # a callable object defining equality alone
+        return False
+    return True
+
+
+def _build(
+    contract: Callable[[datetime], pa.DataFrameSchema], as_of: datetime
+) -> tuple[pa.DataFrameSchema, bool]:
+    """``contract(as_of)``, and whether it asks nothing but dtypes and nullability."""
+    schema = contract(as_of)
+    return schema, _types_and_nulls_only(schema)
+
+
+_built = functools.lru_cache(maxsize=64)(_build)
+
+
+def _contract(
+    contract: Callable[[datetime], pa.DataFrameSchema], as_of: datetime
+) -> tuple[pa.DataFrameSchema, bool]:
+    """:func:`_build`, once per job clock where the callable has a hash (a function does)."""
+    return _built(contract, as_of) if _hashable(contract) else _build(contract, as_of)
+
+
+@functools.lru_cache(maxsize=256)
+def _dtype_cases(
+    contract: Callable[[datetime], pa.DataFrameSchema],
+    as_of: datetime,
+    dtypes: tuple[tuple[str, pl.DataType], ...],
+) -> pl.DataFrame:
+    """pandera's failure cases of an empty frame of ``dtypes``: its dtype checks alone."""
+    schema, _ = _built(contract, as_of)
+    return _pandera_cases(pl.DataFrame(schema=dict(dtypes)), schema)
 
 
 #: The engine's own columns beside the transform's output.
@@ -177,14 +229,15 @@ _OURS = frozenset({ROW_ID, FILTERED, TRANSFORM_ERRORS, SOURCE_ERRORS})
 
 def validation_messages(frame: pl.DataFrame, entity: Entity, as_of: datetime) -> pl.DataFrame:
     """Validate ``frame`` and return (row position ``index``, ``error_message``) per failing row."""
-    schema = entity.contract(as_of)
+    contract = entity.contract
+    schema, _ = _contract(contract, as_of)
     missing = [c for c in schema.columns if c not in frame.columns]
     if missing:
         raise ContractError(
             f"{entity.name}: the contract's columns {', '.join(map(repr, missing))} are not in "
             f"the transform's output ({', '.join(c for c in frame.columns if c not in _OURS)})"
         )
-    cases = _failure_cases(frame.select(list(schema.columns)), schema)
+    cases = _failure_cases(frame.select(list(schema.columns)), contract, as_of)
     if not cases.height:
         return pl.DataFrame(schema={"index": pl.Int64, ERROR_MESSAGE: pl.String})
     if cases["index"].null_count():
@@ -230,6 +283,13 @@ def check_contract(entity: Entity, as_of: datetime) -> None:
     split(pl.DataFrame(schema=entity.source.schema), entity, as_of)
 
 
+def _where(frame: pl.DataFrame, condition: pl.Expr) -> pl.DataFrame:
+    """``frame.filter(condition)``, without copying the frame when every row passes (nearly
+    every batch of a clean table: the copies were a third of an identity copy's split)."""
+    keep = frame.select(condition.alias("keep")).to_series()
+    return frame if keep.sum() == frame.height else frame.filter(keep)
+
+
 def split(source: pl.DataFrame, entity: Entity, as_of: datetime) -> Split:
     """Transform and validate a frame of legacy rows; every row lands in exactly one place."""
     source = source.with_row_index(ROW_ID)
@@ -239,13 +299,13 @@ def split(source: pl.DataFrame, entity: Entity, as_of: datetime) -> Split:
     out = entity.transform(source.lazy()).collect(engine="in-memory")
     if unreadable.height:
         out = out.filter(~pl.col(ROW_ID).is_in(unreadable[ROW_ID].implode()))
-    in_scope = out.filter(~pl.col(FILTERED))
+    in_scope = _where(out, ~pl.col(FILTERED))
     broken = in_scope.filter(pl.col(TRANSFORM_ERRORS).is_not_null()).select(
         ROW_ID,
         pl.lit("transformation_error").alias(ERROR_TYPE),
         pl.col(TRANSFORM_ERRORS).alias(ERROR_MESSAGE),
     )
-    candidates = in_scope.filter(pl.col(TRANSFORM_ERRORS).is_null())
+    candidates = _where(in_scope, pl.col(TRANSFORM_ERRORS).is_null())
     failed = validation_messages(candidates, entity, as_of)
     invalid = failed.select(
         candidates[ROW_ID].gather(failed["index"]).alias(ROW_ID),
@@ -253,9 +313,10 @@ def split(source: pl.DataFrame, entity: Entity, as_of: datetime) -> Split:
         pl.col(ERROR_MESSAGE),
     )
     bad = pl.concat([unreadable, broken, invalid]).sort(ROW_ID)
-    kept = candidates.filter(~pl.col(ROW_ID).is_in(bad[ROW_ID].implode()))
+    kept = _where(candidates, ~pl.col(ROW_ID).is_in(bad[ROW_ID].implode()))
     rejects = (
-        source.drop(SOURCE_ERRORS, strict=False)
+        (source if bad.height else source.head(0))
+        .drop(SOURCE_ERRORS, strict=False)
         .join(bad, on=ROW_ID, how="inner")
         .sort(ROW_ID)
         .drop(ROW_ID)

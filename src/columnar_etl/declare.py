@@ -345,12 +345,18 @@ class Entity:
         """The target table's primary key column: the generated key, else the record key."""
         return self.surrogate_key or self.record_key
 
-    @property
+    @functools.cached_property
     def target_columns(self) -> tuple[str, ...]:
-        return tuple(self.target_schema())
+        return tuple(self._target_schema)
 
     def target_schema(self) -> dict[str, tuple[pl.DataType, bool]]:
         """The contract's target columns: name -> (dtype, nullable)."""
+        return dict(self._target_schema)
+
+    @functools.cached_property
+    def _target_schema(self) -> dict[str, tuple[pl.DataType, bool]]:
+        # Built once: the contract is asked for it in every batch, and building one is not
+        # free (pandera copies each column).
         columns = self.contract(datetime(2000, 1, 1)).columns
         return {
             name: (column.dtype.type, column.nullable)

@@ -383,8 +383,10 @@ def _rejects(
 ) -> pl.DataFrame:
     """Rule rejects plus the loader's (duplicates, database refusals), with their source rows."""
     columns = ["record_id", ERROR_TYPE, ERROR_MESSAGE, "source_data"]
-    parts = [_with_source_json(split.rejects, entity).select(columns)]
     by_loader = {kind: rows for kind, rows in by_loader.items() if rows.height}
+    if not by_loader and not split.rejects.height:  # most batches: nothing to encode
+        return pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
+    parts = [_with_source_json(split.rejects, entity).select(columns)]
     if not by_loader:
         return parts[0].with_columns(_without_nul(pl.col(ERROR_MESSAGE)))
     # Only the loader's rejects need their source row: encode those, not the whole batch. By

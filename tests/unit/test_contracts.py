@@ -114,3 +114,31 @@ def test_a_wrong_dtype_still_stops_the_lean_contract() -> None:
     wrong = wrong.with_columns(pl.col("w").cast(pl.String))
     with pytest.raises(ContractError, match="dtype"):
         validation_messages(wrong, _identity(checked=False), datetime(2026, 1, 1))
+
+
+def test_the_lean_contract_is_judged_again_for_other_dtypes_after_passing_once() -> None:
+    entity, as_of = _identity(checked=False), datetime(2026, 1, 1)
+    right = _copy(FRAME.with_row_index("__row").lazy()).collect()
+    assert validation_messages(right, entity, as_of).height == 3  # the dtypes pass
+    with pytest.raises(ContractError, match="dtype"):
+        validation_messages(right.with_columns(pl.col("w").cast(pl.String)), entity, as_of)
+
+
+class _Unhashable:
+    """A contract given as a callable object that defines equality and so has no hash."""
+
+    def __init__(self, entity: Entity) -> None:
+        self.entity = entity
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Unhashable)
+
+    def __call__(self, as_of: datetime) -> pa.DataFrameSchema:
+        return self.entity.contract(as_of)
+
+
+def test_a_contract_callable_without_a_hash_is_judged_as_any_other() -> None:
+    entity = _identity(checked=False)
+    odd = Entity("t", COPIED, _copy, _Unhashable(entity), "t", required_messages={"w": "w: needed"})
+    judged = split(FRAME, odd, datetime(2026, 1, 1))
+    assert_frame_equal(judged.rejects, split(FRAME, entity, datetime(2026, 1, 1)).rejects)
