@@ -648,6 +648,8 @@ class Target:
             return str(exc)
         try:
             with conn.cursor() as cur:
+                for setting in self.sql_dialect.build_settings:
+                    cur.execute(setting)
                 cur.execute(statement)
             conn.commit()
             return None
