@@ -5,7 +5,6 @@ and once the command is over, the process ends without unloading them one by one
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import sys
 import threading
@@ -35,13 +34,21 @@ def _end(code: int) -> None:
     """Exit with ``code`` as Python would, minus its teardown: freeing Polars, pandera, numpy
     and the drivers module by module took 0.15-0.25 s of every command. Only once no other
     thread runs; the exit handlers still run (a Ray driver's shutdown among them) and every
-    stream and log is flushed first."""
+    stream and log is flushed first. A stream that cannot be flushed (a full disk, a reader
+    gone) makes the exit code 120, as Python's own exit does."""
     import logging
 
     atexit._run_exitfuncs()  # what the interpreter runs before its teardown
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
-        # A reader that went away, a closed stream: nothing more to say to them.
-        with contextlib.suppress(OSError, ValueError):
+        if stream is None or stream.closed:
+            continue
+        try:
             stream.flush()
+        except OSError:
+            code = _UNFLUSHED
     os._exit(code)
+
+
+#: Python's exit code when it cannot flush standard output or error at exit.
+_UNFLUSHED = 120
