@@ -169,7 +169,10 @@ def _failure_cases(
     30-odd collects per batch (building the contract and judging its dtypes anew for every
     batch was half of an identity copy's transform and validation)."""
     schema, lean = _contract(contract, as_of)
-    if not lean:  # a schema of its own: pandera changes a column's for a moment to check it
+    if not lean:
+        # A schema of its own per batch, as before: batches validate in several threads, and
+        # pandera does not promise that a shared schema is safe (its pandas backend changed
+        # one while checking: pandera issue 1940).
         return _pandera_cases(frame, contract(as_of))
     if _hashable(contract):
         typed = _dtype_cases(contract, as_of, tuple(frame.schema.items()))

@@ -13,6 +13,8 @@ __all__ = ["main"]
 
 #: 128 + SIGINT, as a shell reports it; the CLI exits so after Ctrl-C too.
 EXIT_INTERRUPTED = 130
+#: Python's exit code when it cannot flush standard output or error at exit.
+_UNFLUSHED = 120
 
 
 def main() -> None:
@@ -48,7 +50,3 @@ def _end(code: int) -> None:
         except OSError:
             code = _UNFLUSHED
     os._exit(code)
-
-
-#: Python's exit code when it cannot flush standard output or error at exit.
-_UNFLUSHED = 120
